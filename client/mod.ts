@@ -1,0 +1,51 @@
+/**
+ * @wasmnet/client: real TCP sockets for browser (and Deno, Node) code over one WebSocket to a wasmnet
+ * server. `WasmnetClient` keeps the original callback API; `client.openSocket()` gives web-stream sockets.
+ *
+ * ```ts
+ * import { WasmnetClient } from "@wasmnet/client";
+ * const client = new WasmnetClient("ws://localhost:9000");
+ * await client.ready();
+ * const id = await client.connect("example.com", 80);
+ * client.onData(id, (data) => console.log(new TextDecoder().decode(data)));
+ * client.send(id, "GET / HTTP/1.0\r\nHost: example.com\r\n\r\n");
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type AcceptCallback,
+  type CloseCallback,
+  type DataCallback,
+  type DataFromCallback,
+  type Listener,
+  type SendData,
+  type UdpSocket,
+  WasmnetClient,
+  type WasmnetClientOptions,
+  type WebSocketConstructor,
+  type WebSocketLike,
+} from "./src/client.ts";
+export {
+  type SocketChannel,
+  type SocketSink,
+  type StreamChunk,
+  WasmnetSocket,
+  type WasmnetSocketInfo,
+  type WasmnetSocketOptions,
+} from "./src/socket.ts";
+export { WasmnetError, type WasmnetErrorKind } from "./src/errors.ts";
+export {
+  decodeBase64,
+  decodeBinary,
+  decodeJson,
+  encodeBase64,
+  encodeBinary,
+  encodeJson,
+  type Event,
+  ProtocolError,
+  type Request,
+  SERVER_ID_BASE,
+  type SocketId,
+} from "./src/protocol.ts";

@@ -1,0 +1,669 @@
+/**
+ * `WasmnetClient`: real TCP (and UDP, TLS, DNS) sockets for browser code over one WebSocket to a wasmnet
+ * server. Callback API kept exactly as the original client's, plus stream sockets via `openSocket`.
+ *
+ * @module
+ */
+
+import { WasmnetError } from "./errors.ts";
+import {
+  decodeBinary,
+  decodeJson,
+  encodeBinary,
+  encodeJson,
+  type Event,
+  type Request,
+  SERVER_ID_BASE,
+  type SocketId,
+  toBytes,
+} from "./protocol.ts";
+import { type SocketSink, WasmnetSocket, type WasmnetSocketOptions } from "./socket.ts";
+
+/** What `send` accepts: text is sent as UTF-8. */
+export type SendData = string | Uint8Array | ArrayBuffer | ArrayBufferView;
+
+/** The part of the WebSocket API the client uses, so a Node `ws` WebSocket can stand in for the global one. */
+export interface WebSocketLike {
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
+  readonly readyState: number;
+  /** Bytes queued by `send` but not yet handed to the network; drives the writable's backpressure. */
+  readonly bufferedAmount: number;
+  /** Set to `"arraybuffer"` by the client. */
+  binaryType: string;
+  /** Sends one text or binary message. */
+  send(data: string | Uint8Array): void;
+  /** Closes the connection. */
+  close(code?: number, reason?: string): void;
+  /** Subscribes to `open`, `message`, `error` and `close`. */
+  // deno-lint-ignore no-explicit-any -- events differ between runtimes (DOM, Deno, the ws package)
+  addEventListener(type: string, listener: (event: any) => void): void;
+}
+
+/** A constructor of {@link WebSocketLike}, e.g. `globalThis.WebSocket` or the `ws` package's `WebSocket`. */
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+) => WebSocketLike;
+
+/** Options of {@link WasmnetClient}. */
+export interface WasmnetClientOptions {
+  /** Use the binary framing instead of JSON text (less overhead for data). Default false. */
+  binary?: boolean;
+  /** The WebSocket constructor to use where there is no global one (Node 20: `import { WebSocket } from "ws"`). */
+  WebSocket?: WebSocketConstructor;
+  /** WebSocket subprotocols to offer. */
+  protocols?: string | string[];
+}
+
+/** The listener made by {@link WasmnetClient.bind}: its socket id and the port the server really bound. */
+export interface Listener {
+  /** Socket id of the listener, for `onAccept`, `listen` and `close`. */
+  id: SocketId;
+  /** The bound port (useful when binding port 0). */
+  port: number;
+}
+
+/** A UDP socket made by {@link WasmnetClient.connectUdp}: its id and the local port the server bound. */
+export interface UdpSocket {
+  /** Socket id, for `send`, `sendTo`, `onData`, `onDataFrom` and `close`. */
+  id: SocketId;
+  /** Local UDP port on the server. */
+  port: number;
+}
+
+/** Called with each chunk of bytes received, in order. */
+export type DataCallback = (data: Uint8Array) => void;
+/** Called with each datagram and its source. */
+export type DataFromCallback = (
+  data: Uint8Array,
+  addr: string,
+  port: number,
+) => void;
+/** Called once per inbound connection on a listener, with the new socket's id and `"ip:port"` of the peer. */
+export type AcceptCallback = (connId: SocketId, remote: string) => void;
+/** Called once when a socket is closed; `error` says why when it was not a normal close. */
+export type CloseCallback = (error?: WasmnetError) => void;
+
+type Kind = "tcp" | "listener" | "udp" | "resolve";
+
+interface Pending {
+  resolve(event: Event): void;
+  reject(error: WasmnetError): void;
+  what: string;
+}
+
+interface Entry {
+  id: SocketId;
+  kind: Kind;
+  state: "opening" | "open" | "closing" | "closed";
+  pending?: Pending;
+  /** Bytes that arrived before a data handler existed. */
+  held: Uint8Array[];
+  heldFrom: [Uint8Array, string, number][];
+  heldAccepts: [SocketId, string][];
+  flushScheduled: boolean;
+  onData?: DataCallback;
+  onDataFrom?: DataFromCallback;
+  onAccept?: AcceptCallback;
+  onClose: CloseCallback[];
+  closeWaiters: (() => void)[];
+  /** Error reported on an established socket; handed to close callbacks when `closed` follows. */
+  error?: WasmnetError;
+  /** Stream socket consuming this id's data instead of callbacks. */
+  sink?: SocketSink;
+}
+
+/** Sockets closed while still holding bytes nobody read, kept so a late `onData` still gets them. */
+const MAX_LEFTOVERS = 256;
+
+/** Rethrows outside the dispatch loop, so a throwing callback is reported but does not stop other sockets. */
+function rethrowLater(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
+}
+
+/**
+ * A connection to a wasmnet server that hands out TCP sockets by id.
+ *
+ * ```js
+ * const client = new WasmnetClient("ws://localhost:9000");
+ * await client.ready();
+ * const id = await client.connect("example.com", 80);
+ * client.onData(id, (data) => console.log(new TextDecoder().decode(data)));
+ * client.send(id, "GET / HTTP/1.0\r\nHost: example.com\r\n\r\n");
+ * ```
+ */
+export class WasmnetClient {
+  /** The server's WebSocket URL. */
+  readonly url: string;
+  /** True when requests use the binary framing. */
+  readonly binary: boolean;
+  #ws: WebSocketLike;
+  #entries = new Map<SocketId, Entry>();
+  #leftovers = new Map<SocketId, Entry>();
+  #nextId = 1;
+  #outbox: (string | Uint8Array)[] = [];
+  #outboxBytes = 0;
+  #ready: Promise<void>;
+  #readyResolve!: () => void;
+  #readyReject!: (error: WasmnetError) => void;
+  #opened = false;
+  #gone?: WasmnetError;
+  #goneWaiters: (() => void)[] = [];
+  #lastErrorMessage = "";
+
+  /**
+   * Opens the WebSocket to `url` at once; await {@link ready} before relying on it (requests made earlier
+   * are queued and sent when it opens).
+   */
+  constructor(url: string | URL, options: WasmnetClientOptions = {}) {
+    this.url = String(url);
+    this.binary = options.binary ?? false;
+    const Ctor = options.WebSocket ??
+      (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (!Ctor) {
+      throw new TypeError(
+        "wasmnet: no global WebSocket here; pass one: new WasmnetClient(url, { WebSocket })",
+      );
+    }
+    this.#ready = new Promise<void>((resolve, reject) => {
+      this.#readyResolve = resolve;
+      this.#readyReject = reject;
+    });
+    this.#ready.catch(() => {}); // a caller who never asks for ready() must not get an unhandled rejection
+    this.#ws = options.protocols === undefined ? new Ctor(this.url) : new Ctor(this.url, options.protocols);
+    this.#ws.binaryType = "arraybuffer";
+    const on = (type: string, fn: (event: Record<string, unknown>) => void) =>
+      this.#ws.addEventListener(type, fn);
+    on("open", () => this.#onOpen());
+    on("message", (event) => this.#onMessage(event.data));
+    on("error", (event) => {
+      const msg = event.message ?? (event.error as Error | undefined)?.message;
+      if (typeof msg === "string") this.#lastErrorMessage = msg;
+    });
+    on(
+      "close",
+      (event) => this.#onWsClose(Number(event.code ?? 0), String(event.reason ?? "")),
+    );
+  }
+
+  /** Resolves once the WebSocket is open; rejects with a {@link WasmnetError} saying why if it never opens. */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** True while the WebSocket is open. */
+  get connected(): boolean {
+    return this.#opened && this.#gone === undefined;
+  }
+
+  /**
+   * Opens a TCP connection from the server to `host:port`; resolves to its socket id once connected.
+   * Rejects with a {@link WasmnetError} whose `kind` is `"denied"` (policy) or `"failed"`, with the server's
+   * message.
+   */
+  async connect(host: string, port: number): Promise<SocketId> {
+    const { id } = await this.#open("tcp", {
+      op: "connect",
+      id: 0,
+      addr: host,
+      port,
+    }, `connect to ${host}:${port}`);
+    return id;
+  }
+
+  /** Like {@link connect}, but the server also does a TLS handshake with `host`; the page sees plaintext. */
+  async connectTls(host: string, port: number): Promise<SocketId> {
+    const what = `TLS connect to ${host}:${port}`;
+    const { id } = await this.#open("tcp", {
+      op: "connect_tls",
+      id: 0,
+      addr: host,
+      port,
+    }, what);
+    return id;
+  }
+
+  /**
+   * Binds a TCP listener on the server at `addr:port` (port 0 picks one) and starts accepting; resolves to
+   * `{ id, port }`. Inbound connections arrive through {@link onAccept}.
+   */
+  async bind(addr: string, port: number): Promise<Listener> {
+    const { id, event } = await this.#open("listener", {
+      op: "bind",
+      id: 0,
+      addr,
+      port,
+    }, `bind ${addr}:${port}`);
+    return { id, port: (event as { port: number }).port };
+  }
+
+  /** Kept for the original API: `bind` already accepts; this only passes a backlog hint to the server. */
+  listen(id: SocketId, backlog?: number): void {
+    this.#send(
+      backlog === undefined ? { op: "listen", id } : { op: "listen", id, backlog },
+    );
+  }
+
+  /** Opens a UDP socket aimed at `host:port`; resolves to `{ id, port }` with the server's local port. */
+  async connectUdp(host: string, port: number): Promise<UdpSocket> {
+    const what = `UDP connect to ${host}:${port}`;
+    const { id, event } = await this.#open("udp", {
+      op: "connect_udp",
+      id: 0,
+      addr: host,
+      port,
+    }, what);
+    return { id, port: (event as { port: number }).port };
+  }
+
+  /** Looks `name` up on the server; resolves to the addresses its policy would allow. */
+  async resolve(name: string): Promise<string[]> {
+    const { event } = await this.#open("resolve", {
+      op: "resolve",
+      id: 0,
+      name,
+    }, `resolve ${name}`);
+    return (event as { addrs: string[] }).addrs;
+  }
+
+  /**
+   * Writes bytes (strings as UTF-8) to socket `id`; on a UDP socket, sends one datagram to its target.
+   * Data sent before `connected` is queued by the server. Returns false when the socket is not open.
+   */
+  send(id: SocketId, data: SendData): boolean {
+    const entry = this.#entries.get(id);
+    if (!entry || entry.state === "closing" || entry.kind === "listener") {
+      return false;
+    }
+    return this.#send({ op: "send", id, data: toBytes(data) });
+  }
+
+  /** Sends one datagram from UDP socket `id` to `addr:port`. Returns false when the socket is not open. */
+  sendTo(id: SocketId, addr: string, port: number, data: SendData): boolean {
+    const entry = this.#entries.get(id);
+    if (!entry || entry.state === "closing" || entry.kind !== "udp") {
+      return false;
+    }
+    return this.#send({ op: "send_to", id, addr, port, data: toBytes(data) });
+  }
+
+  /**
+   * Sets the handler for bytes received on socket `id`, replacing any earlier one. Bytes that arrived
+   * before there was a handler are held and delivered to it first, in order.
+   */
+  onData(id: SocketId, callback: DataCallback): void {
+    const entry = this.#entries.get(id) ?? this.#leftovers.get(id);
+    if (!entry) return;
+    entry.onData = callback;
+    if (entry.held.length || entry.heldFrom.length) this.#scheduleFlush(entry);
+  }
+
+  /** Sets the handler for datagrams on UDP socket `id`, with their source; held ones are delivered first. */
+  onDataFrom(id: SocketId, callback: DataFromCallback): void {
+    const entry = this.#entries.get(id) ?? this.#leftovers.get(id);
+    if (!entry) return;
+    entry.onDataFrom = callback;
+    if (entry.heldFrom.length) this.#scheduleFlush(entry);
+  }
+
+  /** Sets the handler for inbound connections on listener `id`; connections accepted earlier are delivered first. */
+  onAccept(id: SocketId, callback: AcceptCallback): void {
+    const entry = this.#entries.get(id);
+    if (!entry) return;
+    entry.onAccept = callback;
+    if (entry.heldAccepts.length) this.#scheduleFlush(entry);
+  }
+
+  /**
+   * Adds a callback run once when socket `id` closes: the peer closed, `close(id)` finished, the server
+   * reported an error, or the WebSocket dropped (then `error.kind` is `"disconnected"`). Runs soon if the
+   * socket is already closed.
+   */
+  onClose(id: SocketId, callback: CloseCallback): void {
+    const entry = this.#entries.get(id);
+    if (entry) {
+      entry.onClose.push(callback);
+      return;
+    }
+    const error = this.#leftovers.get(id)?.error;
+    queueMicrotask(() => this.#call(() => callback(error)));
+  }
+
+  /** Closes socket or listener `id`; resolves once the server confirms (or the WebSocket is gone). Never rejects. */
+  close(id: SocketId): Promise<void> {
+    const entry = this.#entries.get(id);
+    if (!entry) return Promise.resolve();
+    const done = new Promise<void>((resolve) => entry.closeWaiters.push(resolve));
+    if (entry.state !== "closing") {
+      entry.state = "closing";
+      this.#send({ op: "close", id });
+    }
+    return done;
+  }
+
+  /**
+   * Opens a TCP connection as a stream socket, in the shape of the web's TCP socket APIs: `opened`,
+   * `closed`, `readable`, `writable`, `close()`. Backpressure flows through both streams.
+   */
+  openSocket(
+    host: string,
+    port: number,
+    options: WasmnetSocketOptions = {},
+  ): WasmnetSocket {
+    const id = this.#allocId();
+    const op = options.tls ? "connect_tls" : "connect";
+    const entry = this.#newEntry(id, "tcp");
+    const socket = new WasmnetSocket(host, port, id, options, {
+      attach: (sink) => {
+        entry.sink = sink;
+      },
+      send: (data) => this.send(id, data),
+      bufferedAmount: () => this.#ws.bufferedAmount + this.#outboxBytes,
+      close: () => this.close(id),
+      consumed: (_bytes) => {
+        // Flow control (protocol v2) grants the server credit for `_bytes` here.
+      },
+    });
+    this.#startOpen(
+      entry,
+      { op, id, addr: host, port },
+      `${options.tls ? "TLS connect" : "connect"} to ${host}:${port}`,
+    )
+      .then(
+        () => entry.sink?.opened(),
+        (error: WasmnetError) => entry.sink?.closed(error),
+      );
+    return socket;
+  }
+
+  /**
+   * Closes the WebSocket. Every pending promise rejects and every open socket gets its close callback
+   * with a `"disconnected"` error. Resolves once the WebSocket has closed.
+   */
+  disconnect(): Promise<void> {
+    if (this.#gone && this.#ws.readyState === 3) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.#goneWaiters.push(resolve));
+    if (this.#ws.readyState !== 2 && this.#ws.readyState !== 3) {
+      this.#ws.close(1000, "client disconnect");
+    }
+    return done;
+  }
+
+  // --- internals -------------------------------------------------------------------------------
+
+  #allocId(): SocketId {
+    let id = this.#nextId;
+    while (this.#entries.has(id) || this.#leftovers.has(id)) {
+      id = id + 1 >= SERVER_ID_BASE ? 1 : id + 1;
+    }
+    this.#nextId = id + 1 >= SERVER_ID_BASE ? 1 : id + 1;
+    return id;
+  }
+
+  #newEntry(id: SocketId, kind: Kind): Entry {
+    const entry: Entry = {
+      id,
+      kind,
+      state: "opening",
+      held: [],
+      heldFrom: [],
+      heldAccepts: [],
+      flushScheduled: false,
+      onClose: [],
+      closeWaiters: [],
+    };
+    this.#entries.set(id, entry);
+    return entry;
+  }
+
+  async #open(
+    kind: Kind,
+    request: Request,
+    what: string,
+  ): Promise<{ id: SocketId; event: Event }> {
+    const id = this.#allocId();
+    const entry = this.#newEntry(id, kind);
+    const event = await this.#startOpen(
+      entry,
+      { ...request, id } as Request,
+      what,
+    );
+    return { id, event };
+  }
+
+  #startOpen(entry: Entry, request: Request, what: string): Promise<Event> {
+    const result = new Promise<Event>((resolve, reject) => {
+      entry.pending = { resolve, reject, what };
+    });
+    if (this.#gone) {
+      this.#entries.delete(entry.id);
+      entry.pending = undefined;
+      return Promise.reject(this.#disconnectedError(`${what} failed`));
+    }
+    this.#send(request);
+    return result;
+  }
+
+  #send(request: Request): boolean {
+    if (this.#gone) return false;
+    const message = this.binary ? encodeBinary(request) : encodeJson(request);
+    if (!this.#opened) {
+      this.#outbox.push(message);
+      this.#outboxBytes += typeof message === "string" ? message.length : message.byteLength;
+      return true;
+    }
+    this.#ws.send(message);
+    return true;
+  }
+
+  #onOpen(): void {
+    this.#opened = true;
+    for (const message of this.#outbox) this.#ws.send(message);
+    this.#outbox = [];
+    this.#outboxBytes = 0;
+    this.#readyResolve();
+  }
+
+  #onMessage(data: unknown): void {
+    let event: Event;
+    try {
+      if (typeof data === "string") event = decodeJson(data);
+      else if (data instanceof ArrayBuffer) {
+        event = decodeBinary(new Uint8Array(data));
+      } else if (ArrayBuffer.isView(data)) {
+        event = decodeBinary(
+          new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+        );
+      } else return;
+    } catch (error) {
+      console.error(
+        "wasmnet: ignoring a message the client cannot read:",
+        error,
+      );
+      return;
+    }
+    this.#dispatch(event);
+  }
+
+  #dispatch(event: Event): void {
+    if (event.ev === "accepted") {
+      return this.#accepted(event.id, event.conn_id, event.remote);
+    }
+    const entry = this.#entries.get(event.id);
+    if (!entry) return;
+    switch (event.ev) {
+      case "connected":
+      case "listening":
+      case "udp_bound":
+      case "resolved": {
+        const pending = entry.pending;
+        entry.pending = undefined;
+        if (event.ev === "resolved") this.#entries.delete(entry.id);
+        else if (entry.state === "opening") entry.state = "open";
+        pending?.resolve(event);
+        return;
+      }
+      case "data":
+        return this.#inbound(entry, event.data);
+      case "data_from":
+        if (entry.onDataFrom && !entry.heldFrom.length) {
+          this.#call(() => entry.onDataFrom!(event.data, event.addr, event.port));
+        } else {
+          entry.heldFrom.push([event.data, event.addr, event.port]);
+          if (entry.onDataFrom || entry.onData) this.#scheduleFlush(entry);
+        }
+        return;
+      case "error":
+      case "denied": {
+        const kind = event.ev === "denied" ? "denied" : "failed";
+        const pending = entry.pending;
+        const what = pending?.what ?? `socket ${entry.id}`;
+        const error = new WasmnetError(
+          `wasmnet: ${what} ${kind === "denied" ? "denied by policy" : "failed"}: ${event.msg}`,
+          kind,
+          event.code === undefined
+            ? { serverMessage: event.msg }
+            : { serverMessage: event.msg, code: event.code },
+        );
+        if (pending) {
+          // A refused open releases the id at once; no `closed` follows.
+          entry.pending = undefined;
+          this.#entries.delete(entry.id);
+          pending.reject(error);
+          this.#finishClose(entry, error);
+        } else {
+          entry.error = error;
+        }
+        return;
+      }
+      case "closed":
+        this.#entries.delete(entry.id);
+        this.#finishClose(entry, entry.error);
+        return;
+    }
+  }
+
+  #accepted(listenerId: SocketId, connId: SocketId, remote: string): void {
+    const listener = this.#entries.get(listenerId);
+    if (!listener || listener.state !== "open") {
+      // Nobody can ever read this connection: refuse it rather than leak it on the server.
+      this.#send({ op: "close", id: connId });
+      return;
+    }
+    this.#newEntry(connId, "tcp").state = "open";
+    if (listener.onAccept && !listener.heldAccepts.length) {
+      this.#call(() => listener.onAccept!(connId, remote));
+    } else {
+      listener.heldAccepts.push([connId, remote]);
+      if (listener.onAccept) this.#scheduleFlush(listener);
+    }
+  }
+
+  /** The one place inbound stream bytes enter the client (flow control will count them here). */
+  #inbound(entry: Entry, data: Uint8Array): void {
+    if (entry.sink) return entry.sink.data(data);
+    if (entry.onData && !entry.held.length && !entry.flushScheduled) {
+      this.#call(() => entry.onData!(data));
+      return;
+    }
+    entry.held.push(data);
+    if (entry.onData) this.#scheduleFlush(entry);
+  }
+
+  #scheduleFlush(entry: Entry): void {
+    if (entry.flushScheduled) return;
+    entry.flushScheduled = true;
+    queueMicrotask(() => {
+      entry.flushScheduled = false;
+      while (entry.onData && entry.held.length) {
+        const data = entry.held.shift()!;
+        this.#call(() => entry.onData!(data));
+      }
+      while ((entry.onDataFrom || entry.onData) && entry.heldFrom.length) {
+        const [data, addr, port] = entry.heldFrom.shift()!;
+        if (entry.onDataFrom) {
+          this.#call(() => entry.onDataFrom!(data, addr, port));
+        } else this.#call(() => entry.onData!(data));
+      }
+      while (entry.onAccept && entry.heldAccepts.length) {
+        const [connId, remote] = entry.heldAccepts.shift()!;
+        this.#call(() => entry.onAccept!(connId, remote));
+      }
+      if (
+        entry.state === "closed" && !entry.held.length && !entry.heldFrom.length
+      ) this.#leftovers.delete(entry.id);
+    });
+  }
+
+  /** Marks `entry` closed, runs its close callbacks after any held data, and settles close() promises. */
+  #finishClose(entry: Entry, error?: WasmnetError): void {
+    entry.state = "closed";
+    if (error && !entry.error) entry.error = error;
+    if (entry.held.length || entry.heldFrom.length) {
+      this.#leftovers.set(entry.id, entry);
+      if (this.#leftovers.size > MAX_LEFTOVERS) {
+        this.#leftovers.delete(this.#leftovers.keys().next().value!);
+      }
+    }
+    entry.sink?.closed(error);
+    const callbacks = entry.onClose;
+    entry.onClose = [];
+    const waiters = entry.closeWaiters;
+    entry.closeWaiters = [];
+    // A microtask keeps close after data that is waiting in an already scheduled flush.
+    queueMicrotask(() => {
+      for (const callback of callbacks) this.#call(() => callback(error));
+      for (const resolve of waiters) resolve();
+    });
+  }
+
+  #disconnectedError(what: string): WasmnetError {
+    const gone = this.#gone;
+    const why = gone?.serverMessage ?? "the WebSocket is closed";
+    return new WasmnetError(`wasmnet: ${what}: ${why}`, "disconnected", {
+      serverMessage: why,
+    });
+  }
+
+  #onWsClose(code: number, reason: string): void {
+    const wasOpen = this.#opened;
+    const detail = [
+      `code ${code}`,
+      reason && `reason "${reason}"`,
+      this.#lastErrorMessage && this.#lastErrorMessage,
+    ].filter(Boolean).join(", ");
+    const why = wasOpen
+      ? `connection to ${this.url} closed (${detail})`
+      : `cannot reach ${this.url} (${detail})`;
+    this.#gone = new WasmnetError(`wasmnet: ${why}`, "disconnected", {
+      serverMessage: why,
+    });
+    this.#outbox = [];
+    this.#outboxBytes = 0;
+    if (!wasOpen) this.#readyReject(this.#gone);
+    const entries = [...this.#entries.values()];
+    this.#entries.clear();
+    for (const entry of entries) {
+      const pending = entry.pending;
+      entry.pending = undefined;
+      const error = this.#disconnectedError(
+        pending ? `${pending.what} failed` : `socket ${entry.id} lost`,
+      );
+      pending?.reject(error);
+      this.#finishClose(entry, error);
+    }
+    const waiters = this.#goneWaiters;
+    this.#goneWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  #call(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      rethrowLater(error);
+    }
+  }
+}

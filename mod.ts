@@ -1,0 +1,43 @@
+/**
+ * wasmnet: real TCP (and more) for WebAssembly programs in a browser, over one WebSocket, under a policy.
+ *
+ * ```ts
+ * import { Server } from "jsr:@wasmnet/server";
+ * const server = Server.builder().host("0.0.0.0").port(9000).policyFile("policy.toml").build();
+ * await server.listen();
+ * ```
+ *
+ * Run as the main module, this file is the `wasmnet-server` command (`deno run --allow-net jsr:@wasmnet/server`).
+ *
+ * @module
+ */
+
+export {
+  handleWsUpgrade,
+  type ListenOptions,
+  parseHostPort,
+  type RunningServer,
+  Server,
+  ServerBuilder,
+  type ServerOptions,
+  type UpgradeOptions,
+} from "./src/server.ts";
+export { Session, type SessionOptions, type WebSocketPort } from "./src/session.ts";
+export {
+  decideBind,
+  decideResolved,
+  decideTarget,
+  type Decision,
+  loadPolicyFile,
+  Policy,
+  type PolicyConfig,
+  type PolicyConfigInput,
+  PolicyError,
+} from "./src/policy/mod.ts";
+export { type ErrorCode, eventForCode, WasmnetError } from "./src/errors.ts";
+export { type DecisionLog, type DecisionRecord, jsonLineLog, silentLog } from "./src/log.ts";
+export type { Resolver } from "./src/sockets/resolver.ts";
+export * as protocol from "./src/protocol/mod.ts";
+
+import { main } from "./cli.ts";
+if (import.meta.main) Deno.exit(await main(Deno.args));

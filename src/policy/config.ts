@@ -1,0 +1,432 @@
+/**
+ * The policy config schema: a parsed TOML table or a partial object in, a fully checked {@link PolicyConfig}
+ * with every default filled in out. Strict on purpose: an unknown key or section, a wrong type, a number out
+ * of range or a rule that does not parse is a {@link PolicyError} naming the source, the key and the value,
+ * because a typo in a security policy must not silently fall back to a default.
+ *
+ * @module
+ */
+
+import { DEFAULT_DENY } from "./default_deny.ts";
+import { PolicyError } from "./policy_error.ts";
+import { parsePortSet, type PortRange, UNPRIVILEGED_PORTS } from "./ports.ts";
+import { parseRule, type Rule } from "./rules.ts";
+
+/** `[network]`: which targets may be reached, what may be bound, and per-session socket limits. */
+export interface NetworkConfig {
+  /**
+   * Rules for targets that are blocked; a match here always wins over `allow`. A bare `*` makes the policy
+   * deny-by-default (only what `allow` names gets through). Default: {@link DEFAULT_DENY} when the key is
+   * absent; an explicit `[]` means no deny rules at all.
+   */
+  readonly deny: readonly string[];
+  /** Rules for targets that may be reached. Default `["*"]`. An empty list allows nothing. */
+  readonly allow: readonly string[];
+  /**
+   * Ports a client may bind (bind port 0, "server picks", is allowed whenever this is not empty). Default
+   * 1024-65535 (every unprivileged port); `"*"` is 1-65535; `[]` forbids binding.
+   */
+  readonly bind_ports: readonly PortRange[];
+  /**
+   * Rules (`*`, IPs, CIDR ranges; no ports, no names) for the local addresses a client may bind. Default
+   * `null`: only the server's own listen host. `[]` forbids binding.
+   */
+  readonly bind_addrs: readonly string[] | null;
+  /** Open sockets plus listeners per session. Default 50. */
+  readonly max_connections: number;
+  /** Listeners per session. Default 8; 0 forbids binding. */
+  readonly max_listeners: number;
+  /** Outbound connects in flight (resolving or handshaking) per session. Default 8. */
+  readonly max_pending_connects: number;
+  /** Time allowed for an outbound connect, in seconds. Default 30. */
+  readonly connection_timeout_secs: number;
+  /** Bandwidth per session in megabits per second, both directions together. Default 0 = unlimited. */
+  readonly max_bandwidth_mbps: number;
+  /** A socket with no traffic this long, in seconds, is closed. Default 0 = never. */
+  readonly socket_idle_timeout_secs: number;
+}
+
+/** `[server]`: who may open a session, and server-wide limits. */
+export interface ServerConfig {
+  /**
+   * Origin header values allowed to open a session: `*` (any), `null` (opaque origins) or exact origins like
+   * `https://app.example.com`. Default `["*"]`. Requests without an Origin header are not browsers; they are
+   * let in unless `require_origin` is set.
+   */
+  readonly allowed_origins: readonly string[];
+  /** Refuse sessions whose request has no Origin header. Default false. */
+  readonly require_origin: boolean;
+  /** Sessions open at once on the whole server. Default 1000. */
+  readonly max_sessions: number;
+  /** Sessions open at once from one client IP. Default 32. */
+  readonly max_sessions_per_ip: number;
+  /** Largest WebSocket message accepted; a larger one closes the session with 1009. Default 1 MiB, minimum 1024. */
+  readonly max_message_bytes: number;
+  /** A session with no messages this long, in seconds, is closed. Default 0 = never. */
+  readonly session_idle_timeout_secs: number;
+}
+
+/** `[auth]`: HMAC tokens. The secret itself never appears in the config or the logs, only where to find it. */
+export interface AuthConfig {
+  /** Whether every session needs a valid token. Default false. Needs exactly one of the two secret keys. */
+  readonly required: boolean;
+  /** Name of the environment variable holding the secret. Default "" (unset). */
+  readonly secret_env: string;
+  /** Path of a file holding the secret. Default "" (unset). */
+  readonly secret_file: string;
+}
+
+/** `[udp]`: datagram limits. */
+export interface UdpConfig {
+  /** Largest datagram sent or received. Default 65507 (the IPv4 maximum), range 1-65507. */
+  readonly max_datagram_bytes: number;
+  /** Datagrams a session may send per second. Default 1000; 0 = unlimited. */
+  readonly max_datagrams_per_sec: number;
+}
+
+/** `[dns]`: the resolver used for names. */
+export interface DnsConfig {
+  /** Time allowed for one lookup, in milliseconds. Default 5000. */
+  readonly timeout_ms: number;
+  /** Answers kept in the cache. Default 1024; 0 disables the cache. */
+  readonly cache_entries: number;
+  /** How long an answer is kept, in seconds (capped by its own TTL where known). Default 60; 0 = no caching. */
+  readonly cache_ttl_secs: number;
+}
+
+/** `[tls]`: certificate checks for `connect_tls`. */
+export interface TlsConfig {
+  /** Extra CA root certificates (PEM files) trusted besides the system roots. Default `[]`. */
+  readonly ca_files: readonly string[];
+}
+
+/** A fully checked policy config: every section present, every default filled in. */
+export interface PolicyConfig {
+  readonly network: NetworkConfig;
+  readonly server: ServerConfig;
+  readonly auth: AuthConfig;
+  readonly udp: UdpConfig;
+  readonly dns: DnsConfig;
+  readonly tls: TlsConfig;
+}
+
+/** `bind_ports` as written: an integer, a string like `"3000,8080,9000-9100"` or `"*"`, or an array of those. */
+export type PortSetInput = number | string | PortRange | readonly (number | string | PortRange)[];
+
+/** Any part of `[network]`, in the same snake_case keys as TOML. */
+export type NetworkConfigInput = Partial<Omit<NetworkConfig, "bind_ports">> & {
+  readonly bind_ports?: PortSetInput;
+};
+
+/** A partial config in the same shape as the TOML file; what is left out gets its default. */
+export interface PolicyConfigInput {
+  readonly network?: NetworkConfigInput;
+  readonly server?: Partial<ServerConfig>;
+  readonly auth?: Partial<AuthConfig>;
+  readonly udp?: Partial<UdpConfig>;
+  readonly dns?: Partial<DnsConfig>;
+  readonly tls?: Partial<TlsConfig>;
+}
+
+/** The parsed rule lists of a config, labelled with their keys (`network.deny[3] "10.0.0.0/8"`). */
+export interface PolicyRules {
+  readonly deny: readonly Rule[];
+  readonly allow: readonly Rule[];
+  /** Null means the default: only the server's listen host. */
+  readonly bindAddrs: readonly Rule[] | null;
+}
+
+/** A checked config together with its parsed rules. */
+export interface CheckedConfig {
+  readonly config: PolicyConfig;
+  readonly rules: PolicyRules;
+}
+
+/**
+ * A TOML float. The TOML reader wraps floats in this so that `max_connections = 50.0` is reported as not an
+ * integer instead of passing as 50 (in JavaScript `50.0 === 50`).
+ */
+export class TomlFloat {
+  /** Wraps the float's value. */
+  constructor(readonly value: number) {}
+}
+
+/** Checks `input` (a parsed TOML table or a {@link PolicyConfigInput}) and fills in defaults. Throws {@link PolicyError}. */
+export function checkConfig(input: unknown, source: string): CheckedConfig {
+  const root = new TableReader(source, "", asTable(input, source, undefined));
+  const { network, rules } = checkNetwork(root.section("network"));
+  const config: PolicyConfig = {
+    network,
+    server: checkServer(root.section("server")),
+    auth: checkAuth(root.section("auth")),
+    udp: checkUdp(root.section("udp")),
+    dns: checkDns(root.section("dns")),
+    tls: checkTls(root.section("tls")),
+  };
+  root.finish();
+  return { config: deepFreeze(config), rules: Object.freeze(rules) };
+}
+
+function checkNetwork(r: TableReader): { network: NetworkConfig; rules: PolicyRules } {
+  const deny = r.rules("deny", DEFAULT_DENY);
+  const allow = r.rules("allow", ["*"]);
+  const bindAddrs = r.bindAddrRules("bind_addrs");
+  const network: NetworkConfig = {
+    deny: deny.texts,
+    allow: allow.texts,
+    bind_ports: r.portSet("bind_ports", UNPRIVILEGED_PORTS),
+    bind_addrs: bindAddrs?.texts ?? null,
+    max_connections: r.integer("max_connections", 50, 1, 1_000_000),
+    max_listeners: r.integer("max_listeners", 8, 0, 1_000_000),
+    max_pending_connects: r.integer("max_pending_connects", 8, 1, 1_000_000),
+    connection_timeout_secs: r.integer("connection_timeout_secs", 30, 1, 3600),
+    max_bandwidth_mbps: r.integer("max_bandwidth_mbps", 0, 0, 1_000_000),
+    socket_idle_timeout_secs: r.integer("socket_idle_timeout_secs", 0, 0, 604_800),
+  };
+  r.finish();
+  return { network, rules: { deny: deny.rules, allow: allow.rules, bindAddrs: bindAddrs?.rules ?? null } };
+}
+
+function checkServer(r: TableReader): ServerConfig {
+  const server: ServerConfig = {
+    allowed_origins: r.stringList("allowed_origins", ["*"], originProblem),
+    require_origin: r.boolean("require_origin", false),
+    max_sessions: r.integer("max_sessions", 1000, 1, 1_000_000),
+    max_sessions_per_ip: r.integer("max_sessions_per_ip", 32, 1, 1_000_000),
+    max_message_bytes: r.integer("max_message_bytes", 1_048_576, 1024, 64 * 1_048_576),
+    session_idle_timeout_secs: r.integer("session_idle_timeout_secs", 0, 0, 604_800),
+  };
+  r.finish();
+  return server;
+}
+
+function checkAuth(r: TableReader): AuthConfig {
+  const auth: AuthConfig = {
+    required: r.boolean("required", false),
+    secret_env: r.string("secret_env", "", envNameProblem),
+    secret_file: r.string("secret_file", ""),
+  };
+  if (auth.secret_env !== "" && auth.secret_file !== "") {
+    r.fail("secret_file", "set either auth.secret_env or auth.secret_file, not both");
+  }
+  if (auth.required && auth.secret_env === "" && auth.secret_file === "") {
+    r.fail(
+      "required",
+      "auth is required but neither auth.secret_env nor auth.secret_file says where the secret is",
+    );
+  }
+  r.finish();
+  return auth;
+}
+
+function checkUdp(r: TableReader): UdpConfig {
+  const udp: UdpConfig = {
+    max_datagram_bytes: r.integer("max_datagram_bytes", 65_507, 1, 65_507),
+    max_datagrams_per_sec: r.integer("max_datagrams_per_sec", 1000, 0, 1_000_000),
+  };
+  r.finish();
+  return udp;
+}
+
+function checkDns(r: TableReader): DnsConfig {
+  const dns: DnsConfig = {
+    timeout_ms: r.integer("timeout_ms", 5000, 1, 60_000),
+    cache_entries: r.integer("cache_entries", 1024, 0, 1_000_000),
+    cache_ttl_secs: r.integer("cache_ttl_secs", 60, 0, 86_400),
+  };
+  r.finish();
+  return dns;
+}
+
+function checkTls(r: TableReader): TlsConfig {
+  const tls: TlsConfig = {
+    ca_files: r.stringList("ca_files", [], (s) => (s === "" ? "must not be empty" : null)),
+  };
+  r.finish();
+  return tls;
+}
+
+function originProblem(origin: string): string | null {
+  if (origin === "*" || origin === "null") return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(origin);
+  } catch {
+    return `"${origin}" is not an origin like "https://app.example.com", "*" or "null"`;
+  }
+  if (parsed.origin === "null") return `"${origin}" has no origin (use a http: or https: URL)`;
+  if (parsed.origin !== origin) return `"${origin}" is not an origin; write it as "${parsed.origin}"`;
+  return null;
+}
+
+function envNameProblem(name: string): string | null {
+  return name === "" || /^[A-Za-z_][A-Za-z0-9_]*$/.test(name)
+    ? null
+    : `"${name}" is not an environment variable name`;
+}
+
+type Table = Record<string, unknown>;
+
+/** Reads the keys of one table, checking each, and remembers which keys were read so the rest can be refused. */
+class TableReader {
+  private readonly read = new Set<string>();
+
+  constructor(
+    private readonly source: string,
+    private readonly path: string,
+    private readonly table: Table,
+  ) {}
+
+  /** A sub-table; absent means empty. */
+  section(name: string): TableReader {
+    const value = this.take(name);
+    return new TableReader(
+      this.source,
+      this.keyOf(name),
+      value === undefined ? {} : asTable(value, this.source, this.keyOf(name)),
+    );
+  }
+
+  integer(key: string, fallback: number, min: number, max: number): number {
+    const value = this.take(key);
+    if (value === undefined) return fallback;
+    if (typeof value !== "number" || !Number.isInteger(value)) {
+      this.fail(key, `must be an integer, got ${describeValue(value)}`);
+    }
+    if (value < min || value > max) this.fail(key, `must be from ${min} to ${max}, got ${value}`);
+    return value;
+  }
+
+  boolean(key: string, fallback: boolean): boolean {
+    const value = this.take(key);
+    if (value === undefined) return fallback;
+    if (typeof value !== "boolean") this.fail(key, `must be true or false, got ${describeValue(value)}`);
+    return value;
+  }
+
+  string(key: string, fallback: string, problemOf: (s: string) => string | null = () => null): string {
+    const value = this.take(key);
+    if (value === undefined) return fallback;
+    if (typeof value !== "string") this.fail(key, `must be a string, got ${describeValue(value)}`);
+    const problem = problemOf(value);
+    if (problem !== null) this.fail(key, problem);
+    return value;
+  }
+
+  stringList(
+    key: string,
+    fallback: readonly string[],
+    problemOf: (s: string) => string | null = () => null,
+  ): readonly string[] {
+    const value = this.take(key);
+    if (value === undefined) return [...fallback];
+    if (!Array.isArray(value)) this.fail(key, `must be an array of strings, got ${describeValue(value)}`);
+    for (const [i, item] of value.entries()) {
+      if (typeof item !== "string") this.fail(`${key}[${i}]`, `must be a string, got ${describeValue(item)}`);
+      const problem = problemOf(item);
+      if (problem !== null) this.fail(`${key}[${i}]`, problem);
+    }
+    return [...value];
+  }
+
+  /** A list of target rules, each labelled with its key and index. */
+  rules(key: string, fallback: readonly string[]): { texts: readonly string[]; rules: Rule[] } {
+    const texts = this.stringList(key, fallback);
+    const rules = texts.map((text, i) => {
+      const itemKey = `${this.keyOf(key)}[${i}]`;
+      const parsed = parseRule(text, `${itemKey} ${JSON.stringify(text)}`);
+      if ("problem" in parsed) {
+        throw new PolicyError(this.source, `${JSON.stringify(text)} is not a valid rule: ${parsed.problem}`, {
+          key: itemKey,
+          rule: text,
+        });
+      }
+      return parsed.rule;
+    });
+    return { texts, rules };
+  }
+
+  /** A list of bind address rules (`*`, IPs and ranges, no ports), or null when absent. */
+  bindAddrRules(key: string): { texts: readonly string[]; rules: Rule[] } | null {
+    const value = this.take(key);
+    if (value === undefined || value === null) return null;
+    const list = this.rules(key, []);
+    for (const [i, rule] of list.rules.entries()) {
+      if (rule.kind === "domain" || rule.port !== undefined) {
+        throw new PolicyError(
+          this.source,
+          `${JSON.stringify(rule.text)}: bind addresses are IPs, CIDR ranges or "*", without ports`,
+          { key: `${this.keyOf(key)}[${i}]`, rule: rule.text },
+        );
+      }
+    }
+    return list;
+  }
+
+  portSet(key: string, fallback: readonly PortRange[]): readonly PortRange[] {
+    const value = this.take(key);
+    if (value === undefined) return [...fallback];
+    const parsed = parsePortSet(value);
+    if ("problem" in parsed) this.fail(key, `${parsed.problem} (got ${describeValue(value)})`);
+    return parsed.ranges;
+  }
+
+  /** Throws a {@link PolicyError} for `key` of this table. */
+  fail(key: string, problem: string): never {
+    throw new PolicyError(this.source, problem, { key: this.keyOf(key) });
+  }
+
+  /** Refuses every key that no reader method asked for. */
+  finish(): void {
+    for (const key of Object.keys(this.table)) {
+      if (this.read.has(key)) continue;
+      const kind = this.path === "" ? "section" : "key";
+      const known = [...this.read].join(", ");
+      this.fail(key, `unknown ${kind} (known: ${known})`);
+    }
+  }
+
+  private peek(key: string): unknown {
+    return Object.hasOwn(this.table, key) ? this.table[key] : undefined;
+  }
+
+  private take(key: string): unknown {
+    this.read.add(key);
+    return this.peek(key);
+  }
+
+  private keyOf(key: string): string {
+    return this.path === "" ? key : `${this.path}.${key}`;
+  }
+}
+
+function asTable(value: unknown, source: string, key: string | undefined): Table {
+  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof TomlFloat) {
+    throw new PolicyError(source, `must be a table, got ${describeValue(value)}`, { key });
+  }
+  return value as Table;
+}
+
+/** A short description of a bad value for an error message. */
+function describeValue(value: unknown): string {
+  if (value instanceof TomlFloat) {
+    return `the float ${Number.isInteger(value.value) ? value.value.toFixed(1) : value.value}`;
+  }
+  if (typeof value === "string") return JSON.stringify(value.length > 80 ? value.slice(0, 80) + "…" : value);
+  if (typeof value === "number" || typeof value === "boolean") return String(value);
+  if (Array.isArray(value)) return "an array";
+  if (value === null) return "null";
+  if (value instanceof Date || (typeof value === "object" && value.constructor?.name === "TomlDate")) {
+    return "a date";
+  }
+  if (typeof value === "object") return "a table";
+  return typeof value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}

@@ -1,0 +1,36 @@
+/**
+ * The policy: which targets a browser program may reach through wasmnet, what it may bind, and the limits of
+ * a session. Pure: text in, decisions out; no sockets and no DNS (only {@link loadPolicyFile} reads a file).
+ * `decide.ts` documents how targets are decided.
+ *
+ * @module
+ */
+
+export { PolicyError } from "./policy_error.ts";
+export { BUILT_IN_SOURCE, loadPolicyFile, loadPolicyFileSync, NO_POLICY_SOURCE, Policy } from "./policy.ts";
+export type {
+  AuthConfig,
+  DnsConfig,
+  NetworkConfig,
+  NetworkConfigInput,
+  PolicyConfig,
+  PolicyConfigInput,
+  PortSetInput,
+  ServerConfig,
+  TlsConfig,
+  UdpConfig,
+} from "./config.ts";
+export {
+  bindPortCandidates,
+  decideBind,
+  decideOrigin,
+  decideResolved,
+  decideTarget,
+  type Decision,
+  type TargetVerdict,
+} from "./decide.ts";
+export { isIpLiteral, normaliseAddress } from "./address.ts";
+export { normaliseHostName } from "./hostname.ts";
+export { parseRule, type Rule, type RuleParse } from "./rules.ts";
+export type { PortRange } from "./ports.ts";
+export { DEFAULT_DENY } from "./default_deny.ts";

@@ -1,0 +1,224 @@
+/**
+ * The binary framing: `[1 byte type][8 bytes id, big-endian][payload]`, one request or event per WebSocket
+ * binary message. Payload bytes of `send`/`data` are passed through without copying where the runtime allows.
+ *
+ * @module
+ */
+
+import type { Decoded, DecodeFailure } from "./json.ts";
+import {
+  BINARY_HEADER_BYTES,
+  type Event,
+  EVENT_TYPE,
+  type EventName,
+  type Op,
+  type Request,
+  REQUEST_TYPE,
+  type SocketId,
+} from "./messages.ts";
+
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+
+const OP_BY_TYPE = new Map<number, Op>(Object.entries(REQUEST_TYPE).map(([op, t]) => [t, op as Op]));
+const EV_BY_TYPE = new Map<number, EventName>(
+  Object.entries(EVENT_TYPE).map(([ev, t]) => [t, ev as EventName]),
+);
+
+/** Decodes one binary message into a request. Never throws. */
+export function decodeBinaryRequest(bytes: Uint8Array): Decoded {
+  if (bytes.length < BINARY_HEADER_BYTES) {
+    return fail(0, "BAD_REQUEST", `binary message is ${bytes.length} bytes, shorter than the 9-byte header`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const type = bytes[0];
+  const wide = view.getBigUint64(1);
+  if (wide > BigInt(Number.MAX_SAFE_INTEGER)) {
+    return fail(0, "BAD_REQUEST", `binary id ${wide} is above 2^53-1`);
+  }
+  const id = Number(wide);
+  const op = OP_BY_TYPE.get(type);
+  if (op === undefined) {
+    return fail(id, "UNKNOWN_OP", `unknown binary request type 0x${type.toString(16).padStart(2, "0")}`);
+  }
+  const payload = bytes.subarray(BINARY_HEADER_BYTES);
+  try {
+    return { ok: true, request: readPayload(op, id, payload) };
+  } catch (err) {
+    if (err instanceof PayloadError) return fail(id, "BAD_REQUEST", `"${op}": ${err.message}`);
+    throw err;
+  }
+}
+
+/** Encodes an event as one binary message. */
+export function encodeBinaryEvent(event: Event): Uint8Array {
+  switch (event.ev) {
+    case "connected":
+    case "closed":
+      return frame(EVENT_TYPE[event.ev], event.id, 0);
+    case "data": {
+      const out = frame(EVENT_TYPE.data, event.id, event.data.length);
+      out.set(event.data, BINARY_HEADER_BYTES);
+      return out;
+    }
+    case "listening":
+    case "udp_bound": {
+      const out = frame(EVENT_TYPE[event.ev], event.id, 2);
+      new DataView(out.buffer).setUint16(BINARY_HEADER_BYTES, event.port);
+      return out;
+    }
+    case "accepted": {
+      const remote = utf8.encode(event.remote);
+      const out = frame(EVENT_TYPE.accepted, event.id, 8 + remote.length);
+      new DataView(out.buffer).setBigUint64(BINARY_HEADER_BYTES, BigInt(event.conn_id));
+      out.set(remote, BINARY_HEADER_BYTES + 8);
+      return out;
+    }
+    case "error":
+    case "denied":
+      return withBytes(EVENT_TYPE[event.ev], event.id, utf8.encode(event.msg));
+    case "resolved":
+      return withBytes(EVENT_TYPE.resolved, event.id, utf8.encode(JSON.stringify(event.addrs)));
+    case "data_from":
+      return withBytes(EVENT_TYPE.data_from, event.id, addressed(event.port, event.addr, event.data));
+  }
+}
+
+/** Encodes a request as one binary message (used by tests and tools). */
+export function encodeBinaryRequest(request: Request): Uint8Array {
+  const type = REQUEST_TYPE[request.op];
+  switch (request.op) {
+    case "connect":
+    case "bind":
+    case "connect_tls":
+    case "connect_udp": {
+      const addr = utf8.encode(request.addr);
+      const out = frame(type, request.id, 2 + addr.length);
+      new DataView(out.buffer).setUint16(BINARY_HEADER_BYTES, request.port);
+      out.set(addr, BINARY_HEADER_BYTES + 2);
+      return out;
+    }
+    case "listen": {
+      if (request.backlog === undefined) return frame(type, request.id, 0);
+      const out = frame(type, request.id, 4);
+      new DataView(out.buffer).setUint32(BINARY_HEADER_BYTES, request.backlog);
+      return out;
+    }
+    case "send":
+      return withBytes(type, request.id, request.data);
+    case "close":
+      return frame(type, request.id, 0);
+    case "send_to":
+      return withBytes(type, request.id, addressed(request.port, request.addr, request.data));
+    case "resolve":
+      return withBytes(type, request.id, utf8.encode(request.name));
+  }
+}
+
+/** Decodes a binary event (used by tests and tools). Throws on malformed input. */
+export function decodeBinaryEvent(bytes: Uint8Array): Event {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const ev = EV_BY_TYPE.get(bytes[0]);
+  if (ev === undefined || bytes.length < BINARY_HEADER_BYTES) throw new Error("not a binary event");
+  const id = Number(view.getBigUint64(1));
+  const p = bytes.subarray(BINARY_HEADER_BYTES);
+  const pv = new DataView(p.buffer, p.byteOffset, p.byteLength);
+  switch (ev) {
+    case "connected":
+    case "closed":
+      return { ev, id };
+    case "data":
+      return { ev, id, data: p };
+    case "listening":
+    case "udp_bound":
+      return { ev, id, port: pv.getUint16(0) };
+    case "accepted":
+      return { ev, id, conn_id: Number(pv.getBigUint64(0)), remote: utf8Strict.decode(p.subarray(8)) };
+    case "error":
+    case "denied":
+      return { ev, id, msg: utf8Strict.decode(p) };
+    case "resolved":
+      return { ev, id, addrs: JSON.parse(utf8Strict.decode(p)) };
+    case "data_from": {
+      const { port, addr, data } = readAddressed(p);
+      return { ev, id, port, addr, data };
+    }
+  }
+}
+
+class PayloadError extends Error {}
+
+function readPayload(op: Op, id: SocketId, p: Uint8Array): Request {
+  const view = new DataView(p.buffer, p.byteOffset, p.byteLength);
+  switch (op) {
+    case "connect":
+    case "bind":
+    case "connect_tls":
+    case "connect_udp": {
+      if (p.length < 3) throw new PayloadError("payload must be a 2-byte port followed by an address");
+      return { op, id, port: view.getUint16(0), addr: text(p.subarray(2), "address") };
+    }
+    case "listen":
+      if (p.length === 0) return { op, id };
+      if (p.length !== 4) throw new PayloadError("payload must be empty or a 4-byte backlog");
+      return { op, id, backlog: view.getUint32(0) };
+    case "send":
+      return { op, id, data: p };
+    case "close":
+      return { op, id };
+    case "send_to": {
+      const { port, addr, data } = readAddressed(p);
+      return { op, id, port, addr, data };
+    }
+    case "resolve":
+      return { op, id, name: text(p, "name") };
+  }
+}
+
+function text(bytes: Uint8Array, what: string): string {
+  if (bytes.length === 0 || bytes.length > 255) throw new PayloadError(`${what} must be 1 to 255 bytes`);
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    throw new PayloadError(`${what} is not valid UTF-8`);
+  }
+}
+
+function readAddressed(p: Uint8Array): { port: number; addr: string; data: Uint8Array } {
+  if (p.length < 4) {
+    throw new PayloadError("payload must be port (2 bytes), address length (2 bytes), address, data");
+  }
+  const view = new DataView(p.buffer, p.byteOffset, p.byteLength);
+  const port = view.getUint16(0);
+  const len = view.getUint16(2);
+  if (p.length < 4 + len) throw new PayloadError(`address length ${len} runs past the end of the message`);
+  return { port, addr: text(p.subarray(4, 4 + len), "address"), data: p.subarray(4 + len) };
+}
+
+function addressed(port: number, addr: string, data: Uint8Array): Uint8Array {
+  const a = utf8.encode(addr);
+  const out = new Uint8Array(4 + a.length + data.length);
+  const view = new DataView(out.buffer);
+  view.setUint16(0, port);
+  view.setUint16(2, a.length);
+  out.set(a, 4);
+  out.set(data, 4 + a.length);
+  return out;
+}
+
+function frame(type: number, id: SocketId, payloadBytes: number): Uint8Array {
+  const out = new Uint8Array(BINARY_HEADER_BYTES + payloadBytes);
+  out[0] = type;
+  new DataView(out.buffer).setBigUint64(1, BigInt(id));
+  return out;
+}
+
+function withBytes(type: number, id: SocketId, payload: Uint8Array): Uint8Array {
+  const out = frame(type, id, payload.length);
+  out.set(payload, BINARY_HEADER_BYTES);
+  return out;
+}
+
+function fail(id: SocketId, code: DecodeFailure["code"], msg: string): DecodeFailure {
+  return { ok: false, id, code, msg };
+}

@@ -1,0 +1,146 @@
+/**
+ * The JSON framing: one request or event per WebSocket text message, binary fields as base64.
+ * Decoding never throws; a malformed message becomes a {@link DecodeFailure} with a clear `msg`.
+ *
+ * @module
+ */
+
+import type { Event, Request, SocketId } from "./messages.ts";
+
+/** A message the server could not accept. `id` is the socket id when one could be read, else 0. */
+export interface DecodeFailure {
+  ok: false;
+  id: SocketId;
+  code: "BAD_REQUEST" | "UNKNOWN_OP";
+  msg: string;
+}
+
+/** The result of decoding one message. */
+export type Decoded = { ok: true; request: Request } | DecodeFailure;
+
+type Fields = Record<string, unknown>;
+
+/** Decodes one JSON text message into a request. */
+export function decodeJsonRequest(text: string): Decoded {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return fail(0, "BAD_REQUEST", "message is not valid JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return fail(0, "BAD_REQUEST", "message must be a JSON object");
+  }
+  const m = value as Fields;
+  const id = readId(m.id);
+  if (typeof m.op !== "string") return fail(id ?? 0, "BAD_REQUEST", 'field "op" must be a string');
+  if (id === undefined) {
+    return fail(0, "BAD_REQUEST", `"${m.op}": field "id" must be a non-negative safe integer`);
+  }
+  try {
+    return { ok: true, request: readRequest(m.op, id, m) };
+  } catch (err) {
+    if (err instanceof FieldError) return fail(id, err.code, `"${m.op}": ${err.message}`);
+    throw err;
+  }
+}
+
+/** Encodes an event as a JSON text message. */
+export function encodeJsonEvent(event: Event): string {
+  switch (event.ev) {
+    case "data":
+      return `{"ev":"data","id":${event.id},"data":"${event.data.toBase64()}"}`;
+    case "data_from":
+      return JSON.stringify({ ...event, data: event.data.toBase64() });
+    default:
+      return JSON.stringify(event);
+  }
+}
+
+/** Encodes a request as JSON (used by tests and tools; the browser client has its own codec). */
+export function encodeJsonRequest(request: Request): string {
+  if (request.op === "send" || request.op === "send_to") {
+    return JSON.stringify({ ...request, data: request.data.toBase64() });
+  }
+  return JSON.stringify(request);
+}
+
+/** Decodes a JSON event (used by tests and tools). Throws on malformed input. */
+export function decodeJsonEvent(text: string): Event {
+  const m = JSON.parse(text) as Fields;
+  if (m.ev === "data" || m.ev === "data_from") {
+    return { ...m, data: Uint8Array.fromBase64(m.data as string) } as Event;
+  }
+  return m as unknown as Event;
+}
+
+class FieldError extends Error {
+  constructor(message: string, readonly code: "BAD_REQUEST" | "UNKNOWN_OP" = "BAD_REQUEST") {
+    super(message);
+  }
+}
+
+function readRequest(op: string, id: SocketId, m: Fields): Request {
+  switch (op) {
+    case "connect":
+    case "bind":
+    case "connect_tls":
+    case "connect_udp":
+      return { op, id, addr: str(m, "addr"), port: port(m, "port") };
+    case "listen": {
+      if (m.backlog === undefined || m.backlog === null) return { op, id };
+      if (!Number.isInteger(m.backlog) || (m.backlog as number) < 0 || (m.backlog as number) > 0xffff_ffff) {
+        throw new FieldError('field "backlog" must be an integer from 0 to 4294967295');
+      }
+      return { op, id, backlog: m.backlog as number };
+    }
+    case "send":
+      return { op, id, data: base64(m, "data") };
+    case "close":
+      return { op, id };
+    case "send_to":
+      return { op, id, addr: str(m, "addr"), port: port(m, "port"), data: base64(m, "data") };
+    case "resolve":
+      return { op, id, name: str(m, "name") };
+    default:
+      throw new FieldError(
+        `unknown op (expected one of connect, bind, listen, send, close, connect_tls, connect_udp, send_to, resolve)`,
+        "UNKNOWN_OP",
+      );
+  }
+}
+
+function readId(value: unknown): SocketId | undefined {
+  return Number.isSafeInteger(value) && (value as number) >= 0 ? value as number : undefined;
+}
+
+function str(m: Fields, key: string): string {
+  const value = m[key];
+  if (typeof value !== "string") throw new FieldError(`field "${key}" must be a string`);
+  if (value.length === 0 || value.length > 255) {
+    throw new FieldError(`field "${key}" must be 1 to 255 characters`);
+  }
+  return value;
+}
+
+function port(m: Fields, key: string): number {
+  const value = m[key];
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 65535) {
+    throw new FieldError(`field "${key}" must be an integer from 0 to 65535`);
+  }
+  return value as number;
+}
+
+function base64(m: Fields, key: string): Uint8Array {
+  const value = m[key];
+  if (typeof value !== "string") throw new FieldError(`field "${key}" must be a base64 string`);
+  try {
+    return Uint8Array.fromBase64(value);
+  } catch {
+    throw new FieldError(`field "${key}" is not valid base64`);
+  }
+}
+
+function fail(id: SocketId, code: DecodeFailure["code"], msg: string): DecodeFailure {
+  return { ok: false, id, code, msg };
+}

@@ -1,0 +1,277 @@
+/**
+ * HTTP side of wasmnet: answers plain requests, refuses early (before the upgrade) what must be refused,
+ * upgrades WebSockets and hands each one to a {@link Session}. The server owns its sessions: when its
+ * signal aborts, every session is closed with code 1001 and every socket under it is closed.
+ *
+ * @module
+ */
+
+import type { Closable, Endpoint, EndpointContext } from "./endpoint.ts";
+import { EXTRA_ENDPOINTS } from "./endpoints.ts";
+import { type DecisionLog, jsonLineLog, silentLog } from "./log.ts";
+import { loadPolicyFileSync, Policy, type PolicyConfigInput } from "./policy/mod.ts";
+import { Session } from "./session.ts";
+import type { Resolver } from "./sockets/resolver.ts";
+import { isWebSocketUpgrade, upgradeToPort } from "./websocket.ts";
+
+/** Where the server listens and how it behaves. */
+export interface ServerOptions {
+  /** Interface to listen on (default `0.0.0.0`). */
+  hostname: string;
+  /** Port to listen on; 0 picks a free one (default 9000). */
+  port: number;
+  /** The policy every session runs under. */
+  policy: Policy;
+  /** Where decisions are logged (default: JSON lines on stdout). */
+  log: DecisionLog;
+  /** Name resolution (default: the system's, with the policy's DNS timeout). */
+  resolver?: Resolver;
+}
+
+/** A server that is listening. */
+export interface RunningServer {
+  /** The address actually bound (the real port when 0 was asked). */
+  addr: Deno.NetAddr;
+  /** `ws://host:port/`, handy for clients and tests. */
+  url: string;
+  /** Resolves once the server has shut down and every session is closed. */
+  finished: Promise<void>;
+}
+
+/** Options for {@link Server.serve} and {@link Server.listen}. */
+export interface ListenOptions {
+  /** Aborting it shuts the server down gracefully. */
+  signal?: AbortSignal;
+  /** Called once with the bound address. */
+  onListen?: (addr: Deno.NetAddr) => void;
+}
+
+/** The wasmnet server. Build one with {@link Server.builder} or {@link Server.fromConfig}. */
+export class Server {
+  /** The options in force. */
+  readonly options: ServerOptions;
+  readonly #sessions = new Set<Closable>();
+  readonly #endpoints: readonly Endpoint[];
+
+  /** Prefer {@link Server.builder}. `endpoints` defaults to every protocol wasmnet speaks. */
+  constructor(
+    options: ServerOptions,
+    endpoints: readonly Endpoint[] = [...EXTRA_ENDPOINTS, wasmnetEndpoint],
+  ) {
+    this.options = options;
+    this.#endpoints = endpoints;
+  }
+
+  /** Starts a builder: `Server.builder().host("0.0.0.0").port(9000).policyFile("policy.toml").build()`. */
+  static builder(): ServerBuilder {
+    return new ServerBuilder();
+  }
+
+  /** A server from a policy (or policy config) and an address `host:port` (or `{ hostname, port }`). */
+  static fromConfig(
+    config: Policy | PolicyConfigInput,
+    addr: string | { hostname: string; port: number },
+  ): Server {
+    const policy = config instanceof Policy ? config : Policy.fromConfig(config);
+    const { hostname, port } = typeof addr === "string" ? parseHostPort(addr) : addr;
+    return new Server({ hostname, port, policy, log: jsonLineLog() });
+  }
+
+  /** Number of open sessions. */
+  get sessionCount(): number {
+    return this.#sessions.size;
+  }
+
+  /**
+   * The request handler, for mounting in an existing `Deno.serve`: WebSocket upgrades become sessions,
+   * anything else gets a short plain-text answer.
+   */
+  readonly handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response => {
+    if (!isWebSocketUpgrade(request)) return notWebSocket();
+    const url = new URL(request.url);
+    const endpoint = this.#endpoints.find((e) => e.matches(url));
+    if (!endpoint) return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
+    return endpoint.upgrade(request, url, {
+      policy: this.options.policy,
+      serverHost: this.options.hostname,
+      clientIp: info.remoteAddr.hostname,
+      log: this.options.log,
+      resolver: this.options.resolver,
+      track: (session) => {
+        this.#sessions.add(session);
+        return () => this.#sessions.delete(session);
+      },
+    });
+  };
+
+  /** Starts listening and returns once bound; shut down by aborting `signal`. */
+  serve(options: ListenOptions = {}): Promise<RunningServer> {
+    const http = Deno.serve({
+      hostname: this.options.hostname,
+      port: this.options.port,
+      onListen: () => {},
+    }, this.handler);
+    const addr = http.addr;
+    const shutdown = async () => {
+      this.closeSessions();
+      await http.shutdown();
+    };
+    const finished = options.signal?.aborted ? shutdown() : new Promise<void>((done) => {
+      options.signal?.addEventListener("abort", () => shutdown().then(done), { once: true });
+      http.finished.then(done);
+    });
+    options.onListen?.(addr);
+    const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+    return Promise.resolve({ addr, url: `ws://${host}:${addr.port}/`, finished });
+  }
+
+  /** Listens until `signal` aborts (like the original's `listen().await`). */
+  async listen(options: ListenOptions = {}): Promise<void> {
+    const running = await this.serve(options);
+    await running.finished;
+  }
+
+  /** Closes every session with code 1001 and every socket under them. */
+  closeSessions(): void {
+    for (const session of this.#sessions) session.shutdown(1001, "server shutting down");
+    this.#sessions.clear();
+  }
+}
+
+/** Builds a {@link Server}, in the shape of the original's Rust builder. */
+export class ServerBuilder {
+  #hostname = "0.0.0.0";
+  #port = 9000;
+  #policy: Policy = Policy.defaults();
+  #log: DecisionLog = jsonLineLog();
+  #resolver: Resolver | undefined;
+
+  /** Interface to listen on. */
+  host(hostname: string): this {
+    this.#hostname = hostname;
+    return this;
+  }
+
+  /** Port to listen on (0: any free port). */
+  port(port: number): this {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new RangeError(`port must be 0-65535, got ${port}`);
+    }
+    this.#port = port;
+    return this;
+  }
+
+  /** Reads a TOML policy file now; throws `PolicyError` naming the file, key and rule on a bad file. */
+  policyFile(path: string): this {
+    this.#policy = loadPolicyFileSync(path);
+    return this;
+  }
+
+  /** Uses this policy. */
+  policy(policy: Policy): this {
+    this.#policy = policy;
+    return this;
+  }
+
+  /** No restrictions at all (`--no-policy`). */
+  noPolicy(): this {
+    this.#policy = Policy.allowAll();
+    return this;
+  }
+
+  /** Where decisions are logged (default: JSON lines on stdout; `silentLog` for none). */
+  log(log: DecisionLog): this {
+    this.#log = log;
+    return this;
+  }
+
+  /** Name resolution to use (tests inject one). */
+  resolver(resolver: Resolver): this {
+    this.#resolver = resolver;
+    return this;
+  }
+
+  /** The server. */
+  build(): Server {
+    return new Server({
+      hostname: this.#hostname,
+      port: this.#port,
+      policy: this.#policy,
+      log: this.#log,
+      resolver: this.#resolver,
+    });
+  }
+}
+
+/** Options for {@link handleWsUpgrade}. */
+export interface UpgradeOptions {
+  /** The client's IP (for logs and limits); from `info.remoteAddr.hostname` in a `Deno.serve` handler. */
+  clientIp?: string;
+  /** The interface the server listens on (default bind address). Default `0.0.0.0`. */
+  serverHost?: string;
+  log?: DecisionLog;
+  resolver?: Resolver;
+  /** Closing this signal closes the session. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Upgrades one request to a wasmnet session and returns the `Response` to hand back to `Deno.serve`.
+ * A request that is not a WebSocket upgrade gets `426 Upgrade Required`.
+ */
+export function handleWsUpgrade(request: Request, policy: Policy, options: UpgradeOptions = {}): Response {
+  if (!isWebSocketUpgrade(request)) return notWebSocket();
+  const ctx: EndpointContext = {
+    policy,
+    serverHost: options.serverHost ?? "0.0.0.0",
+    clientIp: options.clientIp ?? "unknown",
+    log: options.log ?? silentLog,
+    resolver: options.resolver,
+    track: (session) => {
+      const onAbort = () => session.shutdown(1001, "server shutting down");
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      return () => options.signal?.removeEventListener("abort", onAbort);
+    },
+  };
+  return wasmnetEndpoint.upgrade(request, new URL(request.url), ctx);
+}
+
+/** wasmnet's own protocol: served at every path no other endpoint claims. */
+export const wasmnetEndpoint: Endpoint = {
+  name: "wasmnet",
+  matches: () => true,
+  upgrade(request, _url, ctx) {
+    return upgradeToPort(request, (port) => {
+      const session = new Session(port, {
+        policy: ctx.policy,
+        serverHost: ctx.serverHost,
+        clientIp: ctx.clientIp,
+        log: ctx.log,
+        resolver: ctx.resolver,
+      });
+      const untrack = ctx.track(session);
+      return {
+        message: (data) => session.receive(data),
+        close: () => {
+          session.close();
+          untrack();
+        },
+      };
+    });
+  },
+};
+
+function notWebSocket(): Response {
+  return new Response("wasmnet: this endpoint speaks WebSocket; see docs/protocol.md\n", {
+    status: 426,
+    headers: { "upgrade": "websocket", "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+/** Parses `host:port` or `[v6]:port`. */
+export function parseHostPort(text: string): { hostname: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new RangeError(`expected host:port, got "${text}"`);
+  return { hostname: m[1] ?? m[2], port };
+}

@@ -1,0 +1,382 @@
+/**
+ * One WebSocket session speaking the wasmnet protocol. The session is the only owner of its socket table
+ * and the only writer to it. It runs against a small {@link WebSocketPort}, so it can be tested without a
+ * network; the server wires it to a real WebSocket.
+ *
+ * Ordering: events for one socket are sent in the order they happen (`connected` before any `data`,
+ * `accepted` before any `data` on the new `conn_id`, every `data` before `closed`). Each event is sent in
+ * the framing of the request that opened the socket (or, for a failed request, of that request).
+ *
+ * @module
+ */
+
+import { eventForCode, toWasmnetError, WasmnetError } from "./errors.ts";
+import { type DecisionLog, silentLog } from "./log.ts";
+import type { Policy } from "./policy/mod.ts";
+import {
+  decodeRequest,
+  encodeEvent,
+  type Event,
+  type Framing,
+  type Request,
+  SERVER_ID_BASE,
+  type SocketId,
+} from "./protocol/mod.ts";
+import { type DialContext, dialTcp, formatHostPort } from "./sockets/dial.ts";
+import { acceptLoop, bindTcpListener } from "./sockets/listener.ts";
+import { type Resolver, systemResolver } from "./sockets/resolver.ts";
+import { TcpStream } from "./sockets/tcp.ts";
+import { SocketTable, type TableEntry } from "./socket_table.ts";
+import type { WebSocketPort } from "./websocket.ts";
+
+export type { WebSocketPort };
+
+/** Everything a session needs from the server. */
+export interface SessionOptions {
+  policy: Policy;
+  /** The interface the server listens on: the default allowed bind address. */
+  serverHost: string;
+  /** The client's IP, for logs and limits. */
+  clientIp: string;
+  /** The server's signal: when it aborts, the session closes everything it owns. */
+  signal?: AbortSignal;
+  /** Session id for logs (default: random). */
+  id?: string;
+  resolver?: Resolver;
+  log?: DecisionLog;
+  /**
+   * Bound of bytes waiting in the WebSocket's send buffer. Above it, the session stops reading its TCP
+   * sockets until the buffer drains below half of it (default 1 MiB).
+   */
+  maxBufferedBytes?: number;
+  /** Bound of bytes waiting to be written to one TCP socket (default 4 MiB); past it: `BUFFER_FULL`. */
+  maxQueuedWriteBytes?: number;
+}
+
+interface TcpEntry extends TableEntry {
+  kind: "tcp";
+  framing: Framing;
+  stream: TcpStream;
+  controller: AbortController;
+  /** A `close` was asked for: it is answered by `closed` whatever else happens. */
+  closeAsked: boolean;
+  /** The entry already reported its end (error or denied for a failed connect). */
+  settled: boolean;
+}
+
+interface ListenerEntry extends TableEntry {
+  kind: "listener";
+  framing: Framing;
+  listener: Deno.TcpListener;
+}
+
+type Entry = TcpEntry | ListenerEntry;
+
+/** The wasmnet protocol on one WebSocket. Feed it messages with {@link Session.receive}. */
+export class Session {
+  /** Session id for logs. */
+  readonly id: string;
+  readonly #port: WebSocketPort;
+  readonly #options: SessionOptions;
+  readonly #table = new SocketTable<Entry>();
+  readonly #controller = new AbortController();
+  readonly #resolver: Resolver;
+  readonly #log: DecisionLog;
+  readonly #maxBuffered: number;
+  #nextServerId = SERVER_ID_BASE;
+  #roomWaiters: (() => void)[] = [];
+  #roomTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Starts a session on `port`. The session closes when `options.signal` aborts or {@link close} is called. */
+  constructor(port: WebSocketPort, options: SessionOptions) {
+    this.#port = port;
+    this.#options = options;
+    this.id = options.id ?? crypto.randomUUID().slice(0, 8);
+    this.#resolver = options.resolver ?? systemResolver(options.policy.config.dns.timeout_ms);
+    this.#log = options.log ?? silentLog;
+    this.#maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
+    options.signal?.addEventListener("abort", () => this.close(), {
+      once: true,
+      signal: this.#controller.signal,
+    });
+  }
+
+  /** True once the session has closed. */
+  get closed(): boolean {
+    return this.#controller.signal.aborted;
+  }
+
+  /** Number of open sockets and listeners (for tests and metrics). */
+  get socketCount(): number {
+    return this.#table.size;
+  }
+
+  /** Handles one WebSocket message. Never throws: bad input is answered with `error`. */
+  receive(message: string | Uint8Array): void {
+    if (this.closed) return;
+    const decoded = decodeRequest(message);
+    if (!decoded.ok) {
+      this.#emit({ ev: "error", id: decoded.id, msg: decoded.msg, code: decoded.code }, decoded.framing);
+      return;
+    }
+    try {
+      this.#dispatch(decoded.request, decoded.framing);
+    } catch (err) {
+      this.#reportError(decoded.request.id, decoded.framing, toWasmnetError(err));
+    }
+  }
+
+  /** Closes every socket and listener of the session. No events are sent (the WebSocket is gone). */
+  close(): void {
+    if (this.closed) return;
+    this.#controller.abort();
+    clearTimeout(this.#roomTimer);
+    for (const r of this.#roomWaiters.splice(0)) r();
+    for (const entry of this.#table.drain()) this.#destroy(entry);
+  }
+
+  /** Closes the session and its WebSocket with `code` (1001 when the server shuts down). */
+  shutdown(code = 1001, reason = "server shutting down"): void {
+    this.close();
+    try {
+      this.#port.close(code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  #dispatch(request: Request, framing: Framing): void {
+    switch (request.op) {
+      case "connect":
+        return this.#connect(request.id, request.addr, request.port, framing);
+      case "bind":
+        return this.#bind(request.id, request.addr, request.port, framing);
+      case "listen":
+        return this.#listen(request.id, framing);
+      case "send":
+        return this.#send(request.id, request.data, framing);
+      case "close":
+        return this.#close(request.id, framing);
+      default:
+        throw new WasmnetError("UNKNOWN_OP", `"${request.op}" is not supported by this server`);
+    }
+  }
+
+  /** Checks that a new socket may be opened under `id`; throws the reason if not. */
+  #admit(id: SocketId, kind: "tcp" | "listener"): void {
+    const limits = this.#options.policy.config.network;
+    if (id >= SERVER_ID_BASE) {
+      throw new WasmnetError(
+        "BAD_REQUEST",
+        `ids from ${SERVER_ID_BASE} up are reserved for the server's conn_ids`,
+      );
+    }
+    if (this.#table.has(id)) throw new WasmnetError("DUPLICATE_ID", `id ${id} is already in use`);
+    if (this.#table.size >= limits.max_connections) {
+      throw new WasmnetError(
+        "LIMIT_EXCEEDED",
+        `this session already has ${limits.max_connections} open sockets (max_connections)`,
+      );
+    }
+    if (kind === "tcp" && this.#table.connecting >= limits.max_pending_connects) {
+      throw new WasmnetError(
+        "LIMIT_EXCEEDED",
+        `this session already has ${limits.max_pending_connects} connects in flight (max_pending_connects)`,
+      );
+    }
+    if (kind === "listener" && this.#table.listeners >= limits.max_listeners) {
+      throw new WasmnetError(
+        "LIMIT_EXCEEDED",
+        `this session already has ${limits.max_listeners} listeners (max_listeners)`,
+      );
+    }
+  }
+
+  #connect(id: SocketId, host: string, port: number, framing: Framing): void {
+    this.#admit(id, "tcp");
+    const entry = this.#newTcpEntry(id, framing, true);
+    const ctx = this.#dialContext(entry.controller.signal);
+    const timeoutMs = this.#options.policy.config.network.connection_timeout_secs * 1000;
+    dialTcp(ctx, "connect", host, port, timeoutMs).then(
+      ({ conn }) => {
+        entry.connecting = false;
+        if (this.#table.get(id) !== entry) return conn.close();
+        this.#emit({ ev: "connected", id }, framing);
+        entry.stream.attach(conn);
+      },
+      (err) => {
+        if (this.#table.get(id) !== entry) return;
+        entry.settled = true;
+        this.#table.remove(id, entry);
+        entry.stream.destroy();
+        this.#reportError(id, framing, toWasmnetError(err, "CONNECT_FAILED"));
+        if (entry.closeAsked) this.#emit({ ev: "closed", id }, framing);
+      },
+    );
+  }
+
+  #newTcpEntry(id: SocketId, framing: Framing, connecting: boolean): TcpEntry {
+    const entry: TcpEntry = {
+      kind: "tcp",
+      connecting,
+      framing,
+      controller: new AbortController(),
+      closeAsked: false,
+      settled: false,
+      stream: undefined as unknown as TcpStream,
+    };
+    entry.stream = new TcpStream(
+      {
+        onData: (data) => this.#emit({ ev: "data", id, data }, framing),
+        onEnd: (error) => this.#onStreamEnd(id, entry, error),
+      },
+      () => this.#waitForRoom(),
+      this.#options.maxQueuedWriteBytes,
+    );
+    this.#table.add(id, entry);
+    return entry;
+  }
+
+  #onStreamEnd(id: SocketId, entry: TcpEntry, error?: WasmnetError): void {
+    entry.controller.abort();
+    if (entry.settled || this.closed) return;
+    entry.settled = true;
+    this.#table.remove(id, entry);
+    if (error) this.#reportError(id, entry.framing, error);
+    this.#emit({ ev: "closed", id }, entry.framing);
+  }
+
+  #bind(id: SocketId, addr: string, port: number, framing: Framing): void {
+    this.#admit(id, "listener");
+    const ctx = this.#dialContext(this.#controller.signal);
+    const listener = bindTcpListener(ctx, this.#options.serverHost, addr, port);
+    const entry: ListenerEntry = { kind: "listener", connecting: false, framing, listener };
+    this.#table.add(id, entry);
+    this.#emit({ ev: "listening", id, port: listener.addr.port }, framing);
+    acceptLoop(listener, (conn) => this.#accepted(id, entry, conn)).catch((err) => {
+      if (this.#table.remove(id, entry)) {
+        this.#reportError(id, framing, toWasmnetError(err, "NETWORK_ERROR"));
+        this.#emit({ ev: "closed", id }, framing);
+      }
+    });
+  }
+
+  #accepted(listenerId: SocketId, listener: ListenerEntry, conn: Deno.TcpConn): void {
+    const remote = formatHostPort(conn.remoteAddr.hostname, conn.remoteAddr.port);
+    const limit = this.#options.policy.config.network.max_connections;
+    if (this.closed || this.#table.size >= limit) {
+      conn.close();
+      this.#log({
+        session: this.id,
+        client: this.#options.clientIp,
+        op: "accept",
+        target: remote,
+        decision: "deny",
+        rule: "network.max_connections",
+        reason: `session has ${limit} open sockets`,
+      });
+      return;
+    }
+    const connId = this.#nextServerId++;
+    const entry = this.#newTcpEntry(connId, listener.framing, false);
+    this.#emit({ ev: "accepted", id: listenerId, conn_id: connId, remote }, listener.framing);
+    entry.stream.attach(conn);
+  }
+
+  #listen(id: SocketId, _framing: Framing): void {
+    const entry = this.#table.get(id);
+    if (!entry) throw new WasmnetError("UNKNOWN_ID", `no socket with id ${id}`);
+    if (entry.kind !== "listener") {
+      throw new WasmnetError("BAD_REQUEST", `id ${id} is not a bound listener (bind first)`);
+    }
+    // Bound listeners already accept; the backlog is the runtime's (Deno does not expose it).
+  }
+
+  #send(id: SocketId, data: Uint8Array, _framing: Framing): void {
+    const entry = this.#table.get(id);
+    if (!entry) throw new WasmnetError("UNKNOWN_ID", `no socket with id ${id}`);
+    if (entry.kind !== "tcp") {
+      throw new WasmnetError("BAD_REQUEST", `id ${id} is a listener; send needs a connected socket`);
+    }
+    if (entry.closeAsked) throw new WasmnetError("SEND_FAILED", `socket ${id} is closing`);
+    const refused = entry.stream.write(data);
+    if (refused?.code === "BUFFER_FULL") {
+      // v1 has no way to pause the browser: drop this socket rather than hold unbounded bytes.
+      entry.stream.destroy(refused);
+    } else if (refused) {
+      throw refused;
+    }
+  }
+
+  #close(id: SocketId, _framing: Framing): void {
+    const entry = this.#table.get(id);
+    if (!entry) throw new WasmnetError("UNKNOWN_ID", `no socket with id ${id}`);
+    if (entry.kind === "listener") {
+      this.#table.remove(id, entry);
+      this.#destroy(entry);
+      this.#emit({ ev: "closed", id }, entry.framing);
+      return;
+    }
+    if (entry.closeAsked) return; // one close is answered by one `closed`
+    entry.closeAsked = true;
+    entry.stream.close(); // writes what was accepted, then `closed`
+  }
+
+  #destroy(entry: Entry): void {
+    if (entry.kind === "listener") {
+      try {
+        entry.listener.close();
+      } catch {
+        // already closed
+      }
+    } else {
+      entry.settled = true;
+      entry.controller.abort();
+      entry.stream.destroy();
+    }
+  }
+
+  #dialContext(signal: AbortSignal): DialContext {
+    return {
+      policy: this.#options.policy,
+      resolver: this.#resolver,
+      log: this.#log,
+      session: this.id,
+      client: this.#options.clientIp,
+      signal: AbortSignal.any([this.#controller.signal, signal]),
+    };
+  }
+
+  #reportError(id: SocketId, framing: Framing, err: WasmnetError): void {
+    this.#emit({ ev: eventForCode(err.code), id, msg: err.message, code: err.code }, framing);
+  }
+
+  #emit(event: Event, framing: Framing): void {
+    if (this.closed) return;
+    try {
+      this.#port.send(encodeEvent(event, framing));
+    } catch {
+      // The WebSocket closed under us; the server will close the session.
+    }
+  }
+
+  /** Resolves when the WebSocket's send buffer is below the bound (undefined when it already is). */
+  #waitForRoom(): Promise<void> | undefined {
+    if (this.#port.bufferedAmount <= this.#maxBuffered || this.closed) return undefined;
+    const waiting = new Promise<void>((r) => this.#roomWaiters.push(r));
+    this.#pollRoom();
+    return waiting;
+  }
+
+  #pollRoom(): void {
+    if (this.#roomTimer !== undefined) return;
+    this.#roomTimer = setTimeout(() => {
+      this.#roomTimer = undefined;
+      if (this.closed || this.#port.bufferedAmount <= this.#maxBuffered / 2) {
+        for (const r of this.#roomWaiters.splice(0)) r();
+      } else {
+        this.#pollRoom();
+      }
+    }, 2);
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * One TCP connection with explicit bounds in both directions.
+ *
+ * - Towards the network: writes are queued (bounded by `maxQueuedBytes`); a write that would pass the bound
+ *   is refused with `BUFFER_FULL` and the caller closes the socket (the wasmnet v1 protocol has no way to
+ *   pause the browser). Bytes queued before the connection exists are written, in order, once it does.
+ * - From the network: one read at a time into a fresh buffer, and before each read the stream awaits
+ *   `waitForRoom()`, so a full WebSocket (or a spent flow-control window) pauses reading the TCP socket
+ *   and the kernel's receive window pushes back on the peer.
+ *
+ * @module
+ */
+
+import { WasmnetError } from "../errors.ts";
+
+/** Read size: large reads amortise per-message cost on the data path. */
+export const READ_CHUNK_BYTES = 64 * 1024;
+
+/** Default bound of bytes waiting to be written to one TCP socket. */
+export const DEFAULT_MAX_QUEUED_WRITE_BYTES = 4 * 1024 * 1024;
+
+/** Callbacks a stream reports to; called in order, `onEnd` exactly once. */
+export interface StreamEvents {
+  /** Bytes read from the peer. A returned promise delays the next read (backpressure). */
+  onData(bytes: Uint8Array): void | Promise<void>;
+  /** The stream is over: `error` is undefined for an orderly close (either side). */
+  onEnd(error?: WasmnetError): void;
+}
+
+/** A TCP connection that may not exist yet: writes before `attach` are queued and flushed after. */
+export class TcpStream {
+  #conn: Deno.Conn | undefined;
+  #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #writing = false;
+  #closing = false;
+  #ended = false;
+  #drained: (() => void)[] = [];
+  readonly #maxQueuedBytes: number;
+  readonly #events: StreamEvents;
+  readonly #waitForRoom: () => Promise<void> | void;
+
+  /** `waitForRoom` is awaited before each read; it resolves when the reader's side can take more. */
+  constructor(
+    events: StreamEvents,
+    waitForRoom: () => Promise<void> | void,
+    maxQueuedBytes = DEFAULT_MAX_QUEUED_WRITE_BYTES,
+  ) {
+    this.#events = events;
+    this.#waitForRoom = waitForRoom;
+    this.#maxQueuedBytes = maxQueuedBytes;
+  }
+
+  /** Bytes accepted but not yet written to the kernel. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /** True once the connection is attached and not yet ended. */
+  get isOpen(): boolean {
+    return this.#conn !== undefined && !this.#ended;
+  }
+
+  /** Gives the stream its connection: flushes queued writes and starts reading. */
+  attach(conn: Deno.Conn): void {
+    if (this.#ended) {
+      conn.close();
+      return;
+    }
+    this.#conn = conn;
+    this.#pump();
+    if (this.#closing) this.#closeWhenDrained();
+    else this.#readLoop();
+  }
+
+  /** Queues bytes for the peer. Returns an error (and queues nothing) when the bound would be passed. */
+  write(bytes: Uint8Array): WasmnetError | undefined {
+    if (this.#ended || this.#closing) return new WasmnetError("SEND_FAILED", "socket is closing");
+    if (bytes.length === 0) return undefined;
+    if (this.#queuedBytes + bytes.length > this.#maxQueuedBytes) {
+      return new WasmnetError(
+        "BUFFER_FULL",
+        `more than ${this.#maxQueuedBytes} bytes are waiting to be written to this socket (the peer is not reading)`,
+      );
+    }
+    this.#queue.push(bytes);
+    this.#queuedBytes += bytes.length;
+    this.#pump();
+    return undefined;
+  }
+
+  /** Orderly close: what was accepted is written first, then the socket closes and `onEnd()` fires. */
+  close(): void {
+    if (this.#closing || this.#ended) return;
+    this.#closing = true;
+    if (this.#conn) this.#closeWhenDrained();
+  }
+
+  /** Immediate close: queued bytes are dropped. `onEnd` fires with `error` (or none). */
+  destroy(error?: WasmnetError): void {
+    this.#end(error);
+  }
+
+  async #closeWhenDrained(): Promise<void> {
+    if (this.#queuedBytes > 0) await new Promise<void>((r) => this.#drained.push(r));
+    this.#end();
+  }
+
+  async #pump(): Promise<void> {
+    const conn = this.#conn;
+    if (!conn || this.#writing) return;
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0 && !this.#ended) {
+        const head = this.#queue[0];
+        let rest = head;
+        while (rest.length > 0) rest = rest.subarray(await conn.write(rest));
+        this.#queue.shift();
+        this.#queuedBytes -= head.length;
+      }
+    } catch (err) {
+      if (!this.#ended) {
+        this.#end(new WasmnetError("NETWORK_ERROR", `write failed: ${(err as Error).message}`));
+      }
+    } finally {
+      this.#writing = false;
+    }
+    if (this.#queue.length === 0) { for (const r of this.#drained.splice(0)) r(); }
+  }
+
+  async #readLoop(): Promise<void> {
+    const conn = this.#conn!;
+    try {
+      while (!this.#ended && !this.#closing) {
+        await this.#waitForRoom();
+        if (this.#ended || this.#closing) return;
+        const buf = new Uint8Array(READ_CHUNK_BYTES);
+        const n = await conn.read(buf);
+        if (n === null) break;
+        await this.#events.onData(buf.subarray(0, n));
+      }
+    } catch (err) {
+      if (this.#ended || this.#closing) return;
+      this.#end(new WasmnetError("NETWORK_ERROR", `read failed: ${(err as Error).message}`));
+      return;
+    }
+    if (this.#closing) return;
+    // The peer closed its side: finish writing what was accepted, then close.
+    this.#closing = true;
+    await this.#closeWhenDrained();
+  }
+
+  #end(error?: WasmnetError): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    for (const r of this.#drained.splice(0)) r();
+    try {
+      this.#conn?.close();
+    } catch {
+      // already closed
+    }
+    this.#events.onEnd(error);
+  }
+}
