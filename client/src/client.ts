@@ -151,6 +151,7 @@ export class WasmnetClient {
   #opened = false;
   #gone?: WasmnetError;
   #goneWaiters: (() => void)[] = [];
+  #wsClosed = false;
   #lastErrorMessage = "";
 
   /**
@@ -383,11 +384,11 @@ export class WasmnetClient {
    * with a `"disconnected"` error. Resolves once the WebSocket has closed.
    */
   disconnect(): Promise<void> {
-    if (this.#gone && this.#ws.readyState === 3) return Promise.resolve();
+    if (this.#wsClosed) return Promise.resolve();
     const done = new Promise<void>((resolve) => this.#goneWaiters.push(resolve));
-    if (this.#ws.readyState !== 2 && this.#ws.readyState !== 3) {
-      this.#ws.close(1000, "client disconnect");
-    }
+    // Settle everything now: after disconnect() nothing the server still sends is delivered.
+    if (!this.#gone) this.#teardown(`disconnect() was called on the connection to ${this.url}`);
+    if (this.#ws.readyState !== 2 && this.#ws.readyState !== 3) this.#ws.close(1000, "client disconnect");
     return done;
   }
 
@@ -459,6 +460,7 @@ export class WasmnetClient {
   }
 
   #onOpen(): void {
+    if (this.#gone) return;
     this.#opened = true;
     for (const message of this.#outbox) this.#ws.send(message);
     this.#outbox = [];
@@ -467,6 +469,7 @@ export class WasmnetClient {
   }
 
   #onMessage(data: unknown): void {
+    if (this.#gone) return;
     let event: Event;
     try {
       if (typeof data === "string") event = decodeJson(data);
@@ -628,35 +631,36 @@ export class WasmnetClient {
   }
 
   #onWsClose(code: number, reason: string): void {
-    const wasOpen = this.#opened;
-    const detail = [
-      `code ${code}`,
-      reason && `reason "${reason}"`,
-      this.#lastErrorMessage && this.#lastErrorMessage,
-    ].filter(Boolean).join(", ");
-    const why = wasOpen
-      ? `connection to ${this.url} closed (${detail})`
-      : `cannot reach ${this.url} (${detail})`;
-    this.#gone = new WasmnetError(`wasmnet: ${why}`, "disconnected", {
-      serverMessage: why,
-    });
+    this.#wsClosed = true;
+    if (!this.#gone) {
+      const detail = [`code ${code}`, reason && `reason "${reason}"`, this.#lastErrorMessage]
+        .filter(Boolean).join(", ");
+      this.#teardown(
+        this.#opened
+          ? `connection to ${this.url} closed (${detail})`
+          : `cannot reach ${this.url} (${detail})`,
+      );
+    }
+    const waiters = this.#goneWaiters;
+    this.#goneWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Ends the client for good: rejects `ready()` and every pending promise, closes every socket. */
+  #teardown(why: string): void {
+    this.#gone = new WasmnetError(`wasmnet: ${why}`, "disconnected", { serverMessage: why });
     this.#outbox = [];
     this.#outboxBytes = 0;
-    if (!wasOpen) this.#readyReject(this.#gone);
+    if (!this.#opened) this.#readyReject(this.#gone);
     const entries = [...this.#entries.values()];
     this.#entries.clear();
     for (const entry of entries) {
       const pending = entry.pending;
       entry.pending = undefined;
-      const error = this.#disconnectedError(
-        pending ? `${pending.what} failed` : `socket ${entry.id} lost`,
-      );
+      const error = this.#disconnectedError(pending ? `${pending.what} failed` : `socket ${entry.id} lost`);
       pending?.reject(error);
       this.#finishClose(entry, error);
     }
-    const waiters = this.#goneWaiters;
-    this.#goneWaiters = [];
-    for (const resolve of waiters) resolve();
   }
 
   #call(fn: () => void): void {

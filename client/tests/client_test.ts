@@ -4,7 +4,7 @@
 
 import { Policy } from "../../mod.ts";
 import { startServer, startTcpEchoServer, startTcpServer, type TestServer } from "../../tests/helpers.ts";
-import { type WasmnetClientOptions, WasmnetClient, WasmnetError } from "../mod.ts";
+import { WasmnetClient, type WasmnetClientOptions, WasmnetError } from "../mod.ts";
 
 function assert(cond: unknown, message = "assertion failed"): asserts cond {
   if (!cond) throw new Error(message);
@@ -136,7 +136,7 @@ for (const binary of [false, true]) {
   });
 }
 
-Deno.test("client: a refused connection rejects with kind \"failed\" and the server's message", async () => {
+Deno.test('client: a refused connection rejects with kind "failed" and the server\'s message', async () => {
   await withSetup({}, async ({ client }) => {
     const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = probe.addr.port;
@@ -199,13 +199,18 @@ Deno.test("client: a dropped WebSocket rejects pending promises and closes every
   await withSetup({}, async ({ client, echoPort }) => {
     const id = await client.connect("127.0.0.1", echoPort);
     const listener = await client.bind("127.0.0.1", 0);
-    const closes = [id, listener.id].map((i) => new Promise<WasmnetError | undefined>((r) => client.onClose(i, r)));
-    const pending = client.connect("127.0.0.1", echoPort); // in flight when the socket drops
+    const closes = [id, listener.id].map((i) =>
+      new Promise<WasmnetError | undefined>((r) => client.onClose(i, r))
+    );
+    const pending = assertRejects(client.connect("127.0.0.1", echoPort)); // in flight when the socket drops
     const socket = client.openSocket("127.0.0.1", echoPort);
     await client.disconnect();
     for (const error of await Promise.all(closes)) assertEquals(error?.kind, "disconnected");
-    const pendingError = await assertRejects(pending);
-    assert(pendingError instanceof WasmnetError && pendingError.kind === "disconnected", String(pendingError));
+    const pendingError = await pending;
+    assert(
+      pendingError instanceof WasmnetError && pendingError.kind === "disconnected",
+      String(pendingError),
+    );
     assert((await assertRejects(socket.closed)) instanceof WasmnetError);
     assert((await assertRejects(socket.opened)) instanceof WasmnetError);
     assertEquals(client.connected, false);

@@ -65,15 +65,27 @@ Deno.test("protocol: binary events decode, including a server conn_id above 2^32
     new DataView(b.buffer).setBigUint64(1, BigInt(id));
     return b;
   };
-  const accepted = new Uint8Array([...header(0x84, 7), ...header(0, connId).subarray(1), ...new TextEncoder().encode("1.2.3.4:5")]);
+  const accepted = new Uint8Array([
+    ...header(0x84, 7),
+    ...header(0, connId).subarray(1),
+    ...new TextEncoder().encode("1.2.3.4:5"),
+  ]);
   assertEquals(decodeBinary(accepted), { ev: "accepted", id: 7, conn_id: connId, remote: "1.2.3.4:5" });
-  assertEquals(decodeBinary(new Uint8Array([...header(0x83, 1), 0x1f, 0x90])), { ev: "listening", id: 1, port: 8080 });
+  assertEquals(decodeBinary(new Uint8Array([...header(0x83, 1), 0x1f, 0x90])), {
+    ev: "listening",
+    id: 1,
+    port: 8080,
+  });
   assertEquals(decodeBinary(new Uint8Array([...header(0x82, connId), 1, 2])), {
     ev: "data",
     id: connId,
     data: new Uint8Array([1, 2]),
   });
-  assertEquals(decodeBinary(new Uint8Array([...header(0x87, 2), 110, 111])), { ev: "denied", id: 2, msg: "no" });
+  assertEquals(decodeBinary(new Uint8Array([...header(0x87, 2), 110, 111])), {
+    ev: "denied",
+    id: 2,
+    msg: "no",
+  });
   assertEquals(decodeBinary(new Uint8Array([...header(0x88, 2), 0, 53, 0, 1, 104, 9])), {
     ev: "data_from",
     id: 2,

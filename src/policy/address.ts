@@ -8,7 +8,9 @@
 
 /** An IP address as an unsigned integer: 32 bits for IPv4, 128 bits for IPv6. */
 export interface IpAddress {
+  /** 4 or 6. */
   readonly family: 4 | 6;
+  /** The address bits as an unsigned integer. */
   readonly value: bigint;
 }
 

@@ -102,11 +102,17 @@ export interface TlsConfig {
 
 /** A fully checked policy config: every section present, every default filled in. */
 export interface PolicyConfig {
+  /** `[network]`: targets, binds, per-session socket limits. */
   readonly network: NetworkConfig;
+  /** `[server]`: origins and server-wide limits. */
   readonly server: ServerConfig;
+  /** `[auth]`: tokens. */
   readonly auth: AuthConfig;
+  /** `[udp]`: datagram limits. */
   readonly udp: UdpConfig;
+  /** `[dns]`: resolver timeout and cache. */
   readonly dns: DnsConfig;
+  /** `[tls]`: extra CA roots. */
   readonly tls: TlsConfig;
 }
 
@@ -120,17 +126,25 @@ export type NetworkConfigInput = Partial<Omit<NetworkConfig, "bind_ports">> & {
 
 /** A partial config in the same shape as the TOML file; what is left out gets its default. */
 export interface PolicyConfigInput {
+  /** Any keys of {@link NetworkConfig}. */
   readonly network?: NetworkConfigInput;
+  /** Any keys of {@link ServerConfig}. */
   readonly server?: Partial<ServerConfig>;
+  /** Any keys of {@link AuthConfig}. */
   readonly auth?: Partial<AuthConfig>;
+  /** Any keys of {@link UdpConfig}. */
   readonly udp?: Partial<UdpConfig>;
+  /** Any keys of {@link DnsConfig}. */
   readonly dns?: Partial<DnsConfig>;
+  /** Any keys of {@link TlsConfig}. */
   readonly tls?: Partial<TlsConfig>;
 }
 
 /** The parsed rule lists of a config, labelled with their keys (`network.deny[3] "10.0.0.0/8"`). */
 export interface PolicyRules {
+  /** `network.deny`, in order. */
   readonly deny: readonly Rule[];
+  /** `network.allow`, in order. */
   readonly allow: readonly Rule[];
   /** Null means the default: only the server's listen host. */
   readonly bindAddrs: readonly Rule[] | null;

@@ -39,9 +39,11 @@ import { normaliseHostName } from "./hostname.ts";
 import type { Policy } from "./policy.ts";
 import { formatPortSet, listPorts, portInSet, UNPRIVILEGED_PORTS } from "./ports.ts";
 import { isCatchAll, type Rule, ruleMatchesAddress, ruleMatchesName } from "./rules.ts";
+import { narrowAddress, narrowNameEarly, narrowResolved } from "./narrow.ts";
 
 /** The answer to one policy question. */
 export interface Decision {
+  /** Whether the operation may go ahead. */
   allowed: boolean;
   /** Which rule decided, for logs: `network.deny[3] "127.0.0.0/8"`, `default (deny "*")`, `--no-policy`. */
   rule: string;
@@ -61,6 +63,19 @@ const NO_POLICY_RULE = "--no-policy";
 
 /** Decides a connect target given as the client wrote it (name or IP in any spelling) and a port. */
 export function decideTarget(policy: Policy, host: string, port: number): TargetVerdict {
+  const verdict = decideTargetUnnarrowed(policy, host, port);
+  if (policy.narrowings.length === 0 || verdict.kind === "deny") return verdict;
+  if (verdict.kind === "resolve") {
+    const early = narrowNameEarly(policy.narrowings, verdict.name, port);
+    return early ? { kind: "deny", decision: early } : verdict;
+  }
+  const address = parseIpLiteral(host)!;
+  const denied = narrowAddress(policy.narrowings, address, port, `${showAddress(address)}:${port}`);
+  return denied ? { kind: "deny", decision: denied } : verdict;
+}
+
+/** {@link decideTarget} before the session's narrowings (see `narrow.ts`) are applied. */
+function decideTargetUnnarrowed(policy: Policy, host: string, port: number): TargetVerdict {
   const badPort = checkConnectPort(port);
   if (badPort) return { kind: "deny", decision: badPort };
 
@@ -89,6 +104,20 @@ export function decideTarget(policy: Policy, host: string, port: number): Target
  * allow, `addresses` are the canonical forms to connect to, in the same order; on deny it is empty.
  */
 export function decideResolved(
+  policy: Policy,
+  name: string,
+  port: number,
+  addresses: string[],
+): { decision: Decision; addresses: string[] } {
+  const result = decideResolvedUnnarrowed(policy, name, port, addresses);
+  if (policy.narrowings.length === 0 || !result.decision.allowed) return result;
+  const parsed = addresses.map((a) => parseIpLiteral(a)!);
+  const denied = narrowResolved(policy.narrowings, normaliseHostName(name)!, port, parsed, showAddress);
+  return denied ? { decision: denied, addresses: [] } : result;
+}
+
+/** {@link decideResolved} before the session's narrowings (see `narrow.ts`) are applied. */
+function decideResolvedUnnarrowed(
   policy: Policy,
   name: string,
   port: number,

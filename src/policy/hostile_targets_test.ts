@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { allowRuleFor, HOSTILE_TARGETS, type HostileTarget } from "../../tests/fixtures/hostile_targets.ts";
-import { type Decision, decideResolved, decideTarget, normaliseAddress, Policy } from "./mod.ts";
+import { decideResolved, decideTarget, type Decision, normaliseAddress, Policy } from "./mod.ts";
 
 /** Runs a target through the whole decision: decideTarget, then decideResolved with the fixture's answer. */
 function decide(policy: Policy, target: HostileTarget, fallbackAnswer?: string[]): Decision {

@@ -15,6 +15,7 @@ export type {
   NetworkConfigInput,
   PolicyConfig,
   PolicyConfigInput,
+  PolicyRules,
   PortSetInput,
   ServerConfig,
   TlsConfig,
@@ -31,6 +32,18 @@ export {
 } from "./decide.ts";
 export { isIpLiteral, normaliseAddress } from "./address.ts";
 export { normaliseHostName } from "./hostname.ts";
-export { parseRule, type Rule, type RuleParse } from "./rules.ts";
+export {
+  type AnyRule,
+  type DomainRule,
+  parseRule,
+  type RangeRule,
+  type Rule,
+  type RuleBase,
+  ruleMatchesAddress,
+  ruleMatchesName,
+  type RuleParse,
+} from "./rules.ts";
+export type { IpAddress } from "./address.ts";
 export type { PortRange } from "./ports.ts";
 export { DEFAULT_DENY } from "./default_deny.ts";
+export type { Narrowing, TargetNarrowing } from "./narrow.ts";

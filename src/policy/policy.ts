@@ -16,6 +16,7 @@ import { PolicyError } from "./policy_error.ts";
 import { formatPortSet } from "./ports.ts";
 import { isCatchAll, type Rule } from "./rules.ts";
 import { readPolicyToml } from "./toml.ts";
+import { type Narrowing, narrowNetwork, type TargetNarrowing } from "./narrow.ts";
 
 /** {@link Policy.source} of the policy used when no file is given. */
 export const BUILT_IN_SOURCE = "built-in default";
@@ -32,13 +33,33 @@ export class Policy {
   readonly rules: PolicyRules;
   /** True for `--no-policy`: every decision is allowed, and says so. */
   readonly unrestricted: boolean;
+  /** Target lists a target must also match (from {@link Policy.narrow}); empty for an un-narrowed policy. */
+  readonly narrowings: readonly TargetNarrowing[];
 
-  private constructor(checked: CheckedConfig, source: string, unrestricted: boolean) {
+  private constructor(
+    checked: CheckedConfig,
+    source: string,
+    unrestricted: boolean,
+    narrowings: readonly TargetNarrowing[] = [],
+  ) {
     this.config = checked.config;
     this.rules = checked.rules;
     this.source = source;
     this.unrestricted = unrestricted;
+    this.narrowings = narrowings;
     Object.freeze(this);
+  }
+
+  /**
+   * A stricter copy of this policy for one session (e.g. from token claims): every rule and limit stays, the
+   * targets must also match `narrowing.targets`, and the limits become the smaller ones. Never widens.
+   */
+  narrow(narrowing: Narrowing): Policy {
+    const config = Object.freeze({ ...this.config, network: narrowNetwork(this.config.network, narrowing) });
+    const narrowings = narrowing.targets === undefined
+      ? this.narrowings
+      : [...this.narrowings, { source: narrowing.source, rules: narrowing.targets }];
+    return new Policy({ config, rules: this.rules }, this.source, this.unrestricted, Object.freeze(narrowings));
   }
 
   /** `--no-policy`: no deny rules, allow `*`, bind any address and any port; other limits at their defaults. */

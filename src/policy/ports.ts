@@ -6,7 +6,9 @@
 
 /** An inclusive range of ports; a single port has `first === last`. */
 export interface PortRange {
+  /** The lowest port in the range. */
   readonly first: number;
+  /** The highest port in the range (inclusive). */
   readonly last: number;
 }
 

@@ -9,7 +9,7 @@ import { ADDRESS_BITS, type IpAddress, parseIpv4Loose, parseIpv4Strict, parseIpv
 import { isNameWithin, normaliseHostName } from "./hostname.ts";
 
 /** What every rule has: its text as written, a label for logs, and the port it is limited to, if any. */
-interface RuleBase {
+export interface RuleBase {
   /** The rule as written in the config, e.g. `10.0.0.0/8:22`. */
   readonly text: string;
   /** Where the rule came from, for logs and decisions, e.g. `network.deny[3] "10.0.0.0/8:22"`. */
@@ -20,18 +20,23 @@ interface RuleBase {
 
 /** `*`: every name and every address. */
 export interface AnyRule extends RuleBase {
+  /** Tells the rule kinds apart. */
   readonly kind: "any";
 }
 /** An IP range; a bare IP is a range of one address. */
 export interface RangeRule extends RuleBase {
+  /** Tells the rule kinds apart. */
   readonly kind: "range";
+  /** IPv4 or IPv6; a range only matches addresses of its own family. */
   readonly family: 4 | 6;
   /** The network address (host bits zero). */
   readonly network: bigint;
+  /** The prefix length: 32 or 128 for a single address. */
   readonly prefix: number;
 }
 /** A domain and all its subdomains (`example.com` and `*.example.com` mean the same). */
 export interface DomainRule extends RuleBase {
+  /** Tells the rule kinds apart. */
   readonly kind: "domain";
   /** Normalised: lower case, no trailing dot, no `*.`. */
   readonly domain: string;

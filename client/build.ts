@@ -1,0 +1,50 @@
+/**
+ * Builds the npm package's files from the same TypeScript the JSR package publishes: `dist/mod.js` (one
+ * ESM file, no imports, for browsers, Deno and Node) and `dist/mod.d.ts`, using `deno bundle`.
+ *
+ * Run: `deno task build:client` at the repository root, or `deno task build` in `client/`.
+ * Tests import {@link buildClient} so a fresh clone builds before it runs.
+ *
+ * @module
+ */
+
+const here = new URL(".", import.meta.url);
+
+/** Where the build writes, as a file path. */
+export const DIST_DIR: string = new URL("dist/", here).pathname;
+
+/** Bundles `client/mod.ts` into `client/dist/mod.js` plus `mod.d.ts`; throws with deno's output on failure. */
+export async function buildClient(): Promise<string> {
+  await Deno.mkdir(DIST_DIR, { recursive: true });
+  const out = `${DIST_DIR}mod.js`;
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "bundle",
+      "--quiet",
+      "--platform",
+      "browser",
+      "--format",
+      "esm",
+      "--declaration",
+      "--output",
+      out,
+      new URL("mod.ts", here).pathname,
+    ],
+    stdout: "inherit",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  if (code !== 0) throw new Error(`deno bundle failed (exit ${code}):\n${new TextDecoder().decode(stderr)}`);
+  const js = await Deno.readTextFile(out);
+  // The package promises no runtime dependencies: the bundle must not import anything.
+  if (/^\s*import\s|\bimport\(/m.test(js)) {
+    throw new Error(`${out} still imports something; it must be self-contained`);
+  }
+  await Deno.stat(`${DIST_DIR}mod.d.ts`);
+  return out;
+}
+
+if (import.meta.main) {
+  const out = await buildClient();
+  console.log(`built ${out} and mod.d.ts`);
+}

@@ -1,0 +1,560 @@
+/**
+ * The socket core under both WASI ABIs: BSD-style TCP sockets (connect, bind/listen/accept, send/recv with
+ * readiness, shutdown, addresses, name lookup) over one {@link WasmnetClient}, addressed by small integer
+ * handles. Every operation takes and returns plain values (numbers, strings, byte arrays, errno results) so
+ * it can be called directly (JSPI) or from a Worker through the Atomics bridge.
+ *
+ * Bounds: each socket buffers at most `maxBuffered` received bytes that the program has not read yet
+ * (default 8 MiB); the wasmnet protocol has no flow control, so when that fills the socket fails with
+ * `NOBUFS` and is closed. A listener queues at most `backlog` (default 128, at most 1024) connections not
+ * yet accepted; more are closed at once, like a full SYN queue.
+ *
+ * @module
+ */
+
+import type { WasmnetClient } from "../src/client.ts";
+import { formatIp, parseHostPort, parseIp, type SocketAddress, unspecified } from "./addr.ts";
+import { Errno, errnoFor } from "./errno.ts";
+
+/** The part of the wasmnet client the core uses. */
+export type CoreClient =
+  & Pick<
+    WasmnetClient,
+    "connect" | "bind" | "listen" | "onAccept" | "onData" | "onClose" | "send" | "close"
+  >
+  & { resolve?: WasmnetClient["resolve"] };
+
+/** Options of {@link SocketCore}. */
+export interface SocketCoreOptions {
+  /** Received bytes held per socket before it fails with NOBUFS. Default 8 MiB. */
+  maxBuffered?: number;
+  /** Most sockets open at once; `open` fails with MFILE past it. Default 1024. */
+  maxSockets?: number;
+}
+
+/** Socket states, as WASIX `sock_status` and the WASI 0.2 state machine need them. */
+export type SocketState =
+  | "unbound"
+  | "bound"
+  | "connecting"
+  | "connected"
+  | "listening"
+  | "failed"
+  | "closed";
+
+/** WASIX `__wasi_sock_status_t`. */
+export const SockStatus = { OPENING: 0, OPENED: 1, CLOSED: 2, FAILED: 3 } as const;
+
+/** What a poll asks about one socket. */
+export interface PollInterest {
+  /** Socket handle. */
+  handle: number;
+  /** Readable (data, EOF, error, or a connection to accept) or writable (connected, or error). */
+  interest: "read" | "write";
+}
+
+/** One ready entry of a poll. */
+export interface PollReady {
+  /** Index into the interests asked. */
+  index: number;
+  /** 0, or the socket's error (BADF for an unknown handle). */
+  errno: number;
+  /** Bytes readable now (read interest) or a nominal free space (write interest). */
+  nbytes: number;
+  /** The peer closed (no more data will come). */
+  hup: boolean;
+}
+
+/** Result of `recv`: errno and, on success, the bytes (empty means end of stream). */
+export interface RecvResult {
+  errno: number;
+  data?: Uint8Array;
+}
+
+/** Result of `accept`: errno and, on success, the new socket's handle and its peer. */
+export interface AcceptResult {
+  errno: number;
+  handle?: number;
+  peer?: SocketAddress;
+}
+
+/** Result of the address queries and `resolve`. */
+export interface AddrResult {
+  errno: number;
+  addr?: SocketAddress;
+}
+
+/** Nominal send space reported to `poll`: wasmnet sends never block, so any size is accepted. */
+const SEND_SPACE = 65536;
+const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
+const DEFAULT_BACKLOG = 128;
+const MAX_BACKLOG = 1024;
+
+class Sock {
+  state: SocketState = "unbound";
+  id?: number;
+  local?: SocketAddress;
+  peer?: SocketAddress;
+  error = 0;
+  chunks: Uint8Array[] = [];
+  buffered = 0;
+  eof = false;
+  readShut = false;
+  writeShut = false;
+  backlog = DEFAULT_BACKLOG;
+  accepts: { id: number; peer: SocketAddress }[] = [];
+  options = new Map<number, number | bigint>();
+  watchers = new Set<() => void>();
+  constructor(readonly family: 4 | 6) {}
+
+  notify(): void {
+    const watchers = [...this.watchers];
+    this.watchers.clear();
+    for (const w of watchers) w();
+  }
+}
+
+/** Takes up to `max` bytes off the front of `sock`'s queue (without removing them when `peek`). */
+function take(sock: Sock, max: number, peek: boolean): Uint8Array {
+  const n = Math.min(max, sock.buffered);
+  const out = new Uint8Array(n);
+  let off = 0;
+  let i = 0;
+  while (off < n) {
+    const chunk = sock.chunks[i];
+    const part = Math.min(chunk.length, n - off);
+    out.set(chunk.subarray(0, part), off);
+    off += part;
+    if (peek) i++;
+    else if (part === chunk.length) sock.chunks.shift();
+    else sock.chunks[0] = chunk.subarray(part);
+  }
+  if (!peek) sock.buffered -= n;
+  return out;
+}
+
+/**
+ * Asynchronous sockets over a wasmnet client. Waiting calls (`connect`, `accept`, `recv` with `wait`, `poll`)
+ * return promises that settle when the server answers or data arrives; the rest return at once.
+ */
+export class SocketCore {
+  readonly #client: CoreClient;
+  readonly #sockets = new Map<number, Sock>();
+  readonly #maxBuffered: number;
+  readonly #maxSockets: number;
+  #nextHandle = 1;
+
+  /** Uses `client` (already made; it need not be ready yet) for every socket. */
+  constructor(client: CoreClient, options: SocketCoreOptions = {}) {
+    this.#client = client;
+    this.#maxBuffered = options.maxBuffered ?? DEFAULT_MAX_BUFFERED;
+    this.#maxSockets = options.maxSockets ?? 1024;
+  }
+
+  /** Creates an unconnected TCP socket of `family`; returns its handle. */
+  open(family: 4 | 6): { errno: number; handle?: number } {
+    if (this.#sockets.size >= this.#maxSockets) return { errno: Errno.MFILE };
+    const handle = this.#nextHandle++;
+    this.#sockets.set(handle, new Sock(family));
+    return { errno: 0, handle };
+  }
+
+  /** The state of socket `handle`, or undefined when there is none. */
+  state(handle: number): SocketState | undefined {
+    return this.#sockets.get(handle)?.state;
+  }
+
+  /** The address family of socket `handle`. */
+  family(handle: number): 4 | 6 | undefined {
+    return this.#sockets.get(handle)?.family;
+  }
+
+  /** WASIX `sock_status`: opening, opened, closed or failed. */
+  status(handle: number): { errno: number; status?: number } {
+    const s = this.#sockets.get(handle);
+    if (!s) return { errno: Errno.BADF };
+    const status = s.state === "failed"
+      ? SockStatus.FAILED
+      : s.state === "closed" || s.eof
+      ? SockStatus.CLOSED
+      : s.state === "connected" || s.state === "listening"
+      ? SockStatus.OPENED
+      : SockStatus.OPENING;
+    return { errno: 0, status };
+  }
+
+  /**
+   * Records the local address for a later `listen` (wasmnet binds on the server when listening starts, so
+   * a port in use is reported by `listen`). Checks family and state only.
+   */
+  bind(handle: number, address: string, port: number): number {
+    const s = this.#sockets.get(handle);
+    if (!s) return Errno.BADF;
+    if (s.state !== "unbound") return Errno.INVAL;
+    const ip = parseIp(address);
+    if (!ip || ip.family !== s.family) return Errno.AFNOSUPPORT;
+    if (port < 0 || port > 65535) return Errno.INVAL;
+    s.local = { family: s.family, address: formatIp(ip.bytes), port };
+    s.state = "bound";
+    return 0;
+  }
+
+  /** Binds on the server (port 0 picks one) and starts accepting; resolves to an errno. */
+  async listen(handle: number, backlog = 0): Promise<number> {
+    const s = this.#sockets.get(handle);
+    if (!s) return Errno.BADF;
+    if (s.state === "listening") return 0;
+    if (s.state !== "bound" && s.state !== "unbound") return Errno.INVAL;
+    const local = s.local ?? unspecified(s.family);
+    s.backlog = backlog > 0 ? Math.min(backlog, MAX_BACKLOG) : DEFAULT_BACKLOG;
+    s.state = "connecting";
+    try {
+      const { id, port } = await this.#client.bind(local.address, local.port);
+      if (s.state === "closed") {
+        this.#client.close(id);
+        return Errno.BADF;
+      }
+      s.id = id;
+      s.local = { ...local, port };
+      s.state = "listening";
+      this.#client.onAccept(id, (connId, remote) => {
+        const peer = parseHostPort(remote) ?? unspecified(s.family);
+        if (s.state !== "listening" || s.accepts.length >= s.backlog) {
+          this.#client.close(connId);
+          return;
+        }
+        s.accepts.push({ id: connId, peer });
+        s.notify();
+      });
+      this.#client.onClose(id, () => {
+        if (s.state === "listening") {
+          s.state = "failed";
+          s.error = Errno.NETDOWN;
+          s.notify();
+        }
+      });
+      return 0;
+    } catch (error) {
+      s.state = s.local ? "bound" : "unbound";
+      return errnoFor(error, "bind");
+    }
+  }
+
+  /**
+   * Connects to an IP literal. With `wait`, resolves once connected (errno 0) or failed; without, starts
+   * the connection and resolves to INPROGRESS at once (then watch writability / `status`).
+   */
+  connect(handle: number, address: string, port: number, wait: boolean): Promise<number> | number {
+    const s = this.#sockets.get(handle);
+    if (!s) return Errno.BADF;
+    if (s.state === "connecting") return wait ? this.#waitConnected(s) : Errno.ALREADY;
+    if (s.state === "connected") return Errno.ISCONN;
+    if (s.state !== "unbound" && s.state !== "bound") return Errno.INVAL;
+    const ip = parseIp(address);
+    if (!ip) return Errno.INVAL;
+    if (ip.family !== s.family) return Errno.AFNOSUPPORT;
+    if (port === 0) return Errno.INVAL;
+    const target = { family: s.family, address: formatIp(ip.bytes), port };
+    s.peer = target;
+    s.state = "connecting";
+    this.#client.connect(target.address, port).then((id) => {
+      if (s.state === "closed") {
+        this.#client.close(id);
+        return;
+      }
+      s.id = id;
+      s.state = "connected";
+      this.#attach(s, id);
+      s.notify();
+    }, (error) => {
+      if (s.state === "closed") return;
+      s.state = "failed";
+      s.error = errnoFor(error, "connect");
+      s.notify();
+    });
+    return wait ? this.#waitConnected(s) : Errno.INPROGRESS;
+  }
+
+  async #waitConnected(s: Sock): Promise<number> {
+    while (s.state === "connecting") await this.#change([s], null);
+    if (s.state === "connected") return 0;
+    if (s.state === "closed") return Errno.BADF;
+    return s.error || Errno.CONNREFUSED;
+  }
+
+  #attach(s: Sock, id: number): void {
+    this.#client.onData(id, (data) => {
+      if (s.state === "closed") return;
+      if (s.readShut) return;
+      s.chunks.push(data);
+      s.buffered += data.length;
+      if (s.buffered > this.#maxBuffered) {
+        s.state = "failed";
+        s.error = Errno.NOBUFS;
+        s.chunks = [];
+        s.buffered = 0;
+        this.#client.close(id);
+      }
+      s.notify();
+    });
+    this.#client.onClose(id, (error) => {
+      if (s.state === "closed") return;
+      if (error && s.state !== "failed") {
+        s.state = "failed";
+        s.error = errnoFor(error, "stream");
+      }
+      s.eof = true;
+      s.notify();
+    });
+  }
+
+  /** Takes the next connection off a listener; with `wait`, waits for one. */
+  async accept(handle: number, wait: boolean): Promise<AcceptResult> {
+    const s = this.#sockets.get(handle);
+    if (!s) return { errno: Errno.BADF };
+    if (s.state !== "listening" && s.state !== "failed") return { errno: Errno.INVAL };
+    const timeout = this.#timeout(s, OPT_ACCEPT_TIMEOUT);
+    const deadline = timeout === null ? null : Date.now() + timeout;
+    while (!s.accepts.length) {
+      if (s.state !== "listening") return { errno: s.error || Errno.BADF };
+      if (!wait) return { errno: Errno.AGAIN };
+      const left = deadline === null ? null : deadline - Date.now();
+      if (left !== null && left <= 0) return { errno: Errno.AGAIN };
+      await this.#change([s], left);
+    }
+    if (this.#sockets.size >= this.#maxSockets) return { errno: Errno.MFILE };
+    const { id, peer } = s.accepts.shift()!;
+    const child = new Sock(peer.family);
+    child.id = id;
+    child.state = "connected";
+    child.peer = peer;
+    child.local = s.local;
+    const h = this.#nextHandle++;
+    this.#sockets.set(h, child);
+    this.#attach(child, id);
+    return { errno: 0, handle: h, peer };
+  }
+
+  /**
+   * Receives up to `max` bytes. Empty data means end of stream. Without `wait`, AGAIN when nothing is
+   * buffered; with `wait`, waits (up to the receive timeout option, then AGAIN).
+   */
+  recv(handle: number, max: number, peek: boolean, wait: boolean): Promise<RecvResult> | RecvResult {
+    const s = this.#sockets.get(handle);
+    if (!s) return { errno: Errno.BADF };
+    const now = this.#tryRecv(s, max, peek);
+    if (now || !wait) return now ?? { errno: Errno.AGAIN };
+    return this.#recvWait(s, max, peek);
+  }
+
+  #tryRecv(s: Sock, max: number, peek: boolean): RecvResult | null {
+    if (s.buffered > 0 && max > 0) return { errno: 0, data: take(s, max, peek) };
+    if (s.state === "failed") return { errno: s.error || Errno.CONNRESET };
+    if (s.state === "closed") return { errno: Errno.BADF };
+    if (s.state !== "connected" && s.state !== "connecting") return { errno: Errno.NOTCONN };
+    if (s.eof || s.readShut || max === 0) return { errno: 0, data: new Uint8Array(0) };
+    return null;
+  }
+
+  async #recvWait(s: Sock, max: number, peek: boolean): Promise<RecvResult> {
+    const timeout = this.#timeout(s, OPT_RECV_TIMEOUT);
+    const deadline = timeout === null ? null : Date.now() + timeout;
+    for (;;) {
+      const r = this.#tryRecv(s, max, peek);
+      if (r) return r;
+      const left = deadline === null ? null : deadline - Date.now();
+      if (left !== null && left <= 0) return { errno: Errno.AGAIN };
+      await this.#change([s], left);
+    }
+  }
+
+  /**
+   * Sends `data`; resolves to the count sent (all of it: the wasmnet client queues on the WebSocket, so a
+   * send never waits). A connecting socket is waited for when `wait`, else AGAIN.
+   */
+  send(handle: number, data: Uint8Array, wait: boolean): Promise<{ errno: number; n?: number }> | {
+    errno: number;
+    n?: number;
+  } {
+    const s = this.#sockets.get(handle);
+    if (!s) return { errno: Errno.BADF };
+    if (s.state === "connecting") {
+      if (!wait) return { errno: Errno.AGAIN };
+      return this.#waitConnected(s).then((errno) => errno ? { errno } : this.send(handle, data, false));
+    }
+    if (s.state === "failed") return { errno: s.error || Errno.PIPE };
+    if (s.state !== "connected") return { errno: Errno.NOTCONN };
+    if (s.writeShut || s.eof) return { errno: Errno.PIPE };
+    if (data.length === 0) return { errno: 0, n: 0 };
+    if (!this.#client.send(s.id!, data.slice())) return { errno: Errno.PIPE };
+    return { errno: 0, n: data.length };
+  }
+
+  /**
+   * Shuts down reading (1), writing (2) or both (3). The wasmnet protocol has no half-close: shutting
+   * writing makes later sends fail with PIPE, but the peer sees the end of stream only at `close`.
+   */
+  shutdown(handle: number, how: number): number {
+    const s = this.#sockets.get(handle);
+    if (!s) return Errno.BADF;
+    if (s.state !== "connected") return Errno.NOTCONN;
+    if ((how & ~3) !== 0 || how === 0) return Errno.INVAL;
+    if (how & 1) {
+      s.readShut = true;
+      s.chunks = [];
+      s.buffered = 0;
+    }
+    if (how & 2) s.writeShut = true;
+    s.notify();
+    return 0;
+  }
+
+  /** Closes the socket (the server side closes after the bytes already sent); the handle is gone. */
+  close(handle: number): number {
+    const s = this.#sockets.get(handle);
+    if (!s) return Errno.BADF;
+    this.#sockets.delete(handle);
+    s.state = "closed";
+    for (const pending of s.accepts) this.#client.close(pending.id);
+    s.accepts = [];
+    s.chunks = [];
+    if (s.id !== undefined) this.#client.close(s.id);
+    s.notify();
+    return 0;
+  }
+
+  /**
+   * The local address. For a listener, the address bound with the real port; for a connected socket the
+   * wasmnet server does not report its local side, so the unspecified address with port 0.
+   */
+  localAddress(handle: number): AddrResult {
+    const s = this.#sockets.get(handle);
+    if (!s) return { errno: Errno.BADF };
+    return { errno: 0, addr: s.local ?? unspecified(s.family) };
+  }
+
+  /** The peer address of a connected socket (NOTCONN otherwise). */
+  peerAddress(handle: number): AddrResult {
+    const s = this.#sockets.get(handle);
+    if (!s) return { errno: Errno.BADF };
+    if (s.state !== "connected" || !s.peer) return { errno: Errno.NOTCONN };
+    return { errno: 0, addr: s.peer };
+  }
+
+  /** Stores a socket option (WASIX `sock_option` number); timeouts are honoured, others are recorded. */
+  setOption(handle: number, option: number, value: number | bigint): number {
+    const s = this.#sockets.get(handle);
+    if (!s) return Errno.BADF;
+    s.options.set(option, value);
+    return 0;
+  }
+
+  /** Reads back a socket option; `fallback` when never set. */
+  getOption(
+    handle: number,
+    option: number,
+    fallback: number | bigint,
+  ): { errno: number; value?: number | bigint } {
+    const s = this.#sockets.get(handle);
+    if (!s) return { errno: Errno.BADF };
+    return { errno: 0, value: s.options.get(option) ?? fallback };
+  }
+
+  /** The pending error of a socket (SO_ERROR), cleared by reading it. */
+  takeError(handle: number): number {
+    const s = this.#sockets.get(handle);
+    if (!s) return Errno.BADF;
+    const e = s.state === "failed" ? s.error : 0;
+    return e;
+  }
+
+  #timeout(s: Sock, option: number): number | null {
+    const v = s.options.get(option);
+    if (v === undefined) return null;
+    const ns = BigInt(v);
+    return ns > 0n ? Number(ns / 1_000_000n) : null;
+  }
+
+  /**
+   * Resolves a host name through the server (its `resolve` op, filtered by its policy). IP literals are
+   * answered locally. NOENT when the name has no allowed address, NOTSUP when the client has no resolve.
+   */
+  async resolve(host: string): Promise<{ errno: number; addrs?: string[] }> {
+    const ip = parseIp(host);
+    if (ip) return { errno: 0, addrs: [formatIp(ip.bytes)] };
+    if (!this.#client.resolve) return { errno: Errno.NOTSUP };
+    try {
+      const addrs = (await this.#client.resolve(host)).map((a) => parseIp(a)).filter((a) => a !== null)
+        .map((a) => formatIp(a.bytes));
+      return addrs.length ? { errno: 0, addrs } : { errno: Errno.NOENT };
+    } catch (error) {
+      return { errno: errnoFor(error, "resolve") };
+    }
+  }
+
+  /** The readiness of each interest now. */
+  ready(interests: PollInterest[]): PollReady[] {
+    const out: PollReady[] = [];
+    interests.forEach(({ handle, interest }, index) => {
+      const s = this.#sockets.get(handle);
+      if (!s) return out.push({ index, errno: Errno.BADF, nbytes: 0, hup: false });
+      const hup = s.eof || s.state === "failed";
+      if (interest === "read") {
+        if (s.state === "listening" && s.accepts.length) {
+          out.push({ index, errno: 0, nbytes: s.accepts.length, hup });
+        } else if (s.buffered > 0) out.push({ index, errno: 0, nbytes: s.buffered, hup });
+        else if (s.state === "failed") out.push({ index, errno: s.error, nbytes: 0, hup: true });
+        else if (s.eof || s.readShut) out.push({ index, errno: 0, nbytes: 0, hup: true });
+      } else {
+        if (s.state === "connected") out.push({ index, errno: 0, nbytes: SEND_SPACE, hup });
+        else if (s.state === "failed") out.push({ index, errno: s.error, nbytes: 0, hup: true });
+      }
+    });
+    return out;
+  }
+
+  /**
+   * Waits until at least one interest is ready or `timeoutMs` passes (null: no limit; 0: just look).
+   * Resolves to the ready entries (empty on timeout).
+   */
+  async poll(interests: PollInterest[], timeoutMs: number | null): Promise<PollReady[]> {
+    const deadline = timeoutMs === null ? null : Date.now() + timeoutMs;
+    const socks = interests.map((i) => this.#sockets.get(i.handle)).filter((s) => s !== undefined);
+    for (;;) {
+      const ready = this.ready(interests);
+      if (ready.length) return ready;
+      const left = deadline === null ? null : deadline - Date.now();
+      if (left !== null && left <= 0) return [];
+      await this.#change(socks, left);
+    }
+  }
+
+  /** Resolves after `ms` milliseconds (the clock part of `poll_oneoff`). */
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+  }
+
+  /** Resolves when any of `socks` changes, or after `timeoutMs` (null: no timer). */
+  #change(socks: Sock[], timeoutMs: number | null): Promise<void> {
+    return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        for (const s of socks) s.watchers.delete(done);
+        resolve();
+      };
+      for (const s of socks) s.watchers.add(done);
+      if (timeoutMs !== null) timer = setTimeout(done, Math.max(0, timeoutMs));
+    });
+  }
+
+  /** Closes every socket (e.g. when the program exits). */
+  closeAll(): void {
+    for (const handle of [...this.#sockets.keys()]) this.close(handle);
+  }
+}
+
+/** WASIX `sock_option` numbers the core itself honours. */
+export const OPT_RECV_TIMEOUT = 19;
+/** WASIX `sock_option`: accept timeout. */
+export const OPT_ACCEPT_TIMEOUT = 22;

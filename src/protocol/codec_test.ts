@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { EVENT_VECTORS, REQUEST_VECTORS } from "../../tests/fixtures/protocol_vectors.ts";
+import { decodeBinaryEvent, decodeBinaryRequest, encodeBinaryEvent, encodeBinaryRequest } from "./binary.ts";
+import { decodeJsonEvent, decodeJsonRequest, encodeJsonEvent, encodeJsonRequest } from "./json.ts";
+import type { Event, Request } from "./messages.ts";
+
+const fromHex = (h: string) => Uint8Array.fromHex(h);
+const toHex = (b: Uint8Array) => b.toHex();
+
+/** JSON vector → the in-memory message (base64 fields decoded). */
+function toMessage(json: Record<string, unknown>): Request & Event {
+  // deno-lint-ignore no-explicit-any
+  const m: any = json;
+  return "data" in m ? { ...m, data: Uint8Array.fromBase64(m.data) } : m;
+}
+
+for (const v of REQUEST_VECTORS) {
+  Deno.test(`request ${v.name}: JSON and binary decode to the same request, and encode back`, () => {
+    const fromJson = decodeJsonRequest(JSON.stringify(v.json));
+    const fromBinary = decodeBinaryRequest(fromHex(v.binary));
+    assert.ok(fromJson.ok, JSON.stringify(fromJson));
+    assert.ok(fromBinary.ok, JSON.stringify(fromBinary));
+    assert.deepEqual(fromJson.request, toMessage(v.json));
+    assert.deepEqual(fromBinary.request, toMessage(v.json));
+    assert.equal(toHex(encodeBinaryRequest(fromJson.request)), v.binary);
+    assert.deepEqual(JSON.parse(encodeJsonRequest(fromBinary.request)), v.json);
+  });
+}
+
+for (const v of EVENT_VECTORS) {
+  Deno.test(`event ${v.name}: encodes to the vector in both framings`, () => {
+    const event = toMessage(v.json) as Event;
+    assert.deepEqual(JSON.parse(encodeJsonEvent(event)), v.json);
+    assert.equal(toHex(encodeBinaryEvent(event)), v.binary);
+    assert.deepEqual(decodeBinaryEvent(fromHex(v.binary)), event);
+    assert.deepEqual(decodeJsonEvent(JSON.stringify(v.json)), event);
+  });
+}
+
+Deno.test("malformed JSON requests are failures with a code and a message naming the problem", () => {
+  const table: [string, string, RegExp, number][] = [
+    ["", "BAD_REQUEST", /not valid JSON/, 0],
+    ["null", "BAD_REQUEST", /JSON object/, 0],
+    ['"connect"', "BAD_REQUEST", /JSON object/, 0],
+    ['{"op":1,"id":1}', "BAD_REQUEST", /"op" must be a string/, 1],
+    ['{"op":"close"}', "BAD_REQUEST", /"id"/, 0],
+    ['{"op":"close","id":1.5}', "BAD_REQUEST", /"id"/, 0],
+    ['{"op":"close","id":9007199254740992}', "BAD_REQUEST", /"id"/, 0],
+    ['{"op":"connect","id":3,"addr":"","port":80}', "BAD_REQUEST", /"addr" must be 1 to 255/, 3],
+    ['{"op":"connect","id":3,"addr":"x","port":"80"}', "BAD_REQUEST", /"port"/, 3],
+    ['{"op":"listen","id":3,"backlog":-1}', "BAD_REQUEST", /"backlog"/, 3],
+    ['{"op":"send","id":3}', "BAD_REQUEST", /"data" must be a base64 string/, 3],
+    ['{"op":"send","id":3,"data":"a"}', "BAD_REQUEST", /not valid base64/, 3],
+    ['{"op":"send_to","id":3,"addr":"x","port":1}', "BAD_REQUEST", /"data"/, 3],
+    ['{"op":"resolve","id":3}', "BAD_REQUEST", /"name"/, 3],
+    ['{"op":"frobnicate","id":3}', "UNKNOWN_OP", /unknown op/, 3],
+  ];
+  for (const [text, code, msg, id] of table) {
+    const d = decodeJsonRequest(text);
+    assert.ok(!d.ok, text);
+    assert.equal(d.code, code, text);
+    assert.match(d.msg, msg, text);
+    assert.equal(d.id, id, text);
+  }
+});
+
+Deno.test("malformed binary requests are failures with a message naming the problem", () => {
+  const table: [string, string, RegExp][] = [
+    ["", "BAD_REQUEST", /0 bytes, shorter than the 9-byte header/],
+    ["0100000000000000", "BAD_REQUEST", /shorter than the 9-byte header/],
+    ["ff0000000000000001", "UNKNOWN_OP", /unknown binary request type 0xff/],
+    ["810000000000000001", "UNKNOWN_OP", /0x81/],
+    ["010000000000000001", "BAD_REQUEST", /port/],
+    ["01000000000000000100", "BAD_REQUEST", /port/],
+    ["0100000000000000010050", "BAD_REQUEST", /port followed by an address/],
+    ["0100000000000000010050ff", "BAD_REQUEST", /not valid UTF-8/],
+    ["03000000000000000100", "BAD_REQUEST", /backlog/],
+    ["070000000000000001003500", "BAD_REQUEST", /address length/],
+    ["07000000000000000100350009616263", "BAD_REQUEST", /runs past the end/],
+    ["080000000000000001", "BAD_REQUEST", /name must be 1 to 255 bytes/],
+    ["05ffffffffffffffff", "BAD_REQUEST", /2\^53/],
+  ];
+  for (const [hex, code, msg] of table) {
+    const d = decodeBinaryRequest(fromHex(hex));
+    assert.ok(!d.ok, hex);
+    assert.equal(d.code, code, hex);
+    assert.match(d.msg, msg, hex);
+  }
+});
+
+Deno.test("binary send payload is a view of the message, not a copy", () => {
+  const message = fromHex("04" + "0000000000000001" + "0102030405");
+  const d = decodeBinaryRequest(message);
+  assert.ok(d.ok && d.request.op === "send");
+  assert.equal(d.request.data.buffer, message.buffer);
+  assert.deepEqual([...d.request.data], [1, 2, 3, 4, 5]);
+});

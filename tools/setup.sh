@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian machine, and does nothing when it is already there:
+# Chromium (browser tests), the WASM toolchains (clang/wasi-libc, emscripten, wabt, binaryen), websockify
+# (benchmark peer), openssl (test certificates) and python3 (a test peer). Needs root for apt-get.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have chromium || need+=(chromium)
+have clang || need+=(clang)
+have wasm-ld || need+=(lld)
+[ -d /usr/include/wasm32-wasi ] || need+=(wasi-libc)
+ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 || need+=(libclang-rt-dev-wasm32)
+have emcc || need+=(emscripten)
+have wasm2wat || need+=(wabt)
+have wasm-opt || need+=(binaryen)
+have websockify || need+=(websockify)
+have openssl || need+=(openssl)
+have python3 || need+=(python3)
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q >&2
+  $SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >&2
+fi
