@@ -6,13 +6,17 @@
  * @module
  */
 
+import { Admission } from "./admission.ts";
+import { messageLimits, setMessageLimits } from "./limits.ts";
 import type { Closable, Endpoint, EndpointContext } from "./endpoint.ts";
 import { EXTRA_ENDPOINTS } from "./endpoints.ts";
 import { type DecisionLog, jsonLineLog, silentLog } from "./log.ts";
 import { loadPolicyFileSync, Policy, type PolicyConfigInput } from "./policy/mod.ts";
 import { Session } from "./session.ts";
+import { defaultResolver } from "./sockets/dns.ts";
 import type { Resolver } from "./sockets/resolver.ts";
-import { isWebSocketUpgrade, upgradeToPort } from "./websocket.ts";
+import { isWebSocketUpgrade, offeredProtocols, upgradeToPort } from "./websocket.ts";
+import { PROTOCOL_V2 } from "./flow.ts";
 
 /** Where the server listens and how it behaves. */
 export interface ServerOptions {
@@ -24,7 +28,7 @@ export interface ServerOptions {
   policy: Policy;
   /** Where decisions are logged (default: JSON lines on stdout). */
   log: DecisionLog;
-  /** Name resolution (default: the system's, with the policy's DNS timeout). */
+  /** Name resolution (default: the system's, cached and timed per the policy's `[dns]`; see sockets/dns.ts). */
   resolver?: Resolver;
 }
 
@@ -51,6 +55,7 @@ export class Server {
   /** The options in force. */
   readonly options: ServerOptions;
   readonly #sessions = new Set<Closable>();
+  readonly #admission: Admission;
   readonly #endpoints: readonly Endpoint[];
 
   /** Prefer {@link Server.builder}. `endpoints` defaults to every protocol wasmnet speaks. */
@@ -58,8 +63,10 @@ export class Server {
     options: ServerOptions,
     endpoints: readonly Endpoint[] = [...EXTRA_ENDPOINTS, wasmnetEndpoint],
   ) {
-    this.options = options;
+    // One DNS cache per server, shared by every session and endpoint (src/sockets/dns.ts).
+    this.options = options.resolver ? options : { ...options, resolver: defaultResolver(options.policy) };
     this.#endpoints = endpoints;
+    this.#admission = new Admission(options.policy, this.options.log);
   }
 
   /** Starts a builder: `Server.builder().host("0.0.0.0").port(9000).policyFile("policy.toml").build()`. */
@@ -86,22 +93,28 @@ export class Server {
    * The request handler, for mounting in an existing `Deno.serve`: WebSocket upgrades become sessions,
    * anything else gets a short plain-text answer.
    */
-  readonly handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>): Response => {
+  readonly handler = (
+    request: Request,
+    info: Deno.ServeHandlerInfo<Deno.NetAddr>,
+  ): Response | Promise<Response> => {
     if (!isWebSocketUpgrade(request)) return notWebSocket();
     const url = new URL(request.url);
     const endpoint = this.#endpoints.find((e) => e.matches(url));
     if (!endpoint) return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
-    return endpoint.upgrade(request, url, {
-      policy: this.options.policy,
-      serverHost: this.options.hostname,
-      clientIp: info.remoteAddr.hostname,
-      log: this.options.log,
-      resolver: this.options.resolver,
-      track: (session) => {
-        this.#sessions.add(session);
-        return () => this.#sessions.delete(session);
-      },
-    });
+    // Origin, session caps and token are checked here, before any endpoint upgrades (src/admission.ts).
+    return this.#admission.admit(request, url, info.remoteAddr.hostname, (admitted) =>
+      endpoint.upgrade(request, url, {
+        policy: admitted.policy,
+        serverHost: this.options.hostname,
+        clientIp: info.remoteAddr.hostname,
+        log: this.options.log,
+        resolver: this.options.resolver,
+        track: (session) => {
+          this.#sessions.add(session);
+          const release = admitted.hold();
+          return () => (this.#sessions.delete(session), release());
+        },
+      }));
   };
 
   /** Starts listening and returns once bound; shut down by aborting `signal`. */
@@ -221,6 +234,7 @@ export interface UpgradeOptions {
  */
 export function handleWsUpgrade(request: Request, policy: Policy, options: UpgradeOptions = {}): Response {
   if (!isWebSocketUpgrade(request)) return notWebSocket();
+  setMessageLimits(request, messageLimits(policy)); // max_message_bytes, session idle (src/limits.ts)
   const ctx: EndpointContext = {
     policy,
     serverHost: options.serverHost ?? "0.0.0.0",
@@ -241,6 +255,8 @@ export const wasmnetEndpoint: Endpoint = {
   name: "wasmnet",
   matches: () => true,
   upgrade(request, _url, ctx) {
+    // Protocol v2 (flow control) when the client offers it; everyone else gets the original, unchanged.
+    const v2 = offeredProtocols(request).includes(PROTOCOL_V2);
     return upgradeToPort(request, (port) => {
       const session = new Session(port, {
         policy: ctx.policy,
@@ -248,6 +264,7 @@ export const wasmnetEndpoint: Endpoint = {
         clientIp: ctx.clientIp,
         log: ctx.log,
         resolver: ctx.resolver,
+        flowControl: v2,
       });
       const untrack = ctx.track(session);
       return {
@@ -257,7 +274,7 @@ export const wasmnetEndpoint: Endpoint = {
           untrack();
         },
       };
-    });
+    }, v2 ? { protocol: PROTOCOL_V2 } : {});
   },
 };
 

@@ -17,17 +17,24 @@ import {
   decodeRequest,
   encodeEvent,
   type Event,
+  BINARY_HEADER_BYTES,
   type Framing,
+  frameDataInPlace,
   type Request,
   SERVER_ID_BASE,
   type SocketId,
 } from "./protocol/mod.ts";
 import { type DialContext, dialTcp, formatHostPort } from "./sockets/dial.ts";
 import { acceptLoop, bindTcpListener } from "./sockets/listener.ts";
-import { type Resolver, systemResolver } from "./sockets/resolver.ts";
-import { TcpStream } from "./sockets/tcp.ts";
+import { defaultResolver } from "./sockets/dns.ts";
+import type { Resolver } from "./sockets/resolver.ts";
+import { dialTls } from "./sockets/tls.ts";
+import { ResolveRequests, type SessionHooks, UdpEntry } from "./session_udp.ts";
+import { DEFAULT_MAX_QUEUED_WRITE_BYTES, TcpStream } from "./sockets/tcp.ts";
+import { DEFAULT_UPLOAD_WINDOW, flowRoom, flowViolation, PROTOCOL_V2, sendQuietly, SocketFlow } from "./flow.ts";
 import { SocketTable, type TableEntry } from "./socket_table.ts";
 import type { WebSocketPort } from "./websocket.ts";
+import { SocketLimiter } from "./limits.ts";
 
 export type { WebSocketPort };
 
@@ -51,6 +58,10 @@ export interface SessionOptions {
   maxBufferedBytes?: number;
   /** Bound of bytes waiting to be written to one TCP socket (default 4 MiB); past it: `BUFFER_FULL`. */
   maxQueuedWriteBytes?: number;
+  /** Protocol v2: per-socket credit windows both ways (docs/flow-control.md). Off: the original protocol. */
+  flowControl?: boolean;
+  /** v2: the send window granted to the client per TCP socket (default 1 MiB, at most `maxQueuedWriteBytes`). */
+  uploadWindow?: number;
 }
 
 interface TcpEntry extends TableEntry {
@@ -62,6 +73,8 @@ interface TcpEntry extends TableEntry {
   closeAsked: boolean;
   /** The entry already reported its end (error or denied for a failed connect). */
   settled: boolean;
+  /** Protocol v2 credit windows (flow.ts); undefined on a v1 session. */
+  flow?: SocketFlow;
 }
 
 interface ListenerEntry extends TableEntry {
@@ -70,7 +83,7 @@ interface ListenerEntry extends TableEntry {
   listener: Deno.TcpListener;
 }
 
-type Entry = TcpEntry | ListenerEntry;
+type Entry = TcpEntry | ListenerEntry | UdpEntry;
 
 /** The wasmnet protocol on one WebSocket. Feed it messages with {@link Session.receive}. */
 export class Session {
@@ -83,18 +96,32 @@ export class Session {
   readonly #resolver: Resolver;
   readonly #log: DecisionLog;
   readonly #maxBuffered: number;
+  /** Bandwidth bucket and socket idle timers (src/limits.ts). */
+  readonly #limiter: SocketLimiter;
   #nextServerId = SERVER_ID_BASE;
   #roomWaiters: (() => void)[] = [];
   #roomTimer: ReturnType<typeof setTimeout> | undefined;
+  /** UDP and DNS handlers (session_udp.ts) reach the session through these. */
+  readonly #hooks: SessionHooks;
+  readonly #resolves: ResolveRequests;
 
   /** Starts a session on `port`. The session closes when `options.signal` aborts or {@link close} is called. */
   constructor(port: WebSocketPort, options: SessionOptions) {
     this.#port = port;
     this.#options = options;
     this.id = options.id ?? crypto.randomUUID().slice(0, 8);
-    this.#resolver = options.resolver ?? systemResolver(options.policy.config.dns.timeout_ms);
+    this.#resolver = options.resolver ?? defaultResolver(options.policy);
     this.#log = options.log ?? silentLog;
     this.#maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
+    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal);
+    this.#hooks = {
+      policy: options.policy,
+      emit: (event, framing) => this.#emit(event, framing),
+      reportError: (id, framing, err) => this.#reportError(id, framing, err),
+      dialContext: (signal) => this.#dialContext(signal),
+      hasRoom: () => this.#port.bufferedAmount <= this.#maxBuffered,
+    };
+    this.#resolves = new ResolveRequests(this.#hooks, this.#controller.signal);
     options.signal?.addEventListener("abort", () => this.close(), {
       once: true,
       signal: this.#controller.signal,
@@ -109,6 +136,22 @@ export class Session {
   /** Number of open sockets and listeners (for tests and metrics). */
   get socketCount(): number {
     return this.#table.size;
+  }
+
+  /**
+   * What socket `id` holds server-side (tests and metrics): payload bytes sent as `data`, the client's credit
+   * left (v2), and bytes queued towards the network. Undefined if `id` is not an open TCP socket.
+   */
+  socketStats(id: SocketId): { sentBytes: number; credit: number; queuedBytes: number } | undefined {
+    const entry = this.#table.get(id);
+    if (entry?.kind !== "tcp") return undefined;
+    const flow = entry.flow;
+    return { sentBytes: flow?.sentBytes ?? 0, credit: flow?.download.available ?? Infinity, queuedBytes: entry.stream.queuedBytes };
+  }
+
+  /** Bytes waiting in this session's WebSocket send buffer (shared by all its sockets). */
+  get bufferedAmount(): number {
+    return this.#port.bufferedAmount;
   }
 
   /** Handles one WebSocket message. Never throws: bad input is answered with `error`. */
@@ -157,13 +200,23 @@ export class Session {
         return this.#send(request.id, request.data, framing);
       case "close":
         return this.#close(request.id, framing);
+      case "connect_tls":
+        return this.#connect(request.id, request.addr, request.port, framing, true);
+      case "connect_udp":
+        return this.#connectUdp(request.id, request.addr, request.port, framing);
+      case "send_to":
+        return this.#udpEntry(request.id).sendTo(request.addr, request.port, request.data);
+      case "resolve":
+        return this.#resolves.start(request.id, request.name, framing);
+      case "credit":
+        return this.#credit(request.id, request.bytes);
       default:
-        throw new WasmnetError("UNKNOWN_OP", `"${request.op}" is not supported by this server`);
+        throw new WasmnetError("UNKNOWN_OP", `"${(request as Request).op}" is not supported by this server`);
     }
   }
 
   /** Checks that a new socket may be opened under `id`; throws the reason if not. */
-  #admit(id: SocketId, kind: "tcp" | "listener"): void {
+  #admit(id: SocketId, kind: "tcp" | "listener" | "udp"): void {
     const limits = this.#options.policy.config.network;
     if (id >= SERVER_ID_BASE) {
       throw new WasmnetError(
@@ -178,7 +231,7 @@ export class Session {
         `this session already has ${limits.max_connections} open sockets (max_connections)`,
       );
     }
-    if (kind === "tcp" && this.#table.connecting >= limits.max_pending_connects) {
+    if (kind !== "listener" && this.#table.connecting >= limits.max_pending_connects) {
       throw new WasmnetError(
         "LIMIT_EXCEEDED",
         `this session already has ${limits.max_pending_connects} connects in flight (max_pending_connects)`,
@@ -192,17 +245,21 @@ export class Session {
     }
   }
 
-  #connect(id: SocketId, host: string, port: number, framing: Framing): void {
+  #connect(id: SocketId, host: string, port: number, framing: Framing, tls = false): void {
     this.#admit(id, "tcp");
     const entry = this.#newTcpEntry(id, framing, true);
     const ctx = this.#dialContext(entry.controller.signal);
     const timeoutMs = this.#options.policy.config.network.connection_timeout_secs * 1000;
-    dialTcp(ctx, "connect", host, port, timeoutMs).then(
+    const dial = tls
+      ? dialTls(ctx, "connect_tls", host, port, timeoutMs)
+      : dialTcp(ctx, "connect", host, port, timeoutMs);
+    dial.then(
       ({ conn }) => {
         entry.connecting = false;
         if (this.#table.get(id) !== entry) return conn.close();
         this.#emit({ ev: "connected", id }, framing);
-        entry.stream.attach(conn);
+        entry.flow?.opened();
+        entry.stream.attach(this.#limiter.wrap(conn, (e) => entry.stream.destroy(e)));
       },
       (err) => {
         if (this.#table.get(id) !== entry) return;
@@ -225,13 +282,23 @@ export class Session {
       settled: false,
       stream: undefined as unknown as TcpStream,
     };
+    // Data path (issue 5): binary reads land after 9 bytes of headroom and go out as one view, header
+    // written in place; v2 sockets read no more than the client's credit (flow.ts).
+    const flow = this.#options.flowControl ? this.#newFlow(id, framing) : undefined;
+    entry.flow = flow;
     entry.stream = new TcpStream(
       {
-        onData: (data) => this.#emit({ ev: "data", id, data }, framing),
+        onData: (data) => {
+          flow?.sent(data.length);
+          if (framing === "json") return this.#emit({ ev: "data", id, data }, framing);
+          if (!this.closed) sendQuietly(this.#port, frameDataInPlace(id, data));
+        },
         onEnd: (error) => this.#onStreamEnd(id, entry, error),
+        onWritten: flow && ((bytes) => flow.written(bytes)),
       },
-      () => this.#waitForRoom(),
+      flow ? () => flowRoom(flow, () => this.#waitForRoom()) : () => this.#waitForRoom(),
       this.#options.maxQueuedWriteBytes,
+      { headroom: framing === "binary" ? BINARY_HEADER_BYTES : 0, readLimit: flow && (() => flow.readLimit()) },
     );
     this.#table.add(id, entry);
     return entry;
@@ -239,6 +306,7 @@ export class Session {
 
   #onStreamEnd(id: SocketId, entry: TcpEntry, error?: WasmnetError): void {
     entry.controller.abort();
+    entry.flow?.close();
     if (entry.settled || this.closed) return;
     entry.settled = true;
     this.#table.remove(id, entry);
@@ -280,7 +348,8 @@ export class Session {
     const connId = this.#nextServerId++;
     const entry = this.#newTcpEntry(connId, listener.framing, false);
     this.#emit({ ev: "accepted", id: listenerId, conn_id: connId, remote }, listener.framing);
-    entry.stream.attach(conn);
+    entry.flow?.opened();
+    entry.stream.attach(this.#limiter.wrap(conn, (e) => entry.stream.destroy(e)));
   }
 
   #listen(id: SocketId, _framing: Framing): void {
@@ -295,10 +364,14 @@ export class Session {
   #send(id: SocketId, data: Uint8Array, _framing: Framing): void {
     const entry = this.#table.get(id);
     if (!entry) throw new WasmnetError("UNKNOWN_ID", `no socket with id ${id}`);
+    if (entry.kind === "udp") return entry.send(data);
     if (entry.kind !== "tcp") {
       throw new WasmnetError("BAD_REQUEST", `id ${id} is a listener; send needs a connected socket`);
     }
     if (entry.closeAsked) throw new WasmnetError("SEND_FAILED", `socket ${id} is closing`);
+    if (entry.flow && !entry.flow.received(data.length)) {
+      return entry.stream.destroy(flowViolation(id, data.length, entry.flow));
+    }
     const refused = entry.stream.write(data);
     if (refused?.code === "BUFFER_FULL") {
       // v1 has no way to pause the browser: drop this socket rather than hold unbounded bytes.
@@ -308,9 +381,28 @@ export class Session {
     }
   }
 
+  /** v2 `credit`: the client grants more `data` on `id`. Grants for sockets already gone are ignored. */
+  #credit(id: SocketId, bytes: number): void {
+    const entry = this.#table.get(id);
+    if (!this.#options.flowControl) {
+      throw new WasmnetError("UNKNOWN_OP", `"credit" needs protocol v2 (Sec-WebSocket-Protocol: ${PROTOCOL_V2})`);
+    }
+    if (entry?.kind !== "tcp" || !entry.flow) return;
+    if (!entry.flow.download.grant(bytes)) entry.stream.destroy(flowViolation(id, bytes, entry.flow));
+  }
+
+  #newFlow(id: SocketId, framing: Framing): SocketFlow {
+    const window = Math.min(
+      this.#options.uploadWindow ?? DEFAULT_UPLOAD_WINDOW,
+      this.#options.maxQueuedWriteBytes ?? DEFAULT_MAX_QUEUED_WRITE_BYTES,
+    );
+    return new SocketFlow(window, (bytes) => this.#emit({ ev: "credit", id, bytes }, framing));
+  }
+
   #close(id: SocketId, _framing: Framing): void {
     const entry = this.#table.get(id);
     if (!entry) throw new WasmnetError("UNKNOWN_ID", `no socket with id ${id}`);
+    if (entry.kind === "udp") return entry.close();
     if (entry.kind === "listener") {
       this.#table.remove(id, entry);
       this.#destroy(entry);
@@ -323,7 +415,9 @@ export class Session {
   }
 
   #destroy(entry: Entry): void {
-    if (entry.kind === "listener") {
+    if (entry.kind === "udp") {
+      entry.destroy();
+    } else if (entry.kind === "listener") {
       try {
         entry.listener.close();
       } catch {
@@ -334,6 +428,23 @@ export class Session {
       entry.controller.abort();
       entry.stream.destroy();
     }
+  }
+
+  #connectUdp(id: SocketId, host: string, port: number, framing: Framing): void {
+    this.#admit(id, "udp");
+    const entry: UdpEntry = new UdpEntry(id, framing, this.#hooks, () => this.#table.remove(id, entry));
+    this.#table.add(id, entry);
+    entry.open(host, port);
+  }
+
+  /** The UDP socket under `id`, for `send_to`. */
+  #udpEntry(id: SocketId): UdpEntry {
+    const entry = this.#table.get(id);
+    if (!entry) throw new WasmnetError("UNKNOWN_ID", `no socket with id ${id}`);
+    if (entry.kind !== "udp") {
+      throw new WasmnetError("BAD_REQUEST", `id ${id} is not a UDP socket (connect_udp first)`);
+    }
+    return entry;
   }
 
   #dialContext(signal: AbortSignal): DialContext {

@@ -5,6 +5,9 @@
  * @module
  */
 
+import { TOKEN_PROTOCOL_PREFIX } from "./auth/mod.ts";
+import { MessageGuard, messageLimitsFor } from "./limits.ts";
+
 /** The part of a WebSocket a session needs: send, close, and how much is waiting to go out. */
 export interface WebSocketPort {
   send(message: string | Uint8Array): void;
@@ -14,6 +17,8 @@ export interface WebSocketPort {
 
 /** What a front end does with its WebSocket once upgraded. */
 export interface PortHandlers {
+  /** The WebSocket is open: the first moment `send` works (protocols where the server speaks first, e.g. Wisp). */
+  open?(): void;
   /** One message (text as string, binary as bytes). */
   message(data: string | Uint8Array): void;
   /** The WebSocket closed (either side) or failed. Called once. */
@@ -29,10 +34,15 @@ export function upgradeToPort(
   start: (port: WebSocketPort) => PortHandlers,
   options: { protocol?: string; idleTimeout?: number } = {},
 ): Response {
-  const { socket, response } = Deno.upgradeWebSocket(request, options);
+  // A client that offered only a token protocol still needs an answer, or browsers fail the handshake.
+  const protocol = options.protocol ?? offeredTokenProtocol(request);
+  const { socket, response } = Deno.upgradeWebSocket(request, { ...options, protocol });
   socket.binaryType = "arraybuffer";
+  // Message size and session idle limits the server attached at admission (src/limits.ts).
+  const limits = messageLimitsFor(request);
+  const guard = limits && new MessageGuard(limits, (code, reason) => socket.close(code, reason));
   const port: WebSocketPort = {
-    send: (message) => socket.send(message as string | Uint8Array<ArrayBuffer>),
+    send: (message) => (guard?.touch(), socket.send(message as string | Uint8Array<ArrayBuffer>)),
     close: (code, reason) => socket.close(code, reason),
     get bufferedAmount() {
       return socket.bufferedAmount;
@@ -43,11 +53,15 @@ export function upgradeToPort(
   const onClose = () => {
     if (closed) return;
     closed = true;
+    guard?.stop();
     handlers.close();
   };
   socket.onmessage = (e: MessageEvent<string | ArrayBuffer>) => {
-    handlers.message(typeof e.data === "string" ? e.data : new Uint8Array(e.data));
+    const data = typeof e.data === "string" ? e.data : new Uint8Array(e.data);
+    if (guard && !guard.accept(data)) return; // too big: closed with 1009, never decoded
+    handlers.message(data);
   };
+  if (handlers.open) socket.onopen = () => handlers.open!();
   socket.onclose = onClose;
   socket.onerror = onClose;
   return response;
@@ -58,9 +72,16 @@ export function isWebSocketUpgrade(request: Request): boolean {
   return request.headers.get("upgrade")?.toLowerCase() === "websocket";
 }
 
-/** The subprotocols a client offered, in order. */
+/** The subprotocols a client offered, in order (token carriers `wasmnet.token.<jwt>` left out). */
 export function offeredProtocols(request: Request): string[] {
   return (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((s) => s.trim()).filter(
-    Boolean,
+    (p) => p !== "" && !p.startsWith(TOKEN_PROTOCOL_PREFIX),
+  );
+}
+
+/** The `wasmnet.token.<jwt>` protocol the client offered, if any (answered when nothing else is chosen). */
+function offeredTokenProtocol(request: Request): string | undefined {
+  return (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((s) => s.trim()).find((p) =>
+    p.startsWith(TOKEN_PROTOCOL_PREFIX)
   );
 }

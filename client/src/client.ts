@@ -53,6 +53,11 @@ export interface WasmnetClientOptions {
   WebSocket?: WebSocketConstructor;
   /** WebSocket subprotocols to offer. */
   protocols?: string | string[];
+  /**
+   * Largest payload of one `send` message; longer writes are split (servers cap message size, 1 MiB by
+   * default, and base64 adds a third). Default 64 KiB.
+   */
+  maxSendBytes?: number;
 }
 
 /** The listener made by {@link WasmnetClient.bind}: its socket id and the port the server really bound. */
@@ -96,6 +101,8 @@ interface Entry {
   id: SocketId;
   kind: Kind;
   state: "opening" | "open" | "closing" | "closed";
+  /** The server confirmed the socket (connected, listening, udp_bound, accepted); until then an error releases it. */
+  established: boolean;
   pending?: Pending;
   /** Bytes that arrived before a data handler existed. */
   held: Uint8Array[];
@@ -152,6 +159,7 @@ export class WasmnetClient {
   #gone?: WasmnetError;
   #goneWaiters: (() => void)[] = [];
   #wsClosed = false;
+  #maxSendBytes: number;
   #lastErrorMessage = "";
 
   /**
@@ -161,6 +169,7 @@ export class WasmnetClient {
   constructor(url: string | URL, options: WasmnetClientOptions = {}) {
     this.url = String(url);
     this.binary = options.binary ?? false;
+    this.#maxSendBytes = Math.max(1, options.maxSendBytes ?? 64 * 1024);
     const Ctor = options.WebSocket ??
       (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (!Ctor) {
@@ -271,14 +280,23 @@ export class WasmnetClient {
 
   /**
    * Writes bytes (strings as UTF-8) to socket `id`; on a UDP socket, sends one datagram to its target.
-   * Data sent before `connected` is queued by the server. Returns false when the socket is not open.
+   * Data sent before `connected` is queued by the server; long writes go as several messages of at most
+   * `maxSendBytes`. Returns false when the socket is not open.
    */
   send(id: SocketId, data: SendData): boolean {
     const entry = this.#entries.get(id);
     if (!entry || entry.state === "closing" || entry.kind === "listener") {
       return false;
     }
-    return this.#send({ op: "send", id, data: toBytes(data) });
+    const bytes = toBytes(data);
+    // A datagram is never split; a TCP stream may be.
+    if (bytes.length <= this.#maxSendBytes || entry.kind !== "tcp") {
+      return this.#send({ op: "send", id, data: bytes });
+    }
+    for (let off = 0; off < bytes.length; off += this.#maxSendBytes) {
+      if (!this.#send({ op: "send", id, data: bytes.subarray(off, off + this.#maxSendBytes) })) return false;
+    }
+    return true;
   }
 
   /** Sends one datagram from UDP socket `id` to `addr:port`. Returns false when the socket is not open. */
@@ -337,6 +355,12 @@ export class WasmnetClient {
     const entry = this.#entries.get(id);
     if (!entry) return Promise.resolve();
     const done = new Promise<void>((resolve) => entry.closeWaiters.push(resolve));
+    const pending = entry.pending;
+    if (pending) {
+      // Closed before it opened: the open's promise settles now; the server answers the close later.
+      entry.pending = undefined;
+      pending.reject(new WasmnetError(`wasmnet: ${pending.what} failed: closed before it opened`, "closed"));
+    }
     if (entry.state !== "closing") {
       entry.state = "closing";
       this.#send({ op: "close", id });
@@ -412,6 +436,7 @@ export class WasmnetClient {
       heldFrom: [],
       heldAccepts: [],
       flushScheduled: false,
+      established: false,
       onClose: [],
       closeWaiters: [],
     };
@@ -503,6 +528,7 @@ export class WasmnetClient {
       case "resolved": {
         const pending = entry.pending;
         entry.pending = undefined;
+        entry.established = true;
         if (event.ev === "resolved") this.#entries.delete(entry.id);
         else if (entry.state === "opening") entry.state = "open";
         pending?.resolve(event);
@@ -530,11 +556,11 @@ export class WasmnetClient {
             ? { serverMessage: event.msg }
             : { serverMessage: event.msg, code: event.code },
         );
-        if (pending) {
+        if (pending || !entry.established) {
           // A refused open releases the id at once; no `closed` follows.
           entry.pending = undefined;
           this.#entries.delete(entry.id);
-          pending.reject(error);
+          pending?.reject(error);
           this.#finishClose(entry, error);
         } else {
           entry.error = error;
@@ -555,7 +581,9 @@ export class WasmnetClient {
       this.#send({ op: "close", id: connId });
       return;
     }
-    this.#newEntry(connId, "tcp").state = "open";
+    const conn = this.#newEntry(connId, "tcp");
+    conn.state = "open";
+    conn.established = true;
     if (listener.onAccept && !listener.heldAccepts.length) {
       this.#call(() => listener.onAccept!(connId, remote));
     } else {

@@ -366,3 +366,31 @@ Deno.test("socket streams: a slow reader leaves bytes queued, not lost; socket.c
     await server.close();
   }
 });
+
+Deno.test("socket streams: close() before the socket opened settles everything", async () => {
+  await withSetup({}, async ({ client, echoPort }) => {
+    const socket = client.openSocket("127.0.0.1", echoPort);
+    const opened = assertRejects(socket.opened);
+    await socket.close();
+    const error = await opened;
+    assert(error instanceof WasmnetError && error.kind === "closed", String(error));
+    // The client is still usable and the id was released by the server's answer.
+    const id = await client.connect("127.0.0.1", echoPort);
+    await client.close(id);
+  });
+});
+
+for (const binary of [false, true]) {
+  Deno.test(`client (${binary ? "binary" : "json"}): one 3 MiB send is split below the server's message limit`, async () => {
+    await withSetup({ binary }, async ({ client, echoPort }) => {
+      const id = await client.connect("127.0.0.1", echoPort);
+      const bytes = new Uint8Array(3 << 20).map((_, i) => (i * 13 + (i >> 16)) & 0xff);
+      const got = collect(client, id, bytes.length, 15_000);
+      assert(client.send(id, bytes), "send returned false");
+      const back = await got;
+      assert(back.length === bytes.length && back.every((b, i) => b === bytes[i]), "echo differs");
+      assert(client.connected, "the server dropped the WebSocket");
+      await client.close(id);
+    });
+  });
+}

@@ -210,7 +210,7 @@ export class SocketCore {
     s.state = "connecting";
     try {
       const { id, port } = await this.#client.bind(local.address, local.port);
-      if (s.state === "closed") {
+      if ((s.state as SocketState) === "closed") {
         this.#client.close(id);
         return Errno.BADF;
       }

@@ -81,7 +81,26 @@ export function encodeBinaryEvent(event: Event): Uint8Array {
       return withBytes(EVENT_TYPE.resolved, event.id, utf8.encode(JSON.stringify(event.addrs)));
     case "data_from":
       return withBytes(EVENT_TYPE.data_from, event.id, addressed(event.port, event.addr, event.data));
+    case "credit":
+      return creditFrame(EVENT_TYPE.credit, event.id, event.bytes);
   }
+}
+
+/**
+ * The zero-copy form of a binary `data` event: `payload` must be preceded, in its own buffer, by
+ * {@link BINARY_HEADER_BYTES} bytes the caller owns (TcpStream's `headroom`). The header is written there
+ * and the frame is a view over header and payload: no allocation, no copy.
+ */
+export function frameDataInPlace(id: SocketId, payload: Uint8Array): Uint8Array {
+  if (payload.byteOffset < BINARY_HEADER_BYTES) throw new RangeError("payload has no header room");
+  const out = new Uint8Array(
+    payload.buffer,
+    payload.byteOffset - BINARY_HEADER_BYTES,
+    payload.byteLength + BINARY_HEADER_BYTES,
+  );
+  out[0] = EVENT_TYPE.data;
+  new DataView(out.buffer, out.byteOffset, BINARY_HEADER_BYTES).setBigUint64(1, BigInt(id));
+  return out;
 }
 
 /** Encodes a request as one binary message (used by tests and tools). */
@@ -112,6 +131,8 @@ export function encodeBinaryRequest(request: Request): Uint8Array {
       return withBytes(type, request.id, addressed(request.port, request.addr, request.data));
     case "resolve":
       return withBytes(type, request.id, utf8.encode(request.name));
+    case "credit":
+      return creditFrame(type, request.id, request.bytes);
   }
 }
 
@@ -143,6 +164,8 @@ export function decodeBinaryEvent(bytes: Uint8Array): Event {
       const { port, addr, data } = readAddressed(p);
       return { ev, id, port, addr, data };
     }
+    case "credit":
+      return { ev, id, bytes: pv.getUint32(0) };
   }
 }
 
@@ -172,6 +195,11 @@ function readPayload(op: Op, id: SocketId, p: Uint8Array): Request {
     }
     case "resolve":
       return { op, id, name: text(p, "name") };
+    case "credit": {
+      const bytes = p.length === 4 ? view.getUint32(0) : 0;
+      if (bytes === 0) throw new PayloadError("payload must be a 4-byte grant from 1 to 2^32-1");
+      return { op, id, bytes };
+    }
   }
 }
 
@@ -210,6 +238,13 @@ function frame(type: number, id: SocketId, payloadBytes: number): Uint8Array {
   const out = new Uint8Array(BINARY_HEADER_BYTES + payloadBytes);
   out[0] = type;
   new DataView(out.buffer).setBigUint64(1, BigInt(id));
+  return out;
+}
+
+/** A `credit` message: header plus a 4-byte big-endian grant. */
+function creditFrame(type: number, id: SocketId, bytes: number): Uint8Array {
+  const out = frame(type, id, 4);
+  new DataView(out.buffer).setUint32(BINARY_HEADER_BYTES, bytes);
   return out;
 }
 

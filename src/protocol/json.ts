@@ -102,12 +102,22 @@ function readRequest(op: string, id: SocketId, m: Fields): Request {
       return { op, id, addr: str(m, "addr"), port: port(m, "port"), data: base64(m, "data") };
     case "resolve":
       return { op, id, name: str(m, "name") };
+    case "credit":
+      return { op, id, bytes: creditBytes(m.bytes) };
     default:
       throw new FieldError(
-        `unknown op (expected one of connect, bind, listen, send, close, connect_tls, connect_udp, send_to, resolve)`,
+        `unknown op (expected one of connect, bind, listen, send, close, connect_tls, connect_udp, send_to, resolve, credit)`,
         "UNKNOWN_OP",
       );
   }
+}
+
+/** A credit grant: an integer from 1 to 2^32-1 (it must fit the binary framing's 4 bytes). */
+function creditBytes(value: unknown): number {
+  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 0xffff_ffff) {
+    throw new FieldError('field "bytes" must be an integer from 1 to 4294967295');
+  }
+  return value as number;
 }
 
 function readId(value: unknown): SocketId | undefined {

@@ -77,6 +77,15 @@ export interface ResolveRequest {
   id: SocketId;
   name: string;
 }
+/**
+ * Flow control (protocol v2 only): the client grants the server `bytes` more bytes of `data` payload on
+ * socket `id` (see docs/flow-control.md). Binary payload: 4-byte big-endian unsigned `bytes`, 1 to 2^32-1.
+ */
+export interface CreditRequest {
+  op: "credit";
+  id: SocketId;
+  bytes: number;
+}
 
 /** Every request a client may send. */
 export type Request =
@@ -88,7 +97,8 @@ export type Request =
   | ConnectTlsRequest
   | ConnectUdpRequest
   | SendToRequest
-  | ResolveRequest;
+  | ResolveRequest
+  | CreditRequest;
 
 /** The name of a request operation. */
 export type Op = Request["op"];
@@ -156,6 +166,12 @@ export interface UdpBoundEvent {
   id: SocketId;
   port: number;
 }
+/** Flow control (protocol v2 only): the server grants the client `bytes` more bytes of `send` payload on `id`. */
+export interface CreditEvent {
+  ev: "credit";
+  id: SocketId;
+  bytes: number;
+}
 
 /** Every event a server may send. */
 export type Event =
@@ -168,7 +184,8 @@ export type Event =
   | DeniedEvent
   | DataFromEvent
   | ResolvedEvent
-  | UdpBoundEvent;
+  | UdpBoundEvent
+  | CreditEvent;
 
 /** The name of an event. */
 export type EventName = Event["ev"];
@@ -184,6 +201,8 @@ export const REQUEST_TYPE = {
   send_to: 0x07,
   resolve: 0x08,
   connect_tls: 0x09,
+  /** Flow control (v2). Outside the original's range and the 0x06-0x09 extensions on purpose. */
+  credit: 0x10,
 } as const satisfies Record<Op, number>;
 
 /** Binary type bytes of events (the original's, plus 0x88-0x8A for UDP and DNS). */
@@ -198,6 +217,8 @@ export const EVENT_TYPE = {
   data_from: 0x88,
   resolved: 0x89,
   udp_bound: 0x8a,
+  /** Flow control (v2). */
+  credit: 0x90,
 } as const satisfies Record<EventName, number>;
 
 /** Size of the binary header: 1 type byte + 8 id bytes (big-endian). */

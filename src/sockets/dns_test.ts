@@ -77,7 +77,10 @@ Deno.test("dns cache: failures are RESOLVE_FAILED and not cached", async () => {
   const { resolver, calls } = fakeResolver({});
   const cached = cachingResolver(resolver, { entries: 4, ttlSecs: 60, timeoutMs: 1000 });
   for (let i = 0; i < 2; i++) {
-    await assert.rejects(cached("nope.test"), (e) => e instanceof WasmnetError && e.code === "RESOLVE_FAILED");
+    await assert.rejects(
+      cached("nope.test"),
+      (e) => e instanceof WasmnetError && e.code === "RESOLVE_FAILED",
+    );
   }
   assert.equal(calls.length, 2);
   assert.equal(cached.size, 0);
@@ -93,7 +96,8 @@ Deno.test("dns cache: a lookup that never answers fails with RESOLVE_FAILED afte
   const started = performance.now();
   await assert.rejects(
     cached("slow.test"),
-    (e) => e instanceof WasmnetError && e.code === "RESOLVE_FAILED" && /timed out after 30 ms/.test(e.message),
+    (e) =>
+      e instanceof WasmnetError && e.code === "RESOLVE_FAILED" && /timed out after 30 ms/.test(e.message),
   );
   assert.ok(performance.now() - started < 1000);
   assert.equal(innerSignal?.aborted, true, "the wrapped lookup is told to stop");

@@ -11,7 +11,7 @@
  */
 
 import { toWasmnetError, WasmnetError } from "../errors.ts";
-import { type Decision, decideResolved, decideTarget, type Policy } from "../policy/mod.ts";
+import { decideResolved, decideTarget, type Decision, type Policy } from "../policy/mod.ts";
 import type { DialContext } from "./dial.ts";
 
 /** The ports a port-less question is asked with: one no rule mentions, then every port some rule is limited to. */
@@ -32,12 +32,18 @@ export type LookupVerdict =
   | { kind: "resolve"; name: string };
 
 /** Decides a name before looking it up (pure). */
-export function decideLookup(policy: Policy, name: string, ports: number[] = probePorts(policy)): LookupVerdict {
+export function decideLookup(
+  policy: Policy,
+  name: string,
+  ports: number[] = probePorts(policy),
+): LookupVerdict {
   let firstDeny: Decision | undefined;
   let resolveName: string | undefined;
   for (const port of ports) {
     const verdict = decideTarget(policy, name, port);
-    if (verdict.kind === "allow") return { kind: "literal", address: verdict.address, decision: verdict.decision };
+    if (verdict.kind === "allow") {
+      return { kind: "literal", address: verdict.address, decision: verdict.decision };
+    }
     if (verdict.kind === "resolve") resolveName ??= verdict.name;
     else firstDeny ??= verdict.decision;
   }
@@ -107,7 +113,9 @@ export async function resolveForClient(ctx: DialContext, name: string): Promise<
     addresses = await ctx.resolver(verdict.name, ctx.signal);
   } catch (err) {
     const e = toWasmnetError(err, "RESOLVE_FAILED");
-    const failed = e.code === "RESOLVE_FAILED" ? e : new WasmnetError("RESOLVE_FAILED", e.message, { cause: e });
+    const failed = e.code === "RESOLVE_FAILED"
+      ? e
+      : new WasmnetError("RESOLVE_FAILED", e.message, { cause: e });
     ctx.log({ ...who, decision: "error", rule: "resolve", reason: failed.message });
     throw failed;
   }

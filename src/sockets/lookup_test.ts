@@ -27,7 +27,10 @@ Deno.test("lookup: filterResolved keeps only allowed addresses, canonical and de
 });
 
 Deno.test("lookup: a name that resolves only to blocked addresses is denied, naming the rule", () => {
-  const { allowed, decision } = filterResolved(Policy.defaults(), "internal.test", ["10.0.0.5", "192.168.1.1"]);
+  const { allowed, decision } = filterResolved(Policy.defaults(), "internal.test", [
+    "10.0.0.5",
+    "192.168.1.1",
+  ]);
   assert.deepEqual(allowed, []);
   assert.equal(decision.allowed, false);
   assert.match(decision.rule, /10\.0\.0\.0\/8/);
@@ -45,7 +48,9 @@ Deno.test("lookup: names denied by name are refused before any lookup; IP litera
   const p = policy(["evil.test"]);
   const denied = decideLookup(p, "www.evil.test");
   assert.equal(denied.kind, "deny");
-  if (denied.kind === "deny") assert.equal(denied.decision.reason, "www.evil.test is a blocked name (evil.test)");
+  if (denied.kind === "deny") {
+    assert.equal(denied.decision.reason, "www.evil.test is a blocked name (evil.test)");
+  }
   assert.deepEqual(decideLookup(p, "ok.test"), { kind: "resolve", name: "ok.test" });
   const literal = decideLookup(p, "0x7f.1");
   assert.equal(literal.kind, "literal");

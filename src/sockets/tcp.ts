@@ -13,8 +13,24 @@
 
 import { WasmnetError } from "../errors.ts";
 
-/** Read size: large reads amortise per-message cost on the data path. */
-export const READ_CHUNK_BYTES = 64 * 1024;
+/** Largest read: large reads amortise per-message cost on the data path. */
+export const READ_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * Smallest (and first) read. A pending read holds its buffer, so an idle socket costs this much; reads
+ * double while they come back full and halve while they come back under 1/8 full (see {@link nextReadSize}).
+ */
+export const MIN_READ_BYTES = 4 * 1024;
+
+/** The size of the next read after one of `size` bytes returned `n`: grow on full reads, shrink on tiny ones. */
+export function nextReadSize(size: number, n: number): number {
+  if (n >= size) return Math.min(size * 2, READ_CHUNK_BYTES);
+  if (n < size / 8) return Math.max(size / 2, MIN_READ_BYTES);
+  return size;
+}
+
+/** Queued chunks smaller than this are merged into one write (see `TcpStream` batching). */
+export const COALESCE_BYTES = 64 * 1024;
 
 /** Default bound of bytes waiting to be written to one TCP socket. */
 export const DEFAULT_MAX_QUEUED_WRITE_BYTES = 4 * 1024 * 1024;
@@ -25,6 +41,22 @@ export interface StreamEvents {
   onData(bytes: Uint8Array): void | Promise<void>;
   /** The stream is over: `error` is undefined for an orderly close (either side). */
   onEnd(error?: WasmnetError): void;
+  /** `bytes` queued bytes were handed to the kernel (flow control renews the sender's credit here). */
+  onWritten?(bytes: number): void;
+}
+
+/** Data-path options of a {@link TcpStream}. */
+export interface TcpStreamOptions {
+  /**
+   * Spare bytes kept in front of every chunk passed to `onData`, in the same buffer, so a framing header can
+   * be written there in place (binary wasmnet: 9). The buffer is fresh for each read: the receiver may keep it.
+   */
+  headroom?: number;
+  /**
+   * The most bytes the next read may return (flow-control credit). Asked after `waitForRoom`; a read never
+   * exceeds it. Must be at least 1 once `waitForRoom` resolves.
+   */
+  readLimit?: () => number;
 }
 
 /** A TCP connection that may not exist yet: writes before `attach` are queued and flushed after. */
@@ -39,16 +71,21 @@ export class TcpStream {
   readonly #maxQueuedBytes: number;
   readonly #events: StreamEvents;
   readonly #waitForRoom: () => Promise<void> | void;
+  readonly #headroom: number;
+  readonly #readLimit: (() => number) | undefined;
 
   /** `waitForRoom` is awaited before each read; it resolves when the reader's side can take more. */
   constructor(
     events: StreamEvents,
     waitForRoom: () => Promise<void> | void,
     maxQueuedBytes = DEFAULT_MAX_QUEUED_WRITE_BYTES,
+    options: TcpStreamOptions = {},
   ) {
     this.#events = events;
     this.#waitForRoom = waitForRoom;
     this.#maxQueuedBytes = maxQueuedBytes;
+    this.#headroom = options.headroom ?? 0;
+    this.#readLimit = options.readLimit;
   }
 
   /** Bytes accepted but not yet written to the kernel. */
@@ -112,11 +149,12 @@ export class TcpStream {
     this.#writing = true;
     try {
       while (this.#queue.length > 0 && !this.#ended) {
-        const head = this.#queue[0];
+        const head = this.#coalesce();
         let rest = head;
         while (rest.length > 0) rest = rest.subarray(await conn.write(rest));
         this.#queue.shift();
         this.#queuedBytes -= head.length;
+        this.#events.onWritten?.(head.length);
       }
     } catch (err) {
       if (!this.#ended) {
@@ -128,16 +166,40 @@ export class TcpStream {
     if (this.#queue.length === 0) { for (const r of this.#drained.splice(0)) r(); }
   }
 
+  /**
+   * Batching where it pays: many small queued chunks (a chatty client) are merged into one write of at most
+   * {@link COALESCE_BYTES}, one copy instead of one system call each. Returns the new head of the queue.
+   */
+  #coalesce(): Uint8Array {
+    const q = this.#queue;
+    if (q.length < 2 || q[0].length >= COALESCE_BYTES / 2) return q[0];
+    let count = 0;
+    let total = 0;
+    while (count < q.length && total + q[count].length <= COALESCE_BYTES) total += q[count++].length;
+    if (count < 2) return q[0];
+    const merged = new Uint8Array(total);
+    let at = 0;
+    for (const chunk of q.splice(0, count, merged)) {
+      merged.set(chunk, at);
+      at += chunk.length;
+    }
+    return merged;
+  }
+
   async #readLoop(): Promise<void> {
     const conn = this.#conn!;
+    const head = this.#headroom;
+    let size = MIN_READ_BYTES;
     try {
       while (!this.#ended && !this.#closing) {
         await this.#waitForRoom();
         if (this.#ended || this.#closing) return;
-        const buf = new Uint8Array(READ_CHUNK_BYTES);
-        const n = await conn.read(buf);
+        const want = this.#readLimit ? Math.max(1, Math.min(size, this.#readLimit())) : size;
+        const buf = new Uint8Array(head + want);
+        const n = await conn.read(head === 0 ? buf : buf.subarray(head));
         if (n === null) break;
-        await this.#events.onData(buf.subarray(0, n));
+        size = nextReadSize(size, n === want ? size : n); // a read that filled its credit counts as full
+        await this.#events.onData(buf.subarray(head, head + n));
       }
     } catch (err) {
       if (this.#ended || this.#closing) return;

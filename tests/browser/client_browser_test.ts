@@ -16,16 +16,17 @@ function assertEquals<T>(actual: T, expected: T, what: string): void {
   if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
 }
 
-const README = new URL("../../client/README.md", import.meta.url);
+/** The READMEs whose browser snippet must work as written: the project's and the client package's. */
+const READMES = ["README.md", "client/README.md"];
 
-/** The README's quick-start block, turned into something that runs against this test's loopback peers. */
-async function readmeSnippet(wsUrl: string, echoPort: number): Promise<string> {
-  const readme = await Deno.readTextFile(README);
+/** A README's browser snippet, pointed at this test's loopback peers (the only edits: URL, hosts, ports). */
+async function readmeSnippet(readmePath: string, wsUrl: string, echoPort: number): Promise<string> {
+  const readme = await Deno.readTextFile(new URL(`../../${readmePath}`, import.meta.url));
   const block = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1])
     .find((code) => code.includes("client.onAccept("));
-  assert(block, "client/README.md has no js block with the quick-start snippet");
+  assert(block, `${readmePath} has no js block with the browser snippet`);
   const replacements: [string, string][] = [
-    [`"@aspect-run/wasmnet-client"`, `"/wasmnet-client.js"`],
+    [`"@aspect-run/wasmnet-client"`, `"/wasmnet-client.js"`], // what an import map or bundler would do
     [`"ws://localhost:9000"`, JSON.stringify(wsUrl)],
     [`"api.example.com", 443`, `"127.0.0.1", ${echoPort}`],
     [`"0.0.0.0", 3000`, `"127.0.0.1", 0`],
@@ -82,10 +83,11 @@ async function withServers(fn: (server: TestServer, echoPort: number, bundle: st
   }
 }
 
-Deno.test("browser: the README snippet works as written in headless Chromium", async () => {
-  await withServers(async (server, echoPort, bundle) => {
-    const snippet = await readmeSnippet(server.url, echoPort);
-    const module = `
+for (const readmePath of READMES) {
+  Deno.test(`browser: the ${readmePath} snippet works as written in headless Chromium`, async () => {
+    await withServers(async (server, echoPort, bundle) => {
+      const snippet = await readmeSnippet(readmePath, server.url, echoPort);
+      const module = `
 const logged = [];
 const log = console.log;
 console.log = (...args) => { logged.push(args); log(...args); };
@@ -105,30 +107,31 @@ export default async () => {
   await client.disconnect();
   return result;
 };`;
-    const { result, consoleErrors, pageErrors } = await runInPage<{
-      received: string;
-      receivedTypes: string[];
-      id: string;
-      listener: { id: string; port: number };
-      inbound: { echoed: string; localPort: number };
-    }>({
-      files: { "/wasmnet-client.js": bundle },
-      module,
-      expose: { dialAndEcho },
+      const { result, consoleErrors, pageErrors } = await runInPage<{
+        received: string;
+        receivedTypes: string[];
+        id: string;
+        listener: { id: string; port: number };
+        inbound: { echoed: string; localPort: number };
+      }>({
+        files: { "/wasmnet-client.js": bundle },
+        module,
+        expose: { dialAndEcho },
+      });
+      assertEquals(result.received, "GET / HTTP/1.1\r\nHost: api.example.com\r\n\r\n", "outbound echo");
+      assert(
+        result.receivedTypes.every((t) => t === "[object Uint8Array]"),
+        `data types: ${result.receivedTypes}`,
+      );
+      assertEquals(result.id, "number", "connect() result");
+      assertEquals(result.listener.id, "number", "listener id");
+      assert(result.listener.port > 0, `listener port ${result.listener.port}`);
+      assertEquals(result.inbound.echoed, "hello from a real TCP peer", "inbound echo");
+      assertEquals(pageErrors, [], "page errors");
+      assertEquals(consoleErrors, [], "console errors");
     });
-    assertEquals(result.received, "GET / HTTP/1.1\r\nHost: api.example.com\r\n\r\n", "outbound echo");
-    assert(
-      result.receivedTypes.every((t) => t === "[object Uint8Array]"),
-      `data types: ${result.receivedTypes}`,
-    );
-    assertEquals(result.id, "number", "connect() result");
-    assertEquals(result.listener.id, "number", "listener id");
-    assert(result.listener.port > 0, `listener port ${result.listener.port}`);
-    assertEquals(result.inbound.echoed, "hello from a real TCP peer", "inbound echo");
-    assertEquals(pageErrors, [], "page errors");
-    assertEquals(consoleErrors, [], "console errors");
   });
-});
+}
 
 const FEATURES_MODULE = `
 import { WasmnetClient, WasmnetError } from "/wasmnet-client.js";

@@ -10,17 +10,19 @@
  * });
  * ```
  *
- * Everything it starts (browser, page, file server) is stopped before it returns, also on failure.
+ * Playwright runs in a child process (`driver.ts`, `deno run -A`), so tests need only the permissions of
+ * `deno task test`, and its handles stay out of the test's leak checks. Everything `runInPage` starts
+ * (file server, driver, browser) is stopped before it returns, also on failure.
  *
  * @module
  */
 
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { DriverMessage, DriverReply, DriverRun } from "./driver.ts";
 
 /** Chromium to drive: Debian's package (installed by `.ci/run`), or `WASMNET_CHROMIUM` when set. */
 export const CHROMIUM_PATH: string = Deno.env.get("WASMNET_CHROMIUM") ?? "/usr/bin/chromium";
 
-/** Flags for a quiet, offline, sandbox-free headless Chromium (CI runs as root in a container). */
+/** Flags for a quiet, offline, sandbox-free headless Chromium (CI runs as root). */
 export const CHROMIUM_ARGS: readonly string[] = [
   "--headless",
   "--no-sandbox",
@@ -32,19 +34,8 @@ export const CHROMIUM_ARGS: readonly string[] = [
   "--disable-sync",
 ];
 
-/** A launched browser (with its own throwaway profile); `close()` ends it. */
-export interface LaunchedBrowser {
-  /** The playwright browser. */
-  browser: Browser;
-  /** Stops Chromium; its temporary profile goes with it. */
-  close(): Promise<void>;
-}
-
-/**
- * Starts headless Chromium with {@link CHROMIUM_ARGS} and a fresh profile. Throws a clear error
- * (never skips) when Chromium is not installed, since CI must install it.
- */
-export async function launchChromium(): Promise<LaunchedBrowser> {
+/** Throws a clear error (tests must fail, not skip) when Chromium is not installed. */
+export async function requireChromium(): Promise<string> {
   try {
     await Deno.stat(CHROMIUM_PATH);
   } catch {
@@ -53,24 +44,7 @@ export async function launchChromium(): Promise<LaunchedBrowser> {
         "`apt-get install -y chromium` (or set WASMNET_CHROMIUM to a Chromium binary).",
     );
   }
-  let browser: Browser;
-  try {
-    // playwright gives every launch a fresh temporary profile (--user-data-dir) and removes it on close.
-    browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args: [...CHROMIUM_ARGS],
-      timeout: 60_000,
-    });
-  } catch (error) {
-    throw new Error(`could not start Chromium at ${CHROMIUM_PATH}: ${error}`, { cause: error });
-  }
-  return {
-    browser,
-    close: async () => {
-      await browser.close().catch(() => {});
-    },
-  };
+  return CHROMIUM_PATH;
 }
 
 /** What a {@link serveStatic} server serves. Paths in the URL start with `/`. */
@@ -180,8 +154,8 @@ export interface RunInPageOptions extends StaticServerOptions {
   timeoutMs?: number;
   /** Page HTML served as `/` (default: an empty page). */
   html?: string;
-  /** Also hand the live page to this callback before the module runs (e.g. to add listeners). */
-  onPage?: (page: Page) => void | Promise<void>;
+  /** Save a full-page PNG here once the module has returned (to look at what the page shows). */
+  screenshot?: string;
 }
 
 /** The outcome of {@link runInPage}. */
@@ -201,6 +175,7 @@ export interface PageRun<T> {
  * export and returns its result with everything the page logged. Always stops the browser and the server.
  */
 export async function runInPage<T = unknown>(options: RunInPageOptions): Promise<PageRun<T>> {
+  await requireChromium();
   const server = serveStatic({
     ...options,
     inline: {
@@ -210,51 +185,89 @@ export async function runInPage<T = unknown>(options: RunInPageOptions): Promise
       "/favicon.ico": new Uint8Array(0),
     },
   });
-  let launched: LaunchedBrowser | undefined;
   const consoleErrors: string[] = [];
   const pageErrors: string[] = [];
   const messages: string[] = [];
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    launched = await launchChromium();
-    const page = await launched.browser.newPage();
-    page.on("console", (msg) => {
-      messages.push(`${msg.type()}: ${msg.text()}`);
-      if (msg.type() === "error") consoleErrors.push(msg.text());
-    });
-    page.on("pageerror", (error) => pageErrors.push(String(error)));
-    for (const [name, fn] of Object.entries(options.expose ?? {})) {
-      await page.exposeFunction(name, fn as (...args: unknown[]) => unknown);
-    }
-    await options.onPage?.(page);
-    await page.goto(server.url, { waitUntil: "load" });
-    const ms = options.timeoutMs ?? 60_000;
-    const run = page.evaluate(async ({ url, args }) => {
-      const mod = await import(url);
-      return await mod.default(args);
-    }, { url: `${server.url}__test__.mjs`, args: options.args ?? null });
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`page did not finish within ${ms} ms; console:\n${messages.join("\n")}`)),
-        ms,
-      );
-    });
-    let result: T;
+  const ms = options.timeoutMs ?? 60_000;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", new URL("driver.ts", import.meta.url).pathname],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const stdin = child.stdin.getWriter();
+  const encoder = new TextEncoder();
+  const send = (message: DriverRun | DriverReply) =>
+    stdin.write(encoder.encode(JSON.stringify(message) + "\n"));
+  const log = () => `console:\n${messages.join("\n")}\npage errors:\n${pageErrors.join("\n")}`;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
     try {
-      result = await Promise.race([run, timeout]) as T;
-    } catch (error) {
-      run.catch(() => {}); // closing the browser rejects it; that is expected now
-      throw new Error(
-        `page run failed: ${error}\nconsole:\n${messages.join("\n")}\npage errors:\n${pageErrors.join("\n")}`,
-        {
-          cause: error,
-        },
-      );
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
     }
-    return { result, consoleErrors, pageErrors, console: messages };
+  }, ms);
+  try {
+    await send({
+      type: "run",
+      executablePath: CHROMIUM_PATH,
+      args: [...CHROMIUM_ARGS],
+      pageUrl: server.url,
+      moduleUrl: `${server.url}__test__.mjs`,
+      moduleArgs: options.args ?? null,
+      expose: Object.keys(options.expose ?? {}),
+      screenshot: options.screenshot,
+    });
+    let done: Extract<DriverMessage, { type: "done" }> | undefined;
+    let buffered = "";
+    for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+      buffered += text;
+      let i: number;
+      while ((i = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, i);
+        buffered = buffered.slice(i + 1);
+        if (!line.trim()) continue;
+        const message = JSON.parse(line) as DriverMessage;
+        if (message.type === "console") {
+          messages.push(`${message.kind}: ${message.text}`);
+          if (message.kind === "error") consoleErrors.push(message.text);
+        } else if (message.type === "pageerror") {
+          pageErrors.push(message.text);
+        } else if (message.type === "call") {
+          const fn = options.expose?.[message.name] as ((...args: unknown[]) => unknown) | undefined;
+          Promise.resolve()
+            .then(() => fn!(...message.args))
+            .then(
+              (value) => send({ type: "reply", callId: message.callId, ok: true, value: value ?? null }),
+              (error) => send({ type: "reply", callId: message.callId, ok: false, error: String(error) }),
+            )
+            .catch(() => {}); // the driver may be gone already
+        } else {
+          done = message;
+        }
+      }
+    }
+    const status = await child.status;
+    if (timedOut) throw new Error(`page did not finish within ${ms} ms\n${log()}`);
+    if (!done) {
+      throw new Error(`browser driver exited (${status.code}) without a result\n${await stderr}\n${log()}`);
+    }
+    if (!done.ok) throw new Error(`page run failed: ${done.error}\n${log()}`);
+    return { result: done.result as T, consoleErrors, pageErrors, console: messages };
   } finally {
     clearTimeout(timer);
-    await launched?.close();
+    await stdin.close().catch(() => {});
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already exited
+    }
+    await child.status;
+    await stderr.catch(() => {});
     await server.close();
   }
 }

@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { InboundCredit } from "./credit.ts";
+
+/** Accepts `n` packets of `size` bytes. */
+function feed(c: InboundCredit, n: number, size = 10): void {
+  for (let i = 0; i < n; i++) assert.ok(c.accept(size), `packet ${i} accepted`);
+}
+
+Deno.test("credit: nothing written, nothing renewed", () => {
+  const c = new InboundCredit(8);
+  feed(c, 8);
+  c.update(80);
+  assert.equal(c.buffered, 8);
+  assert.equal(c.renewal(), undefined);
+});
+
+Deno.test("credit: renews every window/4 packets written, with window minus what is still buffered", () => {
+  const c = new InboundCredit(8);
+  feed(c, 8);
+  c.update(70); // one packet written
+  assert.equal(c.renewal(), undefined);
+  c.update(60); // two written = 8/4
+  assert.equal(c.buffered, 6);
+  assert.equal(c.renewal(), 2);
+  assert.equal(c.renewal(), undefined, "no second renewal without more writes");
+  c.update(0);
+  assert.equal(c.renewal(), 8);
+});
+
+Deno.test("credit: a packet only counts as written once all its bytes are", () => {
+  const c = new InboundCredit(4);
+  feed(c, 2, 100);
+  c.update(101);
+  assert.equal(c.written, 0);
+  c.update(100);
+  assert.equal(c.written, 1);
+});
+
+Deno.test("credit: more than 2 x window buffered is an overrun", () => {
+  const c = new InboundCredit(4);
+  feed(c, 8);
+  assert.equal(c.accept(10), false);
+  c.update(70); // one written
+  assert.equal(c.accept(10), true);
+});
+
+Deno.test("credit: empty packets count and are written at once", () => {
+  const c = new InboundCredit(4);
+  feed(c, 4, 0);
+  c.update(0);
+  assert.equal(c.buffered, 0);
+  assert.equal(c.renewal(), 4);
+});
+
+Deno.test("credit: a small grant is renewed as soon as everything is written (no stall)", () => {
+  const c = new InboundCredit(8);
+  feed(c, 8);
+  c.update(20); // 6 written, 2 buffered
+  assert.equal(c.renewal(), 6);
+  feed(c, 6);
+  c.update(60); // 2 more written (8 buffered -> 6... ) and nothing else
+  c.update(0);
+  assert.equal(c.buffered, 0);
+  assert.equal(c.renewal(), 8);
+  // A zero grant (buffer full) is followed by a renewal once a packet drains.
+  const d = new InboundCredit(4);
+  feed(d, 5);
+  d.update(40); // 1 written, 4 buffered
+  assert.equal(d.renewal(), 0);
+  d.update(0);
+  assert.equal(d.renewal(), 4);
+});
+
+Deno.test("credit: no renewal while the byte queue is more than half full", () => {
+  const c = new InboundCredit(4);
+  feed(c, 4);
+  c.update(0);
+  assert.equal(c.renewal(false), undefined);
+  assert.equal(c.renewal(true), 4);
+});
+
+Deno.test("credit: window must be positive", () => {
+  assert.throws(() => new InboundCredit(0), RangeError);
+});

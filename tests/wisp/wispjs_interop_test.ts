@@ -1,0 +1,193 @@
+/**
+ * Interop: the real `@mercuryworkshop/wisp-js` 0.5.0 client (running in Deno on its Node build, `ws`
+ * WebSocket) against wasmnet's Wisp endpoint, v1 and v2.
+ */
+
+import assert from "node:assert/strict";
+import { Policy } from "../../src/policy/mod.ts";
+import { CloseReason } from "../../src/wisp/packets.ts";
+import { startTcpEchoServer, startTcpServer } from "../helpers.ts";
+import { closedPort, startBlackholeListener, startUdpEcho, startWispServer } from "./servers.ts";
+import { WispJsClient } from "./wisp_client.ts";
+
+for (const version of [1, 2] as const) {
+  Deno.test(`wisp-js v${version}: TCP echo through wasmnet`, async () => {
+    const echo = startTcpEchoServer();
+    const srv = await startWispServer();
+    const client = await WispJsClient.connect(srv.wispUrl, { version });
+    try {
+      assert.equal(client.version, version);
+      const s = client.stream("127.0.0.1", echo.port);
+      s.send("hello ");
+      s.send("wisp");
+      await s.waitForBytes(10);
+      assert.equal(s.text(), "hello wisp");
+      const wisp = srv.decisions.find((d) => d.op === "wisp");
+      assert.equal(wisp?.decision, "allow", "the connect was decided and logged like wasmnet's own");
+      assert.equal(wisp?.target, `127.0.0.1:${echo.port}`);
+    } finally {
+      await client.close();
+      await srv.close();
+      await echo.close();
+    }
+  });
+
+  Deno.test(`wisp-js v${version}: UDP echo through wasmnet`, async () => {
+    const echo = await startUdpEcho();
+    const srv = await startWispServer();
+    const client = await WispJsClient.connect(srv.wispUrl, { version });
+    try {
+      assert.equal(client.udpEnabled, true);
+      const s = client.stream("127.0.0.1", echo.port, "udp");
+      // Sent at once, while the server is still binding the socket: kept and sent once bound.
+      s.send("ping");
+      await s.waitForBytes(4);
+      assert.equal(s.text(), "ping");
+      const sizes = [1, 512, 1400];
+      for (const n of sizes) s.send(new Uint8Array(n).fill(7));
+      await s.waitForBytes(4 + 1 + 512 + 1400);
+      assert.deepEqual(s.chunks.map((c) => c.length), [4, ...sizes], "datagrams are kept whole, never merged");
+      assert.ok(srv.decisions.some((d) => d.op === "wisp_udp" && d.decision === "allow"));
+    } finally {
+      await client.close();
+      await srv.close();
+      await echo.close();
+    }
+  });
+}
+
+Deno.test("wisp-js v2: MOTD is delivered", async () => {
+  const srv = await startWispServer(Policy.allowAll(), { wisp: { motd: "welcome to wasmnet" } });
+  const client = await WispJsClient.connect(srv.wispUrl);
+  try {
+    assert.equal(client.version, 2);
+    assert.equal(client.motd, "welcome to wasmnet");
+  } finally {
+    await client.close();
+    await srv.close();
+  }
+});
+
+Deno.test("wisp-js v2: password extension, right password opens, wrong one does not", async () => {
+  const echo = startTcpEchoServer();
+  const srv = await startWispServer(Policy.allowAll(), { wisp: { passwords: { alice: "s3cret" } } });
+  try {
+    const client = await WispJsClient.connect(srv.wispUrl, { credentials: { username: "alice", password: "s3cret" } });
+    const s = client.stream("127.0.0.1", echo.port);
+    s.send("authed");
+    await s.waitForBytes(6);
+    assert.equal(s.text(), "authed");
+    await client.close();
+    await assert.rejects(
+      WispJsClient.connect(srv.wispUrl, { credentials: { username: "alice", password: "nope" } }),
+      /closed before it opened/,
+    );
+    await assert.rejects(WispJsClient.connect(srv.wispUrl), /closed before it opened/, "no credentials at all");
+    const auth = srv.decisions.filter((d) => d.op === "wisp_auth").map((d) => d.decision);
+    assert.deepEqual(auth, ["allow", "deny"]);
+  } finally {
+    await srv.close();
+    await echo.close();
+  }
+});
+
+Deno.test("wisp-js: 64 MiB through a TCP echo arrives intact (flow control both ways)", async () => {
+  const echo = startTcpEchoServer();
+  const srv = await startWispServer();
+  const client = await WispJsClient.connect(srv.wispUrl);
+  try {
+    const total = 64 * 1024 * 1024;
+    const chunk = 64 * 1024;
+    const s = client.stream("127.0.0.1", echo.port);
+    let checked = 0;
+    let bad = -1;
+    s.onData((c) => {
+      for (let i = 0; i < c.length; i++) {
+        if (bad < 0 && c[i] !== patternByte(checked + i)) bad = checked + i;
+      }
+      checked += c.length;
+    });
+    // Send in rounds so the client's own queue stays small while the server's credit paces it.
+    for (let sent = 0; sent < total; sent += chunk) {
+      const b = new Uint8Array(chunk);
+      for (let i = 0; i < chunk; i++) b[i] = patternByte(sent + i);
+      s.send(b);
+      if ((sent / chunk) % 64 === 63) await s.waitForBytes(sent - 8 * 1024 * 1024, 30_000);
+    }
+    await s.waitForBytes(total, 60_000);
+    assert.equal(s.bytes, total);
+    assert.equal(bad, -1, `first wrong byte at offset ${bad}`);
+  } finally {
+    await client.close();
+    await srv.close();
+    await echo.close();
+  }
+});
+
+function patternByte(offset: number): number {
+  return (offset * 31 + (offset >>> 12)) & 0xff;
+}
+
+Deno.test("wisp-js: close reasons the server sends", async (t) => {
+  const refused = closedPort();
+  const blackhole = await startBlackholeListener();
+  const echo = startTcpEchoServer();
+  const goodbye = startTcpServer(async (conn) => {
+    await conn.write(new TextEncoder().encode("bye"));
+    conn.close();
+  });
+  const policy = Policy.fromConfig({
+    network: {
+      deny: ["127.0.0.2"],
+      allow: ["*"],
+      connection_timeout_secs: 1,
+      max_connections: 3,
+      socket_idle_timeout_secs: 1,
+    },
+  });
+  const resolver = (name: string) =>
+    name === "nowhere.test" ? Promise.reject(new Error("no such name")) : Promise.resolve(["127.0.0.1"]);
+  const srv = await startWispServer(policy, { resolver });
+  const client = await WispJsClient.connect(srv.wispUrl);
+  try {
+    await t.step("0x48 blocked by policy", async () => {
+      assert.equal(await client.stream("127.0.0.2", echo.port).closeReason, CloseReason.BLOCKED);
+    });
+    await t.step("0x44 refused", async () => {
+      assert.equal(await client.stream("127.0.0.1", refused).closeReason, CloseReason.REFUSED);
+    });
+    await t.step("0x43 connect timeout (target's backlog full)", async () => {
+      assert.equal(await client.stream("127.0.0.1", blackhole.port).closeReason, CloseReason.CONNECT_TIMEOUT);
+    });
+    await t.step("0x42 unreachable (name does not resolve)", async () => {
+      assert.equal(await client.stream("nowhere.test", 80).closeReason, CloseReason.UNREACHABLE);
+    });
+    await t.step("0x41 invalid stream type", async () => {
+      assert.equal(await client.stream("127.0.0.1", echo.port, 7).closeReason, CloseReason.INVALID);
+    });
+    await t.step("0x02 voluntary: the target closed", async () => {
+      const s = client.stream("127.0.0.1", goodbye.port);
+      assert.equal(await s.closeReason, CloseReason.VOLUNTARY);
+      assert.equal(s.text(), "bye");
+    });
+    await t.step("0x47 idle stream (socket_idle_timeout_secs)", async () => {
+      const s = client.stream("127.0.0.1", echo.port);
+      const t0 = Date.now();
+      assert.equal(await s.closeReason, CloseReason.TRANSFER_TIMEOUT);
+      assert.ok(Date.now() - t0 >= 900);
+    });
+    await t.step("0x49 throttled: more streams than max_connections", async () => {
+      const open = [0, 1, 2].map(() => client.stream("127.0.0.1", echo.port));
+      for (const s of open) s.send("x");
+      for (const s of open) await s.waitForBytes(1);
+      assert.equal(await client.stream("127.0.0.1", echo.port).closeReason, CloseReason.THROTTLED);
+      for (const s of open) s.close();
+    });
+  } finally {
+    await client.close();
+    await srv.close();
+    await echo.close();
+    await goodbye.close();
+    await blackhole.close();
+  }
+});
