@@ -44,7 +44,35 @@ export async function buildClient(): Promise<string> {
   return out;
 }
 
+/**
+ * Bundles the `./wasi` entry (`client/wasi/mod.ts`, with `@bjorn3/browser_wasi_shim` inlined) into
+ * `dist/wasi.js` + `wasi.d.ts`, and its Worker script (`client/wasi/worker_main.ts`) into
+ * `dist/wasi_worker.js`; resolves to both paths. Same self-contained rule as {@link buildClient}.
+ */
+export async function buildClientWasi(): Promise<{ wasi: string; worker: string }> {
+  await Deno.mkdir(DIST_DIR, { recursive: true });
+  const entries = [["wasi/mod.ts", "wasi.js"], ["wasi/worker_main.ts", "wasi_worker.js"]];
+  const [wasi, worker] = await Promise.all(entries.map(async ([entry, file]) => {
+    const out = `${DIST_DIR}${file}`;
+    const args = ["bundle", "--quiet", "--platform", "browser", "--format", "esm", "--output", out];
+    if (file === "wasi.js") args.push("--declaration");
+    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [...args, new URL(entry, here).pathname],
+      stdout: "inherit",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    if (code !== 0) throw new Error(`deno bundle ${entry} failed (exit ${code}):\n${new TextDecoder().decode(stderr)}`);
+    if (/^\s*import\s|\bimport\(/m.test(await Deno.readTextFile(out))) {
+      throw new Error(`${out} still imports something; it must be self-contained`);
+    }
+    return out;
+  }));
+  return { wasi, worker };
+}
+
 if (import.meta.main) {
   const out = await buildClient();
-  console.log(`built ${out} and mod.d.ts`);
+  const wasi = await buildClientWasi();
+  console.log(`built ${out} and mod.d.ts, ${wasi.wasi} and wasi.d.ts, ${wasi.worker}`);
 }

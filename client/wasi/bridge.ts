@@ -64,7 +64,9 @@ function bigintReplacer(_key: string, value: unknown): unknown {
 }
 
 function bigintReviver(_key: string, value: unknown): unknown {
-  return value && typeof value === "object" && "$big" in value ? BigInt((value as { $big: string }).$big) : value;
+  return value && typeof value === "object" && "$big" in value
+    ? BigInt((value as { $big: string }).$big)
+    : value;
 }
 
 /**

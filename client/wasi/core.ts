@@ -12,17 +12,39 @@
  * @module
  */
 
-import type { WasmnetClient } from "../src/client.ts";
 import { formatIp, parseHostPort, parseIp, type SocketAddress, unspecified } from "./addr.ts";
 import { Errno, errnoFor } from "./errno.ts";
 
-/** The part of the wasmnet client the core uses. */
-export type CoreClient =
-  & Pick<
-    WasmnetClient,
-    "connect" | "bind" | "listen" | "onAccept" | "onData" | "onClose" | "send" | "close"
-  >
-  & { resolve?: WasmnetClient["resolve"] };
+/**
+ * The part of `WasmnetClient` (from `@wasmnet/client`) the core uses, written out so this module has no
+ * import of the client: any object with these methods works.
+ */
+export interface CoreClient {
+  /** Opens a TCP connection; resolves to its socket id, rejects with a `WasmnetError`. */
+  connect(host: string, port: number): Promise<number>;
+  /** Binds a listener on the server; resolves to its id and real port. */
+  bind(addr: string, port: number): Promise<{ id: number; port: number }>;
+  /** Passes a backlog hint. */
+  listen(id: number, backlog?: number): void;
+  /** Handler for inbound connections on a listener. */
+  onAccept(id: number, callback: (connId: number, remote: string) => void): void;
+  /** Handler for bytes received. */
+  onData(id: number, callback: (data: Uint8Array) => void): void;
+  /** Callback once the socket closes (with the error when it failed). */
+  onClose(id: number, callback: (error?: { kind: string; code?: string }) => void): void;
+  /** Sends bytes; false when the socket is not open. */
+  send(id: number, data: Uint8Array): boolean;
+  /** Closes a socket or listener. */
+  close(id: number): Promise<void>;
+  /** Looks a name up on the server (under its policy). */
+  resolve?(name: string): Promise<string[]>;
+  /** Opens a UDP socket aimed at `host:port`; resolves to its id and the server's local port. */
+  connectUdp?(host: string, port: number): Promise<{ id: number; port: number }>;
+  /** Sends one datagram from UDP socket `id` to `addr:port`. */
+  sendTo?(id: number, addr: string, port: number, data: Uint8Array): boolean;
+  /** Handler for datagrams from sources other than the UDP socket's target. */
+  onDataFrom?(id: number, callback: (data: Uint8Array, addr: string, port: number) => void): void;
+}
 
 /** Options of {@link SocketCore}. */
 export interface SocketCoreOptions {
@@ -71,6 +93,15 @@ export interface RecvResult {
   data?: Uint8Array;
 }
 
+/** Result of `recvFrom` (UDP): errno and, on success, one datagram (cut to the size asked), its source and
+ * whether it was cut. */
+export interface RecvFromResult {
+  errno: number;
+  data?: Uint8Array;
+  from?: SocketAddress;
+  truncated?: boolean;
+}
+
 /** Result of `accept`: errno and, on success, the new socket's handle and its peer. */
 export interface AcceptResult {
   errno: number;
@@ -105,7 +136,17 @@ class Sock {
   accepts: { id: number; peer: SocketAddress }[] = [];
   options = new Map<number, number | bigint>();
   watchers = new Set<() => void>();
-  constructor(readonly family: 4 | 6) {}
+  /** UDP: datagrams received and not yet read, with their sources. */
+  datagrams: { data: Uint8Array; from: SocketAddress }[] = [];
+  /** UDP: the wasmnet socket's target (datagrams arriving as plain `data` come from it). */
+  udpTarget?: SocketAddress;
+  /** UDP: resolves to an errno once the wasmnet UDP socket is open (or failed). */
+  udpOpening?: Promise<number>;
+  /** UDP: datagrams sent before the wasmnet socket was open, flushed when it is. */
+  udpOut: { data: Uint8Array; to: SocketAddress }[] = [];
+  /** UDP: datagrams dropped because the receive queue was full. */
+  dropped = 0;
+  constructor(readonly family: 4 | 6, readonly type: "stream" | "dgram" = "stream") {}
 
   notify(): void {
     const watchers = [...this.watchers];
@@ -151,12 +192,21 @@ export class SocketCore {
     this.#maxSockets = options.maxSockets ?? 1024;
   }
 
-  /** Creates an unconnected TCP socket of `family`; returns its handle. */
-  open(family: 4 | 6): { errno: number; handle?: number } {
+  /**
+   * Creates an unconnected socket of `family`: TCP (`"stream"`, the default) or UDP (`"dgram"`, NOTSUP when
+   * the client has no UDP); returns its handle.
+   */
+  open(family: 4 | 6, type: "stream" | "dgram" = "stream"): { errno: number; handle?: number } {
     if (this.#sockets.size >= this.#maxSockets) return { errno: Errno.MFILE };
+    if (type === "dgram" && !this.#client.connectUdp) return { errno: Errno.NOTSUP };
     const handle = this.#nextHandle++;
-    this.#sockets.set(handle, new Sock(family));
+    this.#sockets.set(handle, new Sock(family, type));
     return { errno: 0, handle };
+  }
+
+  /** `"stream"` or `"dgram"`, or undefined when there is no such socket. */
+  type(handle: number): "stream" | "dgram" | undefined {
+    return this.#sockets.get(handle)?.type;
   }
 
   /** The state of socket `handle`, or undefined when there is none. */
@@ -247,6 +297,7 @@ export class SocketCore {
   connect(handle: number, address: string, port: number, wait: boolean): Promise<number> | number {
     const s = this.#sockets.get(handle);
     if (!s) return Errno.BADF;
+    if (s.type === "dgram") return this.#connectUdp(s, address, port);
     if (s.state === "connecting") return wait ? this.#waitConnected(s) : Errno.ALREADY;
     if (s.state === "connected") return Errno.ISCONN;
     if (s.state !== "unbound" && s.state !== "bound") return Errno.INVAL;
@@ -322,6 +373,16 @@ export class SocketCore {
       if (left !== null && left <= 0) return { errno: Errno.AGAIN };
       await this.#change([s], left);
     }
+    return this.acceptNow(handle);
+  }
+
+  /** Takes the next queued connection off a listener without waiting (AGAIN when there is none). */
+  acceptNow(handle: number): AcceptResult {
+    const s = this.#sockets.get(handle);
+    if (!s) return { errno: Errno.BADF };
+    if (!s.accepts.length) {
+      return { errno: s.state === "listening" ? Errno.AGAIN : s.state === "failed" ? s.error : Errno.INVAL };
+    }
     if (this.#sockets.size >= this.#maxSockets) return { errno: Errno.MFILE };
     const { id, peer } = s.accepts.shift()!;
     const child = new Sock(peer.family);
@@ -342,6 +403,7 @@ export class SocketCore {
   recv(handle: number, max: number, peek: boolean, wait: boolean): Promise<RecvResult> | RecvResult {
     const s = this.#sockets.get(handle);
     if (!s) return { errno: Errno.BADF };
+    if (s.type === "dgram") return this.recvFrom(handle, max, peek, wait);
     const now = this.#tryRecv(s, max, peek);
     if (now || !wait) return now ?? { errno: Errno.AGAIN };
     return this.#recvWait(s, max, peek);
@@ -378,6 +440,7 @@ export class SocketCore {
   } {
     const s = this.#sockets.get(handle);
     if (!s) return { errno: Errno.BADF };
+    if (s.type === "dgram") return this.sendTo(handle, data, null, 0, wait);
     if (s.state === "connecting") {
       if (!wait) return { errno: Errno.AGAIN };
       return this.#waitConnected(s).then((errno) => errno ? { errno } : this.send(handle, data, false));
@@ -418,7 +481,9 @@ export class SocketCore {
     for (const pending of s.accepts) this.#client.close(pending.id);
     s.accepts = [];
     s.chunks = [];
-    if (s.id !== undefined) this.#client.close(s.id);
+    s.datagrams = [];
+    s.udpOut = [];
+    if (s.id !== undefined) this.#client.close(s.id); // a socket still opening is closed when it opens
     s.notify();
     return 0;
   }
@@ -499,6 +564,14 @@ export class SocketCore {
       const s = this.#sockets.get(handle);
       if (!s) return out.push({ index, errno: Errno.BADF, nbytes: 0, hup: false });
       const hup = s.eof || s.state === "failed";
+      if (s.type === "dgram") {
+        if (interest === "write") {
+          out.push({ index, errno: s.state === "failed" ? s.error : 0, nbytes: SEND_SPACE, hup: false });
+        } else if (s.datagrams.length) {
+          out.push({ index, errno: 0, nbytes: s.datagrams[0].data.length, hup: false });
+        } else if (s.state === "failed") out.push({ index, errno: s.error, nbytes: 0, hup: false });
+        return;
+      }
       if (interest === "read") {
         if (s.state === "listening" && s.accepts.length) {
           out.push({ index, errno: 0, nbytes: s.accepts.length, hup });
@@ -546,6 +619,177 @@ export class SocketCore {
       for (const s of socks) s.watchers.add(done);
       if (timeoutMs !== null) timer = setTimeout(done, Math.max(0, timeoutMs));
     });
+  }
+
+  // --- UDP ---------------------------------------------------------------------------------
+
+  /** Opens the wasmnet UDP socket aimed at `target` once; resolves to an errno. */
+  #openUdp(s: Sock, target: SocketAddress): Promise<number> {
+    if (s.udpOpening) return s.udpOpening;
+    s.udpTarget = target;
+    s.state = "connecting";
+    s.udpOpening = this.#client.connectUdp!(target.address, target.port).then(({ id, port }) => {
+      if (s.state === "closed") {
+        this.#client.close(id);
+        return Errno.BADF;
+      }
+      s.id = id;
+      s.state = "connected";
+      s.local = { family: s.family, address: s.local?.address ?? unspecified(s.family).address, port };
+      const push = (data: Uint8Array, from: SocketAddress) => {
+        if (s.state === "closed") return;
+        const queued = s.datagrams.reduce((n, d) => n + d.data.length, 0);
+        if (queued + data.length > this.#maxBuffered) {
+          s.dropped++;
+          return;
+        }
+        s.datagrams.push({ data, from });
+        s.notify();
+      };
+      this.#client.onData(id, (data) => push(data, s.udpTarget!));
+      this.#client.onDataFrom?.(id, (data, addr, fromPort) => {
+        const ip = parseIp(addr);
+        push(data, ip ? { family: ip.family, address: formatIp(ip.bytes), port: fromPort } : s.udpTarget!);
+      });
+      this.#client.onClose(id, (error) => {
+        if (s.state === "closed") return;
+        s.state = "failed";
+        s.error = error ? errnoFor(error, "stream") : Errno.NETDOWN;
+        s.notify();
+      });
+      for (const { data, to } of s.udpOut.splice(0)) this.#sendDatagram(s, data, to);
+      s.notify();
+      return 0;
+    }, (error) => {
+      if (s.state === "closed") return Errno.BADF;
+      s.state = "failed";
+      s.error = errnoFor(error, "connect");
+      s.udpOut = [];
+      s.notify();
+      return s.error;
+    });
+    return s.udpOpening;
+  }
+
+  /**
+   * UDP connect: sets the default destination (and source filter for `recv` is not applied: wasmnet
+   * delivers what its policy allows). The first destination also opens the wasmnet UDP socket, so this
+   * waits for the server once.
+   */
+  async #connectUdp(s: Sock, address: string, port: number): Promise<number> {
+    const ip = parseIp(address);
+    if (!ip) return Errno.INVAL;
+    if (ip.family !== s.family) return Errno.AFNOSUPPORT;
+    if (port === 0) return Errno.INVAL;
+    const target = { family: s.family, address: formatIp(ip.bytes), port };
+    const errno = await this.#openUdp(s, target);
+    if (errno) return errno;
+    s.peer = target;
+    return 0;
+  }
+
+  /**
+   * UDP: sets (or with `address` null clears) the default peer without waiting; the wasmnet socket starts
+   * opening towards it if it is not open yet (for WASI 0.2 `udp-socket.stream`).
+   */
+  setUdpPeer(handle: number, address: string | null, port: number): number {
+    const s = this.#sockets.get(handle);
+    if (!s) return Errno.BADF;
+    if (s.type !== "dgram") return Errno.INVAL;
+    if (address === null) {
+      s.peer = undefined;
+      return 0;
+    }
+    const ip = parseIp(address);
+    if (!ip || port === 0) return Errno.INVAL;
+    if (ip.family !== s.family) return Errno.AFNOSUPPORT;
+    s.peer = { family: ip.family, address: formatIp(ip.bytes), port };
+    this.#openUdp(s, s.peer);
+    return 0;
+  }
+
+  #sendDatagram(s: Sock, data: Uint8Array, to: SocketAddress): boolean {
+    const t = s.udpTarget!;
+    if (to.address === t.address && to.port === t.port) return this.#client.send(s.id!, data);
+    return this.#client.sendTo?.(s.id!, to.address, to.port, data) ?? false;
+  }
+
+  /**
+   * Sends one datagram to `address:port` (or, with `address` null, to the connected peer: DESTADDRREQ
+   * when there is none). The first datagram opens the wasmnet UDP socket; without `wait` it is queued
+   * (at most 64 datagrams; more give AGAIN) and sent once the socket is open.
+   */
+  sendTo(
+    handle: number,
+    data: Uint8Array,
+    address: string | null,
+    port: number,
+    wait: boolean,
+  ): Promise<{ errno: number; n?: number }> | { errno: number; n?: number } {
+    const s = this.#sockets.get(handle);
+    if (!s) return { errno: Errno.BADF };
+    if (s.type !== "dgram") return address === null ? this.send(handle, data, wait) : { errno: Errno.ISCONN };
+    if (s.state === "failed") return { errno: s.error || Errno.NETDOWN };
+    let to: SocketAddress;
+    if (address === null) {
+      if (!s.peer) return { errno: Errno.DESTADDRREQ };
+      to = s.peer;
+    } else {
+      const ip = parseIp(address);
+      if (!ip) return { errno: Errno.INVAL };
+      if (ip.family !== s.family) return { errno: Errno.AFNOSUPPORT };
+      if (port === 0) return { errno: Errno.INVAL };
+      to = { family: ip.family, address: formatIp(ip.bytes), port };
+    }
+    const copy = data.slice();
+    if (s.state === "connected") {
+      return this.#sendDatagram(s, copy, to) ? { errno: 0, n: data.length } : { errno: Errno.NETDOWN };
+    }
+    const opening = this.#openUdp(s, to);
+    if (!wait) {
+      if (s.udpOut.length >= 64) return { errno: Errno.AGAIN };
+      s.udpOut.push({ data: copy, to });
+      return { errno: 0, n: data.length };
+    }
+    return opening.then((errno) => {
+      if (errno) return { errno };
+      return this.#sendDatagram(s, copy, to) ? { errno: 0, n: data.length } : { errno: Errno.NETDOWN };
+    });
+  }
+
+  /** Receives one datagram (cut to `max` bytes, `truncated` then set) with its source. */
+  recvFrom(
+    handle: number,
+    max: number,
+    peek: boolean,
+    wait: boolean,
+  ): Promise<RecvFromResult> | RecvFromResult {
+    const s = this.#sockets.get(handle);
+    if (!s) return { errno: Errno.BADF };
+    const now = (): RecvFromResult | null => {
+      const d = s.datagrams[0];
+      if (d) {
+        if (!peek) s.datagrams.shift();
+        return { errno: 0, data: d.data.slice(0, max), from: d.from, truncated: d.data.length > max };
+      }
+      if (s.state === "failed") return { errno: s.error || Errno.NETDOWN };
+      if (s.state === "closed") return { errno: Errno.BADF };
+      if (s.readShut) return { errno: 0, data: new Uint8Array(0), from: s.peer ?? unspecified(s.family) };
+      return null;
+    };
+    const r = now();
+    if (r || !wait) return r ?? { errno: Errno.AGAIN };
+    return (async () => {
+      const timeout = this.#timeout(s, OPT_RECV_TIMEOUT);
+      const deadline = timeout === null ? null : Date.now() + timeout;
+      for (;;) {
+        const r = now();
+        if (r) return r;
+        const left = deadline === null ? null : deadline - Date.now();
+        if (left !== null && left <= 0) return { errno: Errno.AGAIN };
+        await this.#change([s], left);
+      }
+    })();
   }
 
   /** Closes every socket (e.g. when the program exits). */

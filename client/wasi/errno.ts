@@ -5,8 +5,6 @@
  * @module
  */
 
-import type { WasmnetError } from "../src/errors.ts";
-
 /** The WASI errno values the socket layer returns (numbers from `wasi/api.h`). */
 export const Errno = {
   SUCCESS: 0,
@@ -29,6 +27,7 @@ export const Errno = {
   IO: 29,
   ISCONN: 30,
   MFILE: 33,
+  MSGSIZE: 35,
   NETDOWN: 38,
   NETUNREACH: 40,
   NOBUFS: 42,
@@ -53,7 +52,7 @@ export type FailedCall = "connect" | "bind" | "stream" | "resolve";
  * program), a dropped WebSocket is `NETDOWN`, server codes map to their native equivalents.
  */
 export function errnoFor(error: unknown, call: FailedCall): number {
-  const e = error as Partial<WasmnetError> | undefined;
+  const e = error as { kind?: string; code?: string } | undefined;
   if (!e || typeof e !== "object" || !("kind" in e)) return Errno.IO;
   if (e.kind === "disconnected") return Errno.NETDOWN;
   if (e.kind === "closed") return call === "stream" ? Errno.CONNRESET : Errno.CONNABORTED;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ConsoleStdout, type Fd, OpenFile, File, WASI, WASIProcExit } from "@bjorn3/browser_wasi_shim";
+import { ConsoleStdout, type Fd, File, OpenFile, WASI, WASIProcExit } from "@bjorn3/browser_wasi_shim";
 import { type CoreClient, SocketCore, type SocketCoreOptions } from "./core.ts";
 import { createWasixImports, localExecutor } from "./wasix.ts";
 
@@ -47,7 +47,10 @@ export function suspending<T extends Record<string, unknown>>(fns: T, names: str
  * Instantiates `wasm` (a WASI command using WASIX sockets) and runs `_start` with JSPI; resolves to the
  * exit code. Every socket the program left open is closed when it ends.
  */
-export async function runWasix(wasm: BufferSource | WebAssembly.Module, options: RunWasixOptions): Promise<number> {
+export async function runWasix(
+  wasm: BufferSource | WebAssembly.Module,
+  options: RunWasixOptions,
+): Promise<number> {
   if (!hasJspi()) throw new Error("wasmnet wasi: this runtime has no JSPI; use runWasixInWorker (worker.ts)");
   const core = new SocketCore(options.client, options);
   const wasi = new WASI(options.args ?? ["program"], options.env ?? [], [
@@ -65,7 +68,8 @@ export async function runWasix(wasm: BufferSource | WebAssembly.Module, options:
   const module = wasm instanceof WebAssembly.Module ? wasm : await WebAssembly.compile(wasm);
   const instance = await WebAssembly.instantiate(module, imports);
   wasi.inst = instance as unknown as typeof wasi.inst;
-  const promising = (WebAssembly as unknown as { promising: (f: unknown) => () => Promise<unknown> }).promising;
+  const promising =
+    (WebAssembly as unknown as { promising: (f: unknown) => () => Promise<unknown> }).promising;
   const start = promising(instance.exports._start);
   try {
     await start();

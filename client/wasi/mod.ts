@@ -20,7 +20,13 @@
  * @module
  */
 
-export { type CoreClient, type PollInterest, type PollReady, SocketCore, type SocketCoreOptions } from "./core.ts";
+export {
+  type CoreClient,
+  type PollInterest,
+  type PollReady,
+  SocketCore,
+  type SocketCoreOptions,
+} from "./core.ts";
 export { Errno, errnoFor } from "./errno.ts";
 export {
   ADDR_PORT_SIZE,
@@ -32,8 +38,8 @@ export {
   writeAddrPort,
 } from "./addr.ts";
 export {
-  createWasixImports,
   type CoreOp,
+  createWasixImports,
   drive,
   type Executor,
   localExecutor,
@@ -43,4 +49,13 @@ export {
   type WasixImports,
 } from "./wasix.ts";
 export { hasJspi, runWasix, type RunWasixOptions, suspending } from "./jspi.ts";
-export { runWasixInWorker, type RunInWorkerOptions } from "./worker.ts";
+export { type RunInWorkerOptions, runWasixInWorker } from "./worker.ts";
+export {
+  createWasiSockets,
+  errorCodeFor,
+  type IoShim,
+  type IpAddress,
+  type IpSocketAddress,
+  type WasiSockets,
+  type WasiSocketsOptions,
+} from "./sockets.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { Fd, wasi as defs, type WASI } from "@bjorn3/browser_wasi_shim";
+import { Fd, type WASI, wasi as defs } from "@bjorn3/browser_wasi_shim";
 import { readAddrPort, type SocketAddress, writeAddr, writeAddrPort } from "./addr.ts";
 import type { PollInterest, PollReady, SocketCore } from "./core.ts";
 import { Errno } from "./errno.ts";
@@ -37,7 +37,9 @@ export type CoreOp =
   | "resolve"
   | "poll"
   | "sleep"
-  | "state";
+  | "state"
+  | "sendTo"
+  | "recvFrom";
 
 /** Runs one core operation: locally (may return a promise) or through a bridge (always synchronous). */
 export type Executor = (op: CoreOp, args: unknown[]) => unknown;
@@ -72,6 +74,7 @@ async function finish(body: Call, value: unknown, exec: Executor): Promise<numbe
 
 /** The WASI fd flag meaning non-blocking. */
 const FDFLAGS_NONBLOCK = 4;
+const FILETYPE_SOCKET_DGRAM = 5;
 const FILETYPE_SOCKET_STREAM = 6;
 
 /**
@@ -85,13 +88,16 @@ export class SocketFd extends Fd {
   readonly handle: number;
   /** WASI fdflags (NONBLOCK = 4). */
   flags: number;
+  /** TCP (`"stream"`) or UDP (`"dgram"`). */
+  readonly type: "stream" | "dgram";
   readonly #exec: Executor;
 
   /** Wraps core socket `handle`. */
-  constructor(handle: number, flags: number, exec: Executor) {
+  constructor(handle: number, flags: number, exec: Executor, type: "stream" | "dgram" = "stream") {
     super();
     this.handle = handle;
     this.flags = flags;
+    this.type = type;
     this.#exec = exec;
   }
 
@@ -101,7 +107,10 @@ export class SocketFd extends Fd {
   }
 
   override fd_fdstat_get(): { ret: number; fdstat: InstanceType<typeof defs.Fdstat> | null } {
-    const stat = new defs.Fdstat(FILETYPE_SOCKET_STREAM, this.flags);
+    const stat = new defs.Fdstat(
+      this.type === "dgram" ? FILETYPE_SOCKET_DGRAM : FILETYPE_SOCKET_STREAM,
+      this.flags,
+    );
     stat.fs_rights_base = 0x1fffffffn;
     return { ret: 0, fdstat: stat };
   }
@@ -156,6 +165,7 @@ export interface WasixImports {
 
 const RIFLAGS_PEEK = 1;
 const RIFLAGS_WAITALL = 2;
+const ROFLAGS_TRUNCATED = 1;
 const EVENTTYPE_CLOCK = 0;
 const EVENTTYPE_FD_READ = 1;
 const EVENTTYPE_FD_WRITE = 2;
@@ -224,7 +234,9 @@ export function createWasixImports(options: WasixImportOptions): WasixImports {
   const readIovs = (ptr: number, len: number): { buf: number; len: number }[] => {
     const v = view();
     const out = [];
-    for (let i = 0; i < len; i++) out.push({ buf: v.getUint32(ptr + 8 * i, true), len: v.getUint32(ptr + 8 * i + 4, true) });
+    for (let i = 0; i < len; i++) {
+      out.push({ buf: v.getUint32(ptr + 8 * i, true), len: v.getUint32(ptr + 8 * i + 4, true) });
+    }
     return out;
   };
   const run = (body: Call) => drive(body, exec);
@@ -268,6 +280,39 @@ export function createWasixImports(options: WasixImportOptions): WasixImports {
     return 0;
   }
 
+  /** One datagram into the iovecs; writes its length, the truncation flag and (when asked) the source. */
+  function* recvDatagram(
+    s: SocketFd,
+    iovsPtr: number,
+    iovsLen: number,
+    flags: number,
+    outLen: number,
+    outFlags: number | null,
+    outAddr: number | null,
+  ): Call {
+    const iovs = readIovs(iovsPtr, iovsLen);
+    const total = Math.min(iovs.reduce((n, v) => n + v.len, 0), maxTransfer);
+    const r: { errno: number; data?: Uint8Array; from?: SocketAddress; truncated?: boolean } = yield [
+      "recvFrom",
+      [s.handle, total, (flags & RIFLAGS_PEEK) !== 0, !s.nonblocking],
+    ];
+    if (r.errno) return r.errno;
+    const data = r.data!;
+    const mem = bytes();
+    let off = 0;
+    for (const iov of iovs) {
+      if (off >= data.length) break;
+      const n = Math.min(iov.len, data.length - off);
+      mem.set(data.subarray(off, off + n), iov.buf);
+      off += n;
+    }
+    const v = view();
+    v.setUint32(outLen, data.length, true);
+    if (outFlags !== null) v.setUint16(outFlags, r.truncated ? ROFLAGS_TRUNCATED : 0, true);
+    if (outAddr !== null && r.from) writeAddrPort(v, outAddr, r.from);
+    return 0;
+  }
+
   function* sendFrom(s: SocketFd, iovsPtr: number, iovsLen: number, outLen: number): Call {
     const iovs = readIovs(iovsPtr, iovsLen);
     const total = iovs.reduce((n, v) => n + v.len, 0);
@@ -298,7 +343,10 @@ export function createWasixImports(options: WasixImportOptions): WasixImports {
   function* accept(fd: number, flags: number, outFd: number, outAddr: number | null): Call {
     const s = sock(fd);
     if (!s) return notSock(fd);
-    const r: { errno: number; handle?: number; peer?: SocketAddress } = yield ["accept", [s.handle, !s.nonblocking]];
+    const r: { errno: number; handle?: number; peer?: SocketAddress } = yield ["accept", [
+      s.handle,
+      !s.nonblocking,
+    ]];
     if (r.errno) return r.errno;
     const child = addFd(new SocketFd(r.handle!, flags & FDFLAGS_NONBLOCK, exec));
     const v = view();
@@ -313,9 +361,17 @@ export function createWasixImports(options: WasixImportOptions): WasixImports {
     return yield ["shutdown", [s.handle, how]];
   }
 
-  function* sockRecv(fd: number, iovs: number, iovsLen: number, flags: number, outLen: number, outFlags: number): Call {
+  function* sockRecv(
+    fd: number,
+    iovs: number,
+    iovsLen: number,
+    flags: number,
+    outLen: number,
+    outFlags: number,
+  ): Call {
     const s = sock(fd);
     if (!s) return notSock(fd);
+    if (s.type === "dgram") return yield* recvDatagram(s, iovs, iovsLen, flags, outLen, outFlags, null);
     const r = yield* recvInto(s, iovs, iovsLen, flags, outLen);
     if (r === 0) view().setUint16(outFlags, 0, true);
     return r;
@@ -344,7 +400,9 @@ export function createWasixImports(options: WasixImportOptions): WasixImports {
         const clock = v.getUint32(p + 16, true);
         const t = v.getBigUint64(p + 24, true);
         const abs = (v.getUint16(p + 40, true) & SUBCLOCKFLAGS_ABSTIME) !== 0;
-        const nowNs = clock === CLOCK_REALTIME ? BigInt(Date.now()) * 1_000_000n : BigInt(Math.round(performance.now() * 1e6));
+        const nowNs = clock === CLOCK_REALTIME
+          ? BigInt(Date.now()) * 1_000_000n
+          : BigInt(Math.round(performance.now() * 1e6));
         const waitNs = abs ? (t > nowNs ? t - nowNs : 0n) : t;
         const ms = Number(waitNs / 1_000_000n) + (waitNs % 1_000_000n ? 1 : 0);
         subs.push({ userdata, type, deadline: Date.now() + ms });
@@ -382,8 +440,10 @@ export function createWasixImports(options: WasixImportOptions): WasixImports {
     for (const r of ready) write(subs[interestSub[r.index]], r.errno, r.nbytes, r.hup);
     if (n === 0) {
       const now = Date.now();
-      for (const sub of subs) if (sub.type === EVENTTYPE_CLOCK && sub.deadline! <= now + 1) write(sub, 0, 0, false);
-      if (n === 0) for (const sub of subs) if (sub.type === EVENTTYPE_CLOCK) write(sub, 0, 0, false);
+      for (const sub of subs) {
+        if (sub.type === EVENTTYPE_CLOCK && sub.deadline! <= now + 1) write(sub, 0, 0, false);
+      }
+      if (n === 0) { for (const sub of subs) if (sub.type === EVENTTYPE_CLOCK) write(sub, 0, 0, false); }
     }
     out.setUint32(outN, n, true);
     return 0;
@@ -393,11 +453,12 @@ export function createWasixImports(options: WasixImportOptions): WasixImports {
     sock_open: (af, socktype, proto, outFd) =>
       run((function* (): Call {
         if (af !== 1 && af !== 2) return Errno.AFNOSUPPORT;
-        if (socktype !== 1) return socktype === 2 ? Errno.NOTSUP : Errno.PROTONOSUPPORT;
-        if (proto !== 0 && proto !== 6) return Errno.PROTONOSUPPORT;
-        const r: { errno: number; handle?: number } = yield ["open", [af === 1 ? 4 : 6]];
+        if (socktype !== 1 && socktype !== 2) return Errno.PROTONOSUPPORT;
+        const type = socktype === 1 ? "stream" : "dgram";
+        if (proto !== 0 && proto !== (type === "stream" ? 6 : 17)) return Errno.PROTONOSUPPORT;
+        const r: { errno: number; handle?: number } = yield ["open", [af === 1 ? 4 : 6, type]];
         if (r.errno) return r.errno;
-        view().setUint32(outFd, addFd(new SocketFd(r.handle!, 0, exec)), true);
+        view().setUint32(outFd, addFd(new SocketFd(r.handle!, 0, exec, type)), true);
         return 0;
       })()),
     sock_bind: (fd, addrPtr) =>
@@ -424,8 +485,50 @@ export function createWasixImports(options: WasixImportOptions): WasixImports {
         if (!a) return Errno.AFNOSUPPORT;
         return yield ["connect", [s.handle, a.address, a.port, !s.nonblocking]];
       })()),
-    sock_recv: (fd, iovs, iovsLen, flags, outLen, outFlags) => run(sockRecv(fd, iovs, iovsLen, flags, outLen, outFlags)),
+    sock_recv: (fd, iovs, iovsLen, flags, outLen, outFlags) =>
+      run(sockRecv(fd, iovs, iovsLen, flags, outLen, outFlags)),
     sock_send: (fd, iovs, iovsLen, flags, outLen) => run(sockSend(fd, iovs, iovsLen, flags, outLen)),
+    sock_recv_from: (fd, iovs, iovsLen, flags, outLen, outFlags, outAddr) =>
+      run((function* (): Call {
+        const s = sock(fd);
+        if (!s) return notSock(fd);
+        if (s.type !== "dgram") {
+          const r = yield* sockRecv(fd, iovs, iovsLen, flags, outLen, outFlags);
+          if (r === 0) {
+            const p: { errno: number; addr?: SocketAddress } = yield ["peerAddress", [s.handle]];
+            if (!p.errno) writeAddrPort(view(), outAddr, p.addr!);
+          }
+          return r;
+        }
+        return yield* recvDatagram(s, iovs, iovsLen, flags, outLen, outFlags, outAddr);
+      })()),
+    sock_send_to: (fd, iovs, iovsLen, _flags, addrPtr, outLen) =>
+      run((function* (): Call {
+        const s = sock(fd);
+        if (!s) return notSock(fd);
+        if (s.type !== "dgram") return yield* sendFrom(s, iovs, iovsLen, outLen);
+        const a = readAddrPort(view(), addrPtr);
+        if (!a) return Errno.AFNOSUPPORT;
+        const list = readIovs(iovs, iovsLen);
+        const data = new Uint8Array(list.reduce((n, v) => n + v.len, 0));
+        let off = 0;
+        const mem = bytes();
+        for (const iov of list) {
+          data.set(mem.subarray(iov.buf, iov.buf + iov.len), off);
+          off += iov.len;
+        }
+        if (data.length > maxTransfer) return Errno.MSGSIZE;
+        const r: { errno: number; n?: number } = yield ["sendTo", [
+          s.handle,
+          data,
+          a.address,
+          a.port,
+          !s.nonblocking,
+        ]];
+        if (r.errno) return r.errno;
+        view().setUint32(outLen, r.n!, true);
+        return 0;
+      })()),
     sock_shutdown: (fd, how) => run(shutdown(fd, how)),
     sock_addr_local: (fd, outAddr) =>
       run((function* (): Call {
@@ -491,7 +594,11 @@ export function createWasixImports(options: WasixImportOptions): WasixImports {
         else if (opt === SockOption.PROTO) value = 6n;
         else if (opt === SockOption.LAST_ERROR) value = BigInt(yield ["takeError", [s.handle]]);
         else {
-          const fallback = opt === SockOption.TTL ? 64n : opt === SockOption.RECV_BUF_SIZE || opt === SockOption.SEND_BUF_SIZE ? 65536n : 0n;
+          const fallback = opt === SockOption.TTL
+            ? 64n
+            : opt === SockOption.RECV_BUF_SIZE || opt === SockOption.SEND_BUF_SIZE
+            ? 65536n
+            : 0n;
           const r: { errno: number; value?: bigint } = yield ["getOption", [s.handle, opt, fallback]];
           if (r.errno) return r.errno;
           value = BigInt(r.value!);
@@ -543,6 +650,7 @@ export function createWasixImports(options: WasixImportOptions): WasixImports {
     fd_read: (fd, iovs, iovsLen, outLen) => {
       const s = sock(fd);
       if (!s) return base.fd_read(fd, iovs, iovsLen, outLen) as number;
+      if (s.type === "dgram") return run(recvDatagram(s, iovs, iovsLen, 0, outLen, null, null));
       return run(recvInto(s, iovs, iovsLen, 0, outLen));
     },
     fd_write: (fd, iovs, iovsLen, outLen) => {
@@ -559,7 +667,15 @@ export function createWasixImports(options: WasixImportOptions): WasixImports {
     wasi_snapshot_preview1: preview1,
     asyncNames: {
       wasix_32v1: wasixAsync,
-      wasi_snapshot_preview1: ["sock_accept", "sock_recv", "sock_send", "sock_shutdown", "fd_read", "fd_write", "poll_oneoff"],
+      wasi_snapshot_preview1: [
+        "sock_accept",
+        "sock_recv",
+        "sock_send",
+        "sock_shutdown",
+        "fd_read",
+        "fd_write",
+        "poll_oneoff",
+      ],
     },
   };
 }

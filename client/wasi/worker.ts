@@ -55,7 +55,10 @@ export async function runWasixInWorker(
   wasm: BufferSource | WebAssembly.Module,
   options: RunInWorkerOptions,
 ): Promise<number> {
-  if (typeof SharedArrayBuffer === "undefined" || (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) {
+  if (
+    typeof SharedArrayBuffer === "undefined" ||
+    (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false
+  ) {
     throw new Error(
       "wasmnet wasi: the Worker fallback needs SharedArrayBuffer; serve the page with " +
         "Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp",

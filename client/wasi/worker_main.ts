@@ -11,7 +11,8 @@ import { maxPayload, workerExecutor } from "./bridge.ts";
 import { createWasixImports } from "./wasix.ts";
 import type { WorkerEvent, WorkerStart } from "./worker.ts";
 
-const post = (message: unknown) => (self as unknown as { postMessage(m: unknown): void }).postMessage(message);
+const post = (message: unknown) =>
+  (self as unknown as { postMessage(m: unknown): void }).postMessage(message);
 const send = (event: WorkerEvent) => post(event);
 
 (self as unknown as { onmessage: (event: MessageEvent<WorkerStart>) => void }).onmessage = (event) => {
@@ -39,6 +40,9 @@ const send = (event: WorkerEvent) => post(event);
     }
     send({ kind: "exit", code });
   } catch (error) {
-    send({ kind: "error", message: error instanceof Error ? `${error.message}\n${error.stack}` : String(error) });
+    send({
+      kind: "error",
+      message: error instanceof Error ? `${error.message}\n${error.stack}` : String(error),
+    });
   }
 };

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <fcntl.h>
+#include <sys/uio.h>
 
 #define WASIX_IMPORT(name) __attribute__((import_module("wasix_32v1"), import_name(name)))
 
@@ -49,6 +50,11 @@ uint16_t wasix_sock_addr_peer(int32_t fd, wasix_addr_port_t *ret_addr) WASIX_IMP
 uint16_t wasix_sock_status(int32_t fd, uint8_t *ret_status) WASIX_IMPORT("sock_status");
 uint16_t wasix_sock_set_opt_flag(int32_t fd, int32_t opt, int32_t flag) WASIX_IMPORT("sock_set_opt_flag");
 uint16_t wasix_sock_get_opt_flag(int32_t fd, int32_t opt, uint8_t *ret_flag) WASIX_IMPORT("sock_get_opt_flag");
+uint16_t wasix_sock_send_to(int32_t fd, const struct iovec *iovs, uint32_t iovs_len, int32_t si_flags,
+                            const wasix_addr_port_t *addr, uint32_t *ret_len) WASIX_IMPORT("sock_send_to");
+uint16_t wasix_sock_recv_from(int32_t fd, const struct iovec *iovs, uint32_t iovs_len, int32_t ri_flags,
+                              uint32_t *ret_len, uint16_t *ret_flags, wasix_addr_port_t *ret_addr)
+    WASIX_IMPORT("sock_recv_from");
 uint16_t wasix_resolve(const char *host, uint32_t host_len, uint32_t port, wasix_addr_t *addrs, uint32_t naddrs,
                        uint32_t *ret_naddrs) WASIX_IMPORT("resolve");
 
@@ -97,7 +103,7 @@ static inline void wasix_to_sockaddr(const wasix_addr_port_t *a, struct sockaddr
   }
 }
 
-/* socket(2): TCP only (SOCK_STREAM); SOCK_NONBLOCK is honoured. */
+/* socket(2): SOCK_STREAM (TCP) or SOCK_DGRAM (UDP); SOCK_NONBLOCK is honoured. */
 static inline int socket(int domain, int type, int protocol) {
   int af = domain == AF_INET ? 1 : domain == AF_INET6 ? 2 : 0;
   if (!af) return wasix_fail(EAFNOSUPPORT);
@@ -156,6 +162,33 @@ static inline int getpeername(int fd, struct sockaddr *sa, socklen_t *len) {
   if (err) return wasix_fail(err);
   wasix_to_sockaddr(&a, sa, len);
   return 0;
+}
+
+/* sendto(2) / recvfrom(2) for UDP sockets (and TCP ones, where the address is ignored / the peer). */
+static inline ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *sa,
+                             socklen_t salen) {
+  (void)flags;
+  if (!sa) return send(fd, buf, len, 0);
+  wasix_addr_port_t a;
+  int err = wasix_from_sockaddr(sa, salen, &a);
+  if (err) return wasix_fail(err);
+  struct iovec iov = {(void *)buf, len};
+  uint32_t n = 0;
+  err = wasix_sock_send_to(fd, &iov, 1, 0, &a, &n);
+  return err ? wasix_fail(err) : (ssize_t)n;
+}
+
+static inline ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *sa, socklen_t *salen) {
+  struct iovec iov = {buf, len};
+  uint32_t n = 0;
+  uint16_t roflags = 0;
+  wasix_addr_port_t a;
+  memset(&a, 0, sizeof a);
+  int ri = (flags & MSG_PEEK) ? 1 : 0;
+  uint16_t err = wasix_sock_recv_from(fd, &iov, 1, ri, &n, &roflags, &a);
+  if (err) return wasix_fail(err);
+  wasix_to_sockaddr(&a, sa, salen);
+  return (ssize_t)n;
 }
 
 /* Looks `host` up (through the wasmnet server, under its policy); fills an IPv4 sockaddr_in with `port`.

@@ -175,14 +175,18 @@ const HEADER = 8;
 
 /** Decodes one message from the program. Never throws. */
 export function decodeCall(bytes: Uint8Array): DecodedCall {
-  if (bytes.length < HEADER) return { ok: false, reason: `message of ${bytes.length} bytes has no call header` };
+  if (bytes.length < HEADER) {
+    return { ok: false, reason: `message of ${bytes.length} bytes has no call header` };
+  }
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const i32 = (offset: number) => v.getInt32(offset, true);
   const u32 = (offset: number) => v.getUint32(offset, true);
   const callId = i32(0);
   const code = i32(4);
   const need = (n: number): DecodedCall | null =>
-    bytes.length >= n ? null : { ok: false, callId, code, reason: `call ${code} needs ${n} bytes, got ${bytes.length}` };
+    bytes.length >= n
+      ? null
+      : { ok: false, callId, code, reason: `call ${code} needs ${n} bytes, got ${bytes.length}` };
   const fail = (reason: string): DecodedCall => ({ ok: false, callId, code, reason });
   const ok = (call: PosixCall): DecodedCall => ({ ok: true, call });
   switch (code) {
@@ -215,7 +219,8 @@ export function decodeCall(bytes: Uint8Array): DecodedCall {
       return ok({ fn: "send", callId, fd: i32(8), flags: i32(16), data: bytes.slice(20, 20 + length) });
     }
     case Fn.RECV:
-      return need(20) ?? ok({ fn: "recv", callId, fd: i32(8), length: u32(12), flags: i32(16), addressLen: 0 });
+      return need(20) ??
+        ok({ fn: "recv", callId, fd: i32(8), length: u32(12), flags: i32(16), addressLen: 0 });
     case Fn.SENDTO: {
       const head = 24 + MAX_SOCKADDR_SIZE;
       const short = need(head);
@@ -243,7 +248,14 @@ export function decodeCall(bytes: Uint8Array): DecodedCall {
       const short = need(24);
       if (short) return short;
       const len = Math.max(0, Math.min(i32(20), bytes.length - 24));
-      return ok({ fn: "setsockopt", callId, fd: i32(8), level: i32(12), name: i32(16), value: bytes.slice(24, 24 + len) });
+      return ok({
+        fn: "setsockopt",
+        callId,
+        fd: i32(8),
+        level: i32(12),
+        name: i32(16),
+        value: bytes.slice(24, 24 + len),
+      });
     }
     case Fn.GETADDRINFO: {
       const base = HEADER + MAX_NODE_LEN + MAX_SERVICE_LEN;
@@ -289,7 +301,13 @@ export function encodeResult(callId: number, code: number, ret: number, errno = 
  * The answer to accept, getsockname or getpeername: header, the full address length, then as much of the
  * address as the program's buffer holds (`room`).
  */
-export function encodeAddressReply(callId: number, ret: number, errno: number, address: Uint8Array, room: number): Uint8Array {
+export function encodeAddressReply(
+  callId: number,
+  ret: number,
+  errno: number,
+  address: Uint8Array,
+  room: number,
+): Uint8Array {
   const copied = address.subarray(0, Math.max(0, Math.min(room, address.length)));
   const out = new Uint8Array(16 + copied.length);
   writeHeader(out, callId, ret, errno);
@@ -299,7 +317,12 @@ export function encodeAddressReply(callId: number, ret: number, errno: number, a
 }
 
 /** The answer to recv: header, then the bytes read (`ret` of them). */
-export function encodeRecvReply(callId: number, ret: number, errno: number, data: Uint8Array = new Uint8Array()): Uint8Array {
+export function encodeRecvReply(
+  callId: number,
+  ret: number,
+  errno: number,
+  data: Uint8Array = new Uint8Array(),
+): Uint8Array {
   const out = new Uint8Array(12 + data.length);
   writeHeader(out, callId, ret, errno);
   out.set(data, 12);
@@ -327,7 +350,12 @@ export function encodeRecvfromReply(
 }
 
 /** The answer to getsockopt: header, then the option value (the client takes every byte after the header). */
-export function encodeGetsockoptReply(callId: number, ret: number, errno: number, value: Uint8Array): Uint8Array {
+export function encodeGetsockoptReply(
+  callId: number,
+  ret: number,
+  errno: number,
+  value: Uint8Array,
+): Uint8Array {
   const out = new Uint8Array(12 + value.length);
   writeHeader(out, callId, ret, errno);
   out.set(value, 12);
@@ -434,7 +462,10 @@ const SERVICES: Readonly<Record<string, number>> = {
 };
 
 /** The port a `getaddrinfo` service names: null for none, a `getaddrinfo` error code for a bad one. */
-export function parseService(service: string | null, numericOnly: boolean): { port: number | null } | { eai: number } {
+export function parseService(
+  service: string | null,
+  numericOnly: boolean,
+): { port: number | null } | { eai: number } {
   if (service === null) return { port: null };
   if (/^\d{1,5}$/.test(service)) {
     const port = Number(service);

@@ -153,7 +153,10 @@ Deno.test("decodeCall: every call the 3.1.6 client sends", () => {
 });
 
 Deno.test("decodeCall: short and empty messages", () => {
-  assert.deepEqual(decodeCall(new Uint8Array()), { ok: false, reason: "message of 0 bytes has no call header" });
+  assert.deepEqual(decodeCall(new Uint8Array()), {
+    ok: false,
+    reason: "message of 0 bytes has no call header",
+  });
   const short = decodeCall(msg([5, Fn.SOCKET, 2]));
   assert.equal(short.ok, false);
   assert.equal(!short.ok && short.callId, 5);
@@ -223,7 +226,11 @@ Deno.test("replies: header, padding to what the client waits for, payload layout
   assert.equal(gai[23], 0, "canonname is NUL-terminated");
   assert.deepEqual(i32s(gai, 1, 12 + MAX_NODE_LEN), [2]);
   assert.deepEqual(i32s(gai, 5, base), [0, 2, 1, 6, 16]);
-  assert.deepEqual(decodeSockaddr(gai.subarray(base + 20, base + 36)), { family: 4, address: "192.0.2.1", port: 443 });
+  assert.deepEqual(decodeSockaddr(gai.subarray(base + 20, base + 36)), {
+    family: 4,
+    address: "192.0.2.1",
+    port: 443,
+  });
   assert.deepEqual(i32s(gai, 5, base + 36), [0, 10, 1, 6, 28]);
   assert.deepEqual(decodeSockaddr(gai.subarray(base + 56)), { family: 6, address: "2001:db8::2", port: 443 });
 });

@@ -65,7 +65,11 @@ export class PosixConn {
         return this.#take(Math.min(length, this.#buffered), mode.peek);
       }
       if (this.#buffered === 0 && this.#errno !== 0) return { errno: this.#errno };
-      if (ended) return this.#buffered > 0 ? this.#take(Math.min(length, this.#buffered), mode.peek) : new Uint8Array();
+      if (ended) {
+        return this.#buffered > 0
+          ? this.#take(Math.min(length, this.#buffered), mode.peek)
+          : new Uint8Array();
+      }
       if (mode.nonblocking) return { errno: Errno.EAGAIN };
       await this.#nextChange(signal);
     }
@@ -159,7 +163,9 @@ export class PosixConn {
         this.#wake();
       }
     } catch (err) {
-      if (!this.#closed) this.#errno = err instanceof Deno.errors.ConnectionReset ? Errno.ECONNRESET : Errno.EIO;
+      if (!this.#closed) {
+        this.#errno = err instanceof Deno.errors.ConnectionReset ? Errno.ECONNRESET : Errno.EIO;
+      }
     }
     this.#eof = true;
     this.#wake();

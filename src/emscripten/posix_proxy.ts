@@ -288,7 +288,13 @@ export class PosixProxySession implements Closable {
     if (connecting >= limits.max_pending_connects) return [Errno.EAGAIN];
     sock.state = "connecting";
     try {
-      const { conn } = await dialTcp(this.#dial(sock), "connect", to.address, to.port, limits.connection_timeout_secs * 1000);
+      const { conn } = await dialTcp(
+        this.#dial(sock),
+        "connect",
+        to.address,
+        to.port,
+        limits.connection_timeout_secs * 1000,
+      );
       if (this.#sockets.get(sock.fd) !== sock) {
         conn.close();
         return [Errno.EBADF];
@@ -317,7 +323,9 @@ export class PosixProxySession implements Closable {
       const e = toWasmnetError(err, "BIND_FAILED");
       // INADDR_ANY / in6addr_any means "wherever the server may listen": the server's own host.
       const wildcard = at.address === "0.0.0.0" || at.address === "::";
-      if (!(e.code === "POLICY_DENIED" && wildcard && this.#options.serverHost !== at.address)) return [errnoForError(e)];
+      if (!(e.code === "POLICY_DENIED" && wildcard && this.#options.serverHost !== at.address)) {
+        return [errnoForError(e)];
+      }
       try {
         sock.listener = bindTcpListener(dial, this.#options.serverHost, this.#options.serverHost, at.port);
       } catch (err2) {
@@ -330,6 +338,11 @@ export class PosixProxySession implements Closable {
 
   #listen(sock: VSocket): [number, number?] {
     if (sock.state === "listening") return [0, 0];
+    if (sock.state === "new") {
+      // listen() without bind(): like Linux, bind an ephemeral port first (on the server's own host).
+      const bound = this.#bind(sock, { family: sock.family, address: this.#options.serverHost, port: 0 });
+      if (bound[0] !== 0) return bound;
+    }
     if (sock.state !== "bound" || !sock.listener) return [Errno.EINVAL];
     sock.state = "listening";
     this.#acceptLoop(sock, sock.listener);
@@ -450,7 +463,9 @@ export class PosixProxySession implements Closable {
       return ok(error);
     }
     if (level === Musl.SOL_SOCKET && name === Musl.SO_TYPE) return ok(Musl.SOCK_STREAM);
-    if (level === Musl.SOL_SOCKET && name === Musl.SO_ACCEPTCONN) return ok(sock.state === "listening" ? 1 : 0);
+    if (level === Musl.SOL_SOCKET && name === Musl.SO_ACCEPTCONN) {
+      return ok(sock.state === "listening" ? 1 : 0);
+    }
     const stored = sock.options.get(`${level}:${name}`);
     if (stored) return encodeGetsockoptReply(callId, 0, 0, stored);
     if (level === Musl.SOL_SOCKET || level === Musl.IPPROTO_TCP) return ok(0);
@@ -527,7 +542,13 @@ export class PosixProxySession implements Closable {
     }
     if (resolveName === undefined) {
       const decision = firstDeny ?? { rule: "invalid host", reason: `cannot look up ${name}` };
-      this.#options.log({ ...record, target, decision: "deny", rule: decision.rule, reason: decision.reason });
+      this.#options.log({
+        ...record,
+        target,
+        decision: "deny",
+        rule: decision.rule,
+        reason: decision.reason,
+      });
       return Eai.FAIL;
     }
     let found: string[];
@@ -547,7 +568,14 @@ export class PosixProxySession implements Closable {
       }
       denied ??= decision;
     }
-    this.#options.log({ ...record, target, resolved: found, decision: "deny", rule: denied!.rule, reason: denied!.reason });
+    this.#options.log({
+      ...record,
+      target,
+      resolved: found,
+      decision: "deny",
+      rule: denied!.rule,
+      reason: denied!.reason,
+    });
     return Eai.FAIL;
   }
 

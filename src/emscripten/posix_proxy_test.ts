@@ -9,8 +9,16 @@ Deno.test("errnoForError: what a C programmer expects for each failure", () => {
     ["POLICY_DENIED", "127.0.0.1:22 is in a blocked range", Errno.EACCES],
     ["PERMISSION_DENIED", "refused by the server's runtime permissions", Errno.EACCES],
     ["CONNECT_TIMEOUT", "timed out after 30000 ms", Errno.ETIMEDOUT],
-    ["CONNECT_FAILED", "cannot connect to 127.0.0.1:1: Connection refused (os error 111)", Errno.ECONNREFUSED],
-    ["CONNECT_FAILED", "cannot connect to 192.0.2.1:80: Network is unreachable (os error 101)", Errno.ENETUNREACH],
+    [
+      "CONNECT_FAILED",
+      "cannot connect to 127.0.0.1:1: Connection refused (os error 111)",
+      Errno.ECONNREFUSED,
+    ],
+    [
+      "CONNECT_FAILED",
+      "cannot connect to 192.0.2.1:80: Network is unreachable (os error 101)",
+      Errno.ENETUNREACH,
+    ],
     ["CONNECT_FAILED", "cannot connect to 192.0.2.1:80: No route to host (os error 113)", Errno.EHOSTUNREACH],
     ["CONNECT_FAILED", "cannot connect: Connection reset by peer", Errno.ECONNRESET],
     ["BIND_FAILED", "cannot bind 127.0.0.1:80: Address already in use (os error 98)", Errno.EADDRINUSE],
@@ -37,6 +45,8 @@ Deno.test("CallIds: finds the call id a 3.1.6 client failed to send", () => {
 
 Deno.test("lookupProbePorts: ports the allow rules name, then 443 and 80", () => {
   assert.deepEqual(lookupProbePorts(Policy.allowAll()), [443, 80]);
-  const policy = Policy.fromConfig({ network: { deny: ["*"], allow: ["irc.example.com:6667", "192.0.2.0/24:22"] } });
+  const policy = Policy.fromConfig({
+    network: { deny: ["*"], allow: ["irc.example.com:6667", "192.0.2.0/24:22"] },
+  });
   assert.deepEqual(lookupProbePorts(policy), [6667, 22, 443, 80]);
 });

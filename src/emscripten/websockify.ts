@@ -53,7 +53,9 @@ export const CloseCode = {
 
 /** The target named by a `/tcp/HOST:PORT` path, or a sentence saying what is wrong with it. */
 export function parseTargetPath(pathname: string): { host: string; port: number } | { problem: string } {
-  if (!pathname.startsWith(WEBSOCKIFY_PREFIX)) return { problem: `path must start with ${WEBSOCKIFY_PREFIX}` };
+  if (!pathname.startsWith(WEBSOCKIFY_PREFIX)) {
+    return { problem: `path must start with ${WEBSOCKIFY_PREFIX}` };
+  }
   let text: string;
   try {
     text = decodeURIComponent(pathname.slice(WEBSOCKIFY_PREFIX.length));
@@ -77,7 +79,10 @@ export const websockifyEndpoint: Endpoint = {
     if ("problem" in target) return plain(400, target.problem);
     const offered = offeredProtocols(request);
     if (offered.length > 0 && !offered.includes(SUBPROTOCOL)) {
-      return plain(400, `only the "${SUBPROTOCOL}" subprotocol is spoken here (offered: ${offered.join(", ")})`);
+      return plain(
+        400,
+        `only the "${SUBPROTOCOL}" subprotocol is spoken here (offered: ${offered.join(", ")})`,
+      );
     }
     const verdict = decideTarget(ctx.policy, target.host, target.port);
     if (verdict.kind === "deny") {
@@ -108,6 +113,8 @@ class WebsockifyConnection {
   readonly #stream: TcpStream;
   readonly #untrack: () => void;
   readonly #id = crypto.randomUUID().slice(0, 8);
+  readonly #host: string;
+  readonly #targetPort: number;
   #closed = false;
   #roomTimer: ReturnType<typeof setTimeout> | undefined;
   #roomWaiters: (() => void)[] = [];
@@ -122,33 +129,19 @@ class WebsockifyConnection {
       },
       () => this.#waitForRoom(),
     );
-    this.#untrack = ctx.track({ shutdown: (code, reason) => this.#close(code ?? 1001, reason ?? "server shutting down") });
-    const dial = {
-      policy: ctx.policy,
-      resolver: ctx.resolver ?? systemResolver(ctx.policy.config.dns.timeout_ms),
-      log: ctx.log,
-      session: this.#id,
-      client: ctx.clientIp,
-      signal: this.#controller.signal,
-    };
-    const timeoutMs = ctx.policy.config.network.connection_timeout_secs * 1000;
-    dialTcp(dial, "websockify", host, targetPort, timeoutMs).then(
-      ({ conn }) => {
-        if (this.#closed) conn.close();
-        else this.#stream.attach(conn);
-      },
-      (err) => {
-        const e = toWasmnetError(err, "CONNECT_FAILED");
-        this.#stream.destroy();
-        const code = e.code === "POLICY_DENIED" || e.code === "PERMISSION_DENIED" ? CloseCode.POLICY : CloseCode.NETWORK;
-        this.#close(code, e.message);
-      },
-    );
+    this.#untrack = ctx.track({
+      shutdown: (code, reason) => this.#close(code ?? 1001, reason ?? "server shutting down"),
+    });
+    this.#host = host;
+    this.#targetPort = targetPort;
   }
 
   /** What the WebSocket delivers to this connection. */
   handlers() {
     return {
+      open: () => {
+        if (!this.#closed) this.#dial();
+      },
       message: (data: string | Uint8Array) => {
         if (this.#closed) return;
         if (typeof data === "string") {
@@ -157,7 +150,10 @@ class WebsockifyConnection {
         }
         const refused = this.#stream.write(data);
         if (refused) {
-          this.#close(refused.code === "BUFFER_FULL" ? CloseCode.TOO_BIG : CloseCode.NETWORK, refused.message);
+          this.#close(
+            refused.code === "BUFFER_FULL" ? CloseCode.TOO_BIG : CloseCode.NETWORK,
+            refused.message,
+          );
         }
       },
       close: () => {
@@ -167,6 +163,33 @@ class WebsockifyConnection {
         this.#stream.close();
       },
     };
+  }
+
+  /** Dials the target once the WebSocket is open (sending before that would throw). */
+  #dial(): void {
+    const ctx = this.#ctx;
+    const dial = {
+      policy: ctx.policy,
+      resolver: ctx.resolver ?? systemResolver(ctx.policy.config.dns.timeout_ms),
+      log: ctx.log,
+      session: this.#id,
+      client: ctx.clientIp,
+      signal: this.#controller.signal,
+    };
+    const timeoutMs = ctx.policy.config.network.connection_timeout_secs * 1000;
+    dialTcp(dial, "websockify", this.#host, this.#targetPort, timeoutMs).then(
+      ({ conn }) => {
+        if (this.#closed) conn.close();
+        else this.#stream.attach(conn);
+      },
+      (err) => {
+        const e = toWasmnetError(err, "CONNECT_FAILED");
+        const code = e.code === "POLICY_DENIED" || e.code === "PERMISSION_DENIED"
+          ? CloseCode.POLICY
+          : CloseCode.NETWORK;
+        this.#close(code, e.message);
+      },
+    );
   }
 
   #send(bytes: Uint8Array): void {

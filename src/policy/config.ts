@@ -100,6 +100,17 @@ export interface TlsConfig {
   readonly ca_files: readonly string[];
 }
 
+/** `[wisp]`: settings of the Wisp endpoint (docs/wisp.md); everything else comes from the sections above. */
+export interface WispConfig {
+  /** Message of the day sent to Wisp v2 clients (MOTD extension). Default "" (none). */
+  readonly motd: string;
+  /**
+   * Username → password for the Wisp v2 password extension. Default `{}`: no password asked. When set, a v2
+   * client must send one of these pairs; v1 clients cannot and are refused.
+   */
+  readonly password_users: Readonly<Record<string, string>>;
+}
+
 /** A fully checked policy config: every section present, every default filled in. */
 export interface PolicyConfig {
   /** `[network]`: targets, binds, per-session socket limits. */
@@ -114,6 +125,7 @@ export interface PolicyConfig {
   readonly dns: DnsConfig;
   /** `[tls]`: extra CA roots. */
   readonly tls: TlsConfig;
+  readonly wisp: WispConfig;
 }
 
 /** `bind_ports` as written: an integer, a string like `"3000,8080,9000-9100"` or `"*"`, or an array of those. */
@@ -138,6 +150,7 @@ export interface PolicyConfigInput {
   readonly dns?: Partial<DnsConfig>;
   /** Any keys of {@link TlsConfig}. */
   readonly tls?: Partial<TlsConfig>;
+  readonly wisp?: Partial<WispConfig>;
 }
 
 /** The parsed rule lists of a config, labelled with their keys (`network.deny[3] "10.0.0.0/8"`). */
@@ -176,6 +189,7 @@ export function checkConfig(input: unknown, source: string): CheckedConfig {
     udp: checkUdp(root.section("udp")),
     dns: checkDns(root.section("dns")),
     tls: checkTls(root.section("tls")),
+    wisp: checkWisp(root.section("wisp")),
   };
   root.finish();
   return { config: deepFreeze(config), rules: Object.freeze(rules) };
@@ -260,6 +274,12 @@ function checkTls(r: TableReader): TlsConfig {
   return tls;
 }
 
+function checkWisp(r: TableReader): WispConfig {
+  const wisp: WispConfig = { motd: r.string("motd", ""), password_users: r.stringTable("password_users") };
+  r.finish();
+  return wisp;
+}
+
 function originProblem(origin: string): string | null {
   if (origin === "*" || origin === "null") return null;
   let parsed: URL;
@@ -341,6 +361,18 @@ class TableReader {
       if (problem !== null) this.fail(`${key}[${i}]`, problem);
     }
     return [...value];
+  }
+
+  /** A table of string values (e.g. `[wisp.password_users]`); absent means empty. */
+  stringTable(key: string): Readonly<Record<string, string>> {
+    const table = this.section(key);
+    const out: Record<string, string> = {};
+    for (const name of Object.keys(table.table)) {
+      if (name.length > 255) table.fail(name, "must be at most 255 bytes long");
+      out[name] = table.string(name, "");
+    }
+    table.finish();
+    return out;
   }
 
   /** A list of target rules, each labelled with its key and index. */

@@ -20,6 +20,7 @@ export type {
   ServerConfig,
   TlsConfig,
   UdpConfig,
+  WispConfig,
 } from "./config.ts";
 export {
   bindPortCandidates,

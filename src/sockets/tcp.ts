@@ -105,6 +105,8 @@ export class TcpStream {
       return;
     }
     this.#conn = conn;
+    // A relay must not add Nagle's delay: the client already chose how to batch its writes.
+    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
     this.#pump();
     if (this.#closing) this.#closeWhenDrained();
     else this.#readLoop();

@@ -78,7 +78,9 @@ export async function openUdp(
       // never bound
     }
     const e = toWasmnetError(err, "BIND_FAILED");
-    throw e.code === "PERMISSION_DENIED" ? e : new WasmnetError("BIND_FAILED", `cannot bind a UDP socket: ${e.message}`);
+    throw e.code === "PERMISSION_DENIED"
+      ? e
+      : new WasmnetError("BIND_FAILED", `cannot bind a UDP socket: ${e.message}`);
   }
   return new UdpSocket(socket, ctx, op, { address, port }, events, limits);
 }
@@ -206,7 +208,10 @@ export class UdpSocket {
     this.#tokens = Math.min(rate, this.#tokens + ((now - this.#refilledAt) / 1000) * rate);
     this.#refilledAt = now;
     if (this.#tokens < 1) {
-      return new WasmnetError("LIMIT_EXCEEDED", `more than ${rate} datagrams per second (udp.max_datagrams_per_sec); datagram dropped`);
+      return new WasmnetError(
+        "LIMIT_EXCEEDED",
+        `more than ${rate} datagrams per second (udp.max_datagrams_per_sec); datagram dropped`,
+      );
     }
     this.#tokens -= 1;
     return undefined;
@@ -222,7 +227,12 @@ export class UdpSocket {
   #transmit(data: Uint8Array, address: string, port: number): void {
     this.#socket.send(data, port, address, (err: Error | null) => {
       if (err && !this.#closed) {
-        this.#events.onError(new WasmnetError("NETWORK_ERROR", `sending to ${formatHostPort(address, port)} failed: ${err.message}`));
+        this.#events.onError(
+          new WasmnetError(
+            "NETWORK_ERROR",
+            `sending to ${formatHostPort(address, port)} failed: ${err.message}`,
+          ),
+        );
       }
     });
   }

@@ -13,9 +13,20 @@ async function udpEcho(): Promise<{ port: number; close(): Promise<void> }> {
   return { port: s.address().port, close: () => new Promise((r) => s.close(() => r())) };
 }
 
-function context(policy: Policy, decisions: DecisionRecord[], resolver = (_: string) => Promise.resolve(["127.0.0.1"])) {
+function context(
+  policy: Policy,
+  decisions: DecisionRecord[],
+  resolver = (_: string) => Promise.resolve(["127.0.0.1"]),
+) {
   const ac = new AbortController();
-  const ctx: DialContext = { policy, resolver, log: (r) => decisions.push(r), session: "t", client: "127.0.0.1", signal: ac.signal };
+  const ctx: DialContext = {
+    policy,
+    resolver,
+    log: (r) => decisions.push(r),
+    session: "t",
+    client: "127.0.0.1",
+    signal: ac.signal,
+  };
   return { ctx, ac };
 }
 
@@ -61,7 +72,10 @@ Deno.test("udp: a datagram over the size limit is refused, not truncated", async
   const echo = await udpEcho();
   const { ctx } = context(Policy.allowAll(), []);
   const c = collector();
-  const sock = await openUdp(ctx, "test_udp", "127.0.0.1", echo.port, c.events, { ...LIMITS, maxDatagramBytes: 100 });
+  const sock = await openUdp(ctx, "test_udp", "127.0.0.1", echo.port, c.events, {
+    ...LIMITS,
+    maxDatagramBytes: 100,
+  });
   const refused = sock.send(new Uint8Array(101));
   assert.equal(refused?.code, "BAD_REQUEST");
   await assert.rejects(sock.sendTo("127.0.0.1", echo.port, new Uint8Array(101)), { code: "BAD_REQUEST" });
@@ -77,7 +91,10 @@ Deno.test("udp: the token bucket refuses datagrams over the rate with LIMIT_EXCE
   const echo = await udpEcho();
   const { ctx } = context(Policy.allowAll(), []);
   const c = collector();
-  const sock = await openUdp(ctx, "test_udp", "127.0.0.1", echo.port, c.events, { ...LIMITS, maxDatagramsPerSec: 5 });
+  const sock = await openUdp(ctx, "test_udp", "127.0.0.1", echo.port, c.events, {
+    ...LIMITS,
+    maxDatagramsPerSec: 5,
+  });
   const results = Array.from({ length: 8 }, () => sock.send(new Uint8Array(1)));
   assert.equal(results.filter((r) => r === undefined).length, 5);
   assert.ok(results.slice(5).every((r) => r?.code === "LIMIT_EXCEEDED"));
@@ -91,8 +108,12 @@ Deno.test("udp: the token bucket refuses datagrams over the rate with LIMIT_EXCE
 Deno.test("udp: the target is vetted by the policy (denied and logged), names resolve once", async () => {
   const decisions: DecisionRecord[] = [];
   const { ctx } = context(Policy.defaults(), decisions);
-  await assert.rejects(openUdp(ctx, "test_udp", "127.0.0.1", 53, collector().events, LIMITS), { code: "POLICY_DENIED" });
-  await assert.rejects(openUdp(ctx, "test_udp", "evil.test", 53, collector().events, LIMITS), { code: "POLICY_DENIED" });
+  await assert.rejects(openUdp(ctx, "test_udp", "127.0.0.1", 53, collector().events, LIMITS), {
+    code: "POLICY_DENIED",
+  });
+  await assert.rejects(openUdp(ctx, "test_udp", "evil.test", 53, collector().events, LIMITS), {
+    code: "POLICY_DENIED",
+  });
   assert.equal(decisions.length, 2);
   assert.ok(decisions.every((d) => d.decision === "deny"));
 });
@@ -101,7 +122,9 @@ Deno.test("udp: sendTo vets each destination, remembers approvals, and delivers 
   const echo = await udpEcho();
   const other = await udpEcho();
   const decisions: DecisionRecord[] = [];
-  const policy = Policy.fromConfig({ network: { deny: [], allow: [`127.0.0.1:${echo.port}`, `127.0.0.1:${other.port}`] } });
+  const policy = Policy.fromConfig({
+    network: { deny: [], allow: [`127.0.0.1:${echo.port}`, `127.0.0.1:${other.port}`] },
+  });
   const { ctx } = context(policy, decisions);
   const c = collector();
   const sock = await openUdp(ctx, "test_udp", "127.0.0.1", echo.port, c.events, LIMITS);
@@ -111,7 +134,9 @@ Deno.test("udp: sendTo vets each destination, remembers approvals, and delivers 
   assert.ok(c.got.every((g) => g.port === other.port), "replies come with the stranger's source port");
   assert.equal(decisions.length, 2, "target + one approval for the other destination");
   await assert.rejects(sock.sendTo("127.0.0.1", 9, new Uint8Array(1)), { code: "POLICY_DENIED" });
-  await assert.rejects(sock.sendTo("::1", other.port, new Uint8Array(1)), { code: /POLICY_DENIED|BAD_REQUEST/ });
+  await assert.rejects(sock.sendTo("::1", other.port, new Uint8Array(1)), {
+    code: /POLICY_DENIED|BAD_REQUEST/,
+  });
   sock.close();
   assert.equal(sock.send(new Uint8Array(1))?.code, "SEND_FAILED");
   await sock.whenClosed;

@@ -34,7 +34,9 @@ export class InboundCredit {
 
   /** `window`: packets announced per stream (≥ 1). */
   constructor(window: number) {
-    if (!Number.isInteger(window) || window < 1) throw new RangeError(`window must be a positive integer, got ${window}`);
+    if (!Number.isInteger(window) || window < 1) {
+      throw new RangeError(`window must be a positive integer, got ${window}`);
+    }
     this.window = window;
     this.#threshold = Math.max(1, Math.floor(window / 4));
     this.#lastGrant = window;
@@ -84,7 +86,9 @@ export class InboundCredit {
     if (since === 0) return undefined;
     // Renew every `threshold` packets written, or as soon as everything is written if the last grant
     // was too small to reach the threshold (the client may be stalled on it).
-    if (since < this.#threshold && !(this.buffered === 0 && this.#lastGrant < this.#threshold)) return undefined;
+    if (since < this.#threshold && !(this.buffered === 0 && this.#lastGrant < this.#threshold)) {
+      return undefined;
+    }
     this.#writtenAtGrant = this.#written;
     this.#lastGrant = Math.max(0, this.window - this.buffered);
     return this.#lastGrant;

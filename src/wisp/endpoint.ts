@@ -29,29 +29,38 @@ export interface WispEndpointOptions extends WispOptions {
   wsproxy?: boolean;
 }
 
-/** The `[wisp]` policy section, when the policy has one (read loosely so older policies still work). */
-interface WispPolicySection {
-  motd?: string;
-  password_users?: Readonly<Record<string, string>>;
-}
-
 /** Builds the Wisp endpoint. Settings from the policy's `[wisp]` section apply unless `options` sets them. */
 export function wispEndpoint(options: WispEndpointOptions = {}): Endpoint {
   const prefix = options.path ?? "/wisp/";
-  if (!prefix.startsWith("/") || !prefix.endsWith("/")) throw new RangeError(`Wisp path must start and end with "/", got "${prefix}"`);
+  if (!prefix.startsWith("/") || !prefix.endsWith("/")) {
+    throw new RangeError(`Wisp path must start and end with "/", got "${prefix}"`);
+  }
   return {
     name: "wisp",
-    matches: (url) => url.pathname.endsWith(prefix) || (options.wsproxy !== false && wsproxyTarget(url.pathname, prefix) !== undefined),
+    matches: (url) =>
+      url.pathname.endsWith(prefix) ||
+      (options.wsproxy !== false && wsproxyTarget(url.pathname, prefix) !== undefined),
     upgrade(request, url, ctx) {
       const target = url.pathname.endsWith(prefix) ? undefined : wsproxyTarget(url.pathname, prefix);
-      if (target) return upgradeWsproxy(request, target, ctx);
+      if (target) {
+        // A raw stream has no way to carry a password: with passwords set, only Wisp v2 gets in.
+        const passwords = options.passwords ?? ctx.policy.config.wisp.password_users;
+        if (Object.keys(passwords).length > 0) {
+          return new Response("wasmnet: wsproxy is off because Wisp passwords are set\n", { status: 403 });
+        }
+        return upgradeWsproxy(request, target, ctx);
+      }
       const offered = offeredProtocols(request);
-      const protocol = offered.length === 0 ? undefined : offered.includes("wisp-v2") ? "wisp-v2" : offered[0];
-      const section = (ctx.policy.config as { wisp?: WispPolicySection }).wisp;
+      const protocol = offered.length === 0
+        ? undefined
+        : offered.includes("wisp-v2")
+        ? "wisp-v2"
+        : offered[0];
+      const section = ctx.policy.config.wisp;
       return upgradeToPort(request, (port) => {
         const session = new WispSession(port, {
-          motd: section?.motd,
-          passwords: section?.password_users,
+          motd: section.motd,
+          passwords: section.password_users,
           ...options,
           policy: ctx.policy,
           clientIp: ctx.clientIp,
@@ -77,7 +86,10 @@ export function wispEndpoint(options: WispEndpointOptions = {}): Endpoint {
 export const WISP_ENDPOINT: Endpoint = wispEndpoint();
 
 /** `{host, port}` if `pathname` is `<…prefix>host:port` (IPv6 in brackets), else undefined. */
-export function wsproxyTarget(pathname: string, prefix = "/wisp/"): { host: string; port: number } | undefined {
+export function wsproxyTarget(
+  pathname: string,
+  prefix = "/wisp/",
+): { host: string; port: number } | undefined {
   const at = pathname.lastIndexOf(prefix);
   if (at < 0) return undefined;
   let rest: string;
@@ -97,11 +109,16 @@ export function wsproxyTarget(pathname: string, prefix = "/wisp/"): { host: stri
 export const WSPROXY_CLOSE = { BLOCKED: 1008, FAILED: 1011, DONE: 1000 } as const;
 
 /** One raw TCP stream per WebSocket: binary messages in, binary messages out. */
-function upgradeWsproxy(request: Request, target: { host: string; port: number }, ctx: EndpointContext): Response {
+function upgradeWsproxy(
+  request: Request,
+  target: { host: string; port: number },
+  ctx: EndpointContext,
+): Response {
   return upgradeToPort(request, (port) => {
     const relay = new WsproxyRelay(port, target, ctx);
     const untrack = ctx.track(relay);
     return {
+      open: () => relay.start(),
       message: (data) => relay.receive(data),
       close: () => {
         relay.close();
@@ -115,6 +132,8 @@ class WsproxyRelay {
   readonly #port: WebSocketPort;
   readonly #controller = new AbortController();
   readonly #stream: TcpStream;
+  readonly #target: { host: string; port: number };
+  readonly #ctx: EndpointContext;
   #waiters: (() => void)[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -123,10 +142,21 @@ class WsproxyRelay {
     this.#stream = new TcpStream(
       {
         onData: (bytes) => this.#port.send(bytes),
-        onEnd: (error) => this.shutdown(error ? WSPROXY_CLOSE.FAILED : WSPROXY_CLOSE.DONE, error?.message ?? "target closed"),
+        onEnd: (error) => {
+          if (this.#controller.signal.aborted) return; // we ended it, with our own close code
+          this.shutdown(error ? WSPROXY_CLOSE.FAILED : WSPROXY_CLOSE.DONE, error?.message ?? "target closed");
+        },
       },
       () => this.#waitForRoom(),
     );
+    this.#target = target;
+    this.#ctx = ctx;
+  }
+
+  /** Dials once the WebSocket is open (only then can a refusal be reported with a close code). */
+  start(): void {
+    const ctx = this.#ctx;
+    const target = this.#target;
     const dial: DialContext = {
       policy: ctx.policy,
       resolver: ctx.resolver ?? systemResolver(ctx.policy.config.dns.timeout_ms),
@@ -150,7 +180,9 @@ class WsproxyRelay {
     if (this.#controller.signal.aborted) return;
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
     const refused = this.#stream.write(bytes);
-    if (refused && refused.code !== "SEND_FAILED") this.shutdown(WSPROXY_CLOSE.FAILED, `${refused.code}: ${refused.message}`);
+    if (refused && refused.code !== "SEND_FAILED") {
+      this.shutdown(WSPROXY_CLOSE.FAILED, `${refused.code}: ${refused.message}`);
+    }
   }
 
   close(): void {
@@ -185,4 +217,3 @@ class WsproxyRelay {
     return waiting;
   }
 }
-

@@ -88,7 +88,9 @@ const utf8 = new TextEncoder();
  * unknown type or a malformed payload is `{ ok: false, problem }`.
  */
 export function decodePacket(bytes: Uint8Array): Decoded {
-  if (bytes.length < HEADER_BYTES) return { ok: false, problem: `packet of ${bytes.length} bytes is shorter than the 5-byte header` };
+  if (bytes.length < HEADER_BYTES) {
+    return { ok: false, problem: `packet of ${bytes.length} bytes is shorter than the 5-byte header` };
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const type = view.getUint8(0);
   const streamId = view.getUint32(1, true);
@@ -103,7 +105,10 @@ export function decodePacket(bytes: Uint8Array): Decoded {
       } catch {
         return bad("CONNECT hostname is not valid UTF-8");
       }
-      return { ok: true, packet: { type: "connect", streamId, streamType: body[0], port: view.getUint16(6, true), host } };
+      return {
+        ok: true,
+        packet: { type: "connect", streamId, streamType: body[0], port: view.getUint16(6, true), host },
+      };
     }
     case PacketType.DATA:
       return { ok: true, packet: { type: "data", streamId, data: body } };
@@ -141,7 +146,11 @@ export function encodePacket(packet: Packet): Uint8Array {
       break;
     case "continue":
       body = new Uint8Array(4);
-      new DataView(body.buffer).setUint32(0, checkInt(packet.remaining, 0xffffffff, "buffer remaining"), true);
+      new DataView(body.buffer).setUint32(
+        0,
+        checkInt(packet.remaining, 0xffffffff, "buffer remaining"),
+        true,
+      );
       break;
     case "close":
       body = Uint8Array.of(checkInt(packet.reason, 0xff, "close reason"));
@@ -168,10 +177,16 @@ export function decodeExtensions(bytes: Uint8Array): Extension[] | { problem: st
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
   while (at < bytes.length) {
-    if (bytes.length - at < 5) return { problem: `INFO extension record at byte ${at} is shorter than its 5-byte header` };
+    if (bytes.length - at < 5) {
+      return { problem: `INFO extension record at byte ${at} is shorter than its 5-byte header` };
+    }
     const id = view.getUint8(at);
     const len = view.getUint32(at + 1, true);
-    if (len > bytes.length - at - 5) return { problem: `INFO extension 0x${id.toString(16)} claims ${len} bytes, more than the packet holds` };
+    if (len > bytes.length - at - 5) {
+      return {
+        problem: `INFO extension 0x${id.toString(16)} claims ${len} bytes, more than the packet holds`,
+      };
+    }
     out.push({ id, payload: bytes.subarray(at + 5, at + 5 + len) });
     at += 5 + len;
   }
@@ -206,7 +221,9 @@ export function decodeCredentials(payload: Uint8Array): Credentials | { problem:
   if (payload.length < 3) return { problem: "password extension payload is shorter than 3 bytes" };
   const userLen = payload[0];
   const passLen = payload[1] | (payload[2] << 8);
-  if (payload.length < 3 + userLen + passLen) return { problem: "password extension payload is shorter than its lengths say" };
+  if (payload.length < 3 + userLen + passLen) {
+    return { problem: "password extension payload is shorter than its lengths say" };
+  }
   try {
     return {
       username: strictUtf8.decode(payload.subarray(3, 3 + userLen)),
@@ -235,6 +252,8 @@ export function motdExtension(message: string): Extension {
 }
 
 function checkInt(value: number, max: number, what: string): number {
-  if (!Number.isInteger(value) || value < 0 || value > max) throw new RangeError(`${what} must be 0-${max}, got ${value}`);
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new RangeError(`${what} must be 0-${max}, got ${value}`);
+  }
   return value;
 }

@@ -31,19 +31,34 @@ const VECTORS: [string, string, Packet][] = [
     port: 53,
     host: "::1",
   }],
-  ["CONNECT with a UTF-8 name", "01 02000000 01 bb01 c3a9", { type: "connect", streamId: 2, streamType: 1, port: 443, host: "é" }],
+  ["CONNECT with a UTF-8 name", "01 02000000 01 bb01 c3a9", {
+    type: "connect",
+    streamId: 2,
+    streamType: 1,
+    port: 443,
+    host: "é",
+  }],
   ["DATA", "02 07000000 68656c6c6f", { type: "data", streamId: 7, data: new TextEncoder().encode("hello") }],
   ["empty DATA", "02 07000000", { type: "data", streamId: 7, data: new Uint8Array(0) }],
   ["CONTINUE 128 on stream 0", "03 00000000 80000000", { type: "continue", streamId: 0, remaining: 128 }],
   ["CONTINUE max", "03 05000000 ffffffff", { type: "continue", streamId: 5, remaining: 0xffffffff }],
   ["CLOSE 0x48", "04 09000000 48", { type: "close", streamId: 9, reason: CloseReason.BLOCKED }],
-  ["INFO v2.0 without extensions", "05 00000000 0200", { type: "info", streamId: 0, major: 2, minor: 0, extensions: [] }],
+  ["INFO v2.0 without extensions", "05 00000000 0200", {
+    type: "info",
+    streamId: 0,
+    major: 2,
+    minor: 0,
+    extensions: [],
+  }],
   ["INFO v2.0 udp + motd", "05 00000000 0200 01 00000000 04 02000000 6869", {
     type: "info",
     streamId: 0,
     major: 2,
     minor: 0,
-    extensions: [{ id: ExtensionId.UDP, payload: new Uint8Array(0) }, { id: ExtensionId.MOTD, payload: hex("6869") }],
+    extensions: [{ id: ExtensionId.UDP, payload: new Uint8Array(0) }, {
+      id: ExtensionId.MOTD,
+      payload: hex("6869"),
+    }],
   }],
 ];
 
@@ -88,12 +103,18 @@ Deno.test("wisp codec: DATA payload is a view, not a copy", () => {
 
 Deno.test("wisp codec: encode refuses values that do not fit", () => {
   assert.throws(() => encodePacket({ type: "close", streamId: 1, reason: 256 }), RangeError);
-  assert.throws(() => encodePacket({ type: "connect", streamId: 1, streamType: 1, port: 70000, host: "a" }), RangeError);
+  assert.throws(
+    () => encodePacket({ type: "connect", streamId: 1, streamType: 1, port: 70000, host: "a" }),
+    RangeError,
+  );
   assert.throws(() => encodePacket({ type: "data", streamId: -1, data: new Uint8Array(0) }), RangeError);
 });
 
 Deno.test("wisp codec: extensions round-trip", () => {
-  const exts = [{ id: 2, payload: hex("01") }, { id: 5, payload: new Uint8Array(0) }, { id: 4, payload: hex("616263") }];
+  const exts = [{ id: 2, payload: hex("01") }, { id: 5, payload: new Uint8Array(0) }, {
+    id: 4,
+    payload: hex("616263"),
+  }];
   assert.deepEqual(decodeExtensions(encodeExtensions(exts)), exts);
 });
 

@@ -15,12 +15,12 @@
  * @module
  */
 
-import { toWasmnetError, WasmnetError } from "../errors.ts";
+import { toWasmnetError, type WasmnetError } from "../errors.ts";
 import { type DecisionLog, silentLog } from "../log.ts";
 import type { Policy } from "../policy/mod.ts";
 import { type DialContext, dialTcp } from "../sockets/dial.ts";
 import { type Resolver, systemResolver } from "../sockets/resolver.ts";
-import { DEFAULT_MAX_QUEUED_WRITE_BYTES, TcpStream } from "../sockets/tcp.ts";
+import { TcpStream } from "../sockets/tcp.ts";
 import { openUdp, type UdpSocket } from "../sockets/udp.ts";
 import type { WebSocketPort } from "../websocket.ts";
 import { InboundCredit } from "./credit.ts";
@@ -49,8 +49,14 @@ export interface WispOptions {
   udp?: boolean;
   /** Bound of the WebSocket's send buffer; TCP reads pause above it (default 1 MiB). */
   maxBufferedBytes?: number;
-  /** Bytes queued towards one TCP target before the stream is closed with 0x49 (default 4 MiB). */
+  /**
+   * Bytes queued towards one TCP target before the stream is closed with 0x49 (default 16 MiB). Credit is
+   * counted in packets, so a client within its credit stays under this while its packets average at most
+   * `maxQueuedWriteBytes / bufferPackets` (128 KiB with the defaults); libcurl.js, epoxy and v86 send ≤ 16 KiB.
+   */
   maxQueuedWriteBytes?: number;
+  /** Bytes queued towards all TCP targets of the session together before a stream is closed with 0x49 (default 64 MiB). */
+  maxSessionQueuedBytes?: number;
   /** v2 with a password: time allowed for the client's INFO, in ms (default 10 s). */
   handshakeTimeoutMs?: number;
 }
@@ -70,6 +76,12 @@ export interface WispSessionOptions extends WispOptions {
 
 /** Default packets per stream (the value wisp-js and wisp-mux use). */
 export const DEFAULT_BUFFER_PACKETS = 128;
+
+/** Default bound of bytes queued towards one TCP target. */
+export const DEFAULT_STREAM_QUEUED_BYTES = 16 * 1024 * 1024;
+
+/** Default bound of bytes queued towards all TCP targets of one session. */
+export const DEFAULT_SESSION_QUEUED_BYTES = 64 * 1024 * 1024;
 
 /** Datagrams a UDP stream keeps while its socket is being bound; later ones are dropped. */
 export const MAX_PENDING_DATAGRAMS = 16;
@@ -116,6 +128,7 @@ export class WispSession {
   readonly #window: number;
   readonly #maxBuffered: number;
   readonly #maxQueued: number;
+  readonly #maxSessionQueued: number;
   /** TCP streams with packets not yet written (their credit needs watching). */
   readonly #draining = new Set<TcpWispStream>();
   #state: "new" | "awaiting-info" | "open" = "new";
@@ -137,7 +150,8 @@ export class WispSession {
     this.#log = options.log ?? silentLog;
     this.#window = options.bufferPackets ?? DEFAULT_BUFFER_PACKETS;
     this.#maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
-    this.#maxQueued = options.maxQueuedWriteBytes ?? DEFAULT_MAX_QUEUED_WRITE_BYTES;
+    this.#maxQueued = options.maxQueuedWriteBytes ?? DEFAULT_STREAM_QUEUED_BYTES;
+    this.#maxSessionQueued = options.maxSessionQueuedBytes ?? DEFAULT_SESSION_QUEUED_BYTES;
   }
 
   /** True once the session has closed. */
@@ -154,8 +168,19 @@ export class WispSession {
   start(): void {
     if (this.#state !== "new") return;
     const idle = this.#options.policy.config.network.socket_idle_timeout_secs;
-    if (idle > 0) this.#idleTimer = setInterval(() => this.#checkIdle(idle * 1000), Math.min(1000, idle * 250));
-    if (this.version === 1) return this.#open();
+    if (idle > 0) {
+      this.#idleTimer = setInterval(() => this.#checkIdle(idle * 1000), Math.min(1000, idle * 250));
+    }
+    if (this.version === 1) {
+      // v1 has no INFO to carry credentials: a server that asks for a password cannot admit v1 clients.
+      if (this.#passwordRequired) {
+        return this.#fail(
+          CloseReason.AUTH_MISSING_CREDENTIALS,
+          "this server requires Wisp v2 with a password",
+        );
+      }
+      return this.#open();
+    }
     this.#send({ type: "info", streamId: 0, major: 2, minor: 0, extensions: this.#serverExtensions() });
     if (this.#passwordRequired) {
       this.#state = "awaiting-info";
@@ -170,7 +195,9 @@ export class WispSession {
   /** Handles one WebSocket message. Never throws. */
   receive(message: string | Uint8Array): void {
     if (this.closed) return;
-    if (typeof message === "string") return this.#fail(CloseReason.INVALID, "Wisp packets are binary messages, got text");
+    if (typeof message === "string") {
+      return this.#fail(CloseReason.INVALID, "Wisp packets are binary messages, got text");
+    }
     const decoded = decodePacket(message);
     if (!decoded.ok) {
       if (decoded.streamId && this.#streams.has(decoded.streamId)) {
@@ -181,7 +208,10 @@ export class WispSession {
     const packet = decoded.packet;
     if (this.#state === "awaiting-info") {
       if (packet.type !== "info") {
-        return this.#fail(CloseReason.AUTH_MISSING_CREDENTIALS, `expected the client's INFO, got ${packet.type.toUpperCase()}`);
+        return this.#fail(
+          CloseReason.AUTH_MISSING_CREDENTIALS,
+          `expected the client's INFO, got ${packet.type.toUpperCase()}`,
+        );
       }
       return this.#authenticate(packet);
     }
@@ -253,10 +283,17 @@ export class WispSession {
   #authenticate(packet: Extract<Packet, { type: "info" }>): void {
     this.#clientInfo(packet);
     const record = packet.extensions.find((e) => e.id === ExtensionId.PASSWORD);
-    if (!record) return this.#fail(CloseReason.AUTH_MISSING_CREDENTIALS, "the server requires a password (extension 0x02)");
+    if (!record) {
+      return this.#fail(
+        CloseReason.AUTH_MISSING_CREDENTIALS,
+        "the server requires a password (extension 0x02)",
+      );
+    }
     const creds = decodeCredentials(record.payload);
     if ("problem" in creds) return this.#fail(CloseReason.AUTH_MISSING_CREDENTIALS, creds.problem);
-    const expected = Object.hasOwn(this.#options.passwords!, creds.username) ? this.#options.passwords![creds.username] : undefined;
+    const expected = Object.hasOwn(this.#options.passwords!, creds.username)
+      ? this.#options.passwords![creds.username]
+      : undefined;
     const ok = expected !== undefined && constantTimeEqual(creds.password, expected);
     this.#log({
       session: this.id,
@@ -283,16 +320,24 @@ export class WispSession {
     if (streamType !== StreamType.TCP && streamType !== StreamType.UDP) {
       return refuse(CloseReason.INVALID, `unknown stream type 0x${streamType.toString(16)}`);
     }
-    if (streamType === StreamType.UDP && this.#options.udp === false) return refuse(CloseReason.INVALID, "UDP streams are disabled");
+    if (streamType === StreamType.UDP && this.#options.udp === false) {
+      return refuse(CloseReason.INVALID, "UDP streams are disabled");
+    }
     // Empty hosts, port 0 and odd spellings are the policy's to refuse (0x48), like every other target.
     const limits = this.#options.policy.config.network;
     if (this.#streams.size >= limits.max_connections) {
-      return refuse(CloseReason.THROTTLED, `session already has ${limits.max_connections} open streams (network.max_connections)`);
+      return refuse(
+        CloseReason.THROTTLED,
+        `session already has ${limits.max_connections} open streams (network.max_connections)`,
+      );
     }
     let connecting = 0;
     for (const s of this.#streams.values()) if (s.connecting) connecting++;
     if (connecting >= limits.max_pending_connects) {
-      return refuse(CloseReason.THROTTLED, `session already has ${limits.max_pending_connects} connects in flight (network.max_pending_connects)`);
+      return refuse(
+        CloseReason.THROTTLED,
+        `session already has ${limits.max_pending_connects} connects in flight (network.max_pending_connects)`,
+      );
     }
     if (streamType === StreamType.UDP) return this.#connectUdp(id, host, port);
     const stream: TcpWispStream = {
@@ -317,13 +362,23 @@ export class WispSession {
       this.#maxQueued,
     );
     this.#streams.set(id, stream);
-    dialTcp(this.#dialContext(stream.controller.signal), "wisp", host, port, limits.connection_timeout_secs * 1000).then(
+    dialTcp(
+      this.#dialContext(stream.controller.signal),
+      "wisp",
+      host,
+      port,
+      limits.connection_timeout_secs * 1000,
+    ).then(
       ({ conn }) => {
         stream.connecting = false;
         if (stream.ended || this.closed) return conn.close();
         stream.stream.attach(conn);
         if (this.#clientExtensions.has(ExtensionId.STREAM_CONFIRMATION)) {
-          this.#send({ type: "continue", streamId: id, remaining: Math.max(0, this.#window - stream.credit.buffered) });
+          this.#send({
+            type: "continue",
+            streamId: id,
+            remaining: Math.max(0, this.#window - stream.credit.buffered),
+          });
         }
       },
       (err) => {
@@ -368,7 +423,9 @@ export class WispSession {
         stream.connecting = false;
         if (stream.ended || this.closed) return socket.close();
         stream.socket = socket;
-        for (const data of stream.pending.splice(0)) if (!stream.ended) this.#sendDatagram(stream, socket, data);
+        for (const data of stream.pending.splice(0)) {
+          if (!stream.ended) this.#sendDatagram(stream, socket, data);
+        }
       },
       (err) => {
         stream.connecting = false;
@@ -397,7 +454,18 @@ export class WispSession {
       return this.#closeStream(
         stream,
         CloseReason.THROTTLED,
-        `client sent more than ${2 * this.#window} packets beyond what was written (flow-control credit overrun)`,
+        `client sent more than ${
+          2 * this.#window
+        } packets beyond what was written (flow-control credit overrun)`,
+      );
+    }
+    let queued = data.length;
+    for (const s of this.#draining) queued += s.stream.queuedBytes;
+    if (queued > this.#maxSessionQueued) {
+      return this.#closeStream(
+        stream,
+        CloseReason.THROTTLED,
+        `more than ${this.#maxSessionQueued} bytes waiting to be written for this session's streams`,
       );
     }
     const refused = stream.stream.write(data);
@@ -461,7 +529,11 @@ export class WispSession {
     if (this.#streams.get(stream.id) === stream) this.#streams.delete(stream.id);
     this.#dispose(stream);
     this.#send({ type: "close", streamId: stream.id, reason });
-    if (why && (reason === CloseReason.THROTTLED || reason === CloseReason.INVALID || reason === CloseReason.TRANSFER_TIMEOUT)) {
+    if (
+      why &&
+      (reason === CloseReason.THROTTLED || reason === CloseReason.INVALID ||
+        reason === CloseReason.TRANSFER_TIMEOUT)
+    ) {
       this.#logRefusal(`stream ${stream.id}`, 0, why);
     }
   }
@@ -489,7 +561,11 @@ export class WispSession {
     const now = performance.now();
     for (const s of [...this.#streams.values()]) {
       if (!s.connecting && now - s.lastActivity > limitMs) {
-        this.#closeStream(s, CloseReason.TRANSFER_TIMEOUT, `no data for ${limitMs / 1000} s (network.socket_idle_timeout_secs)`);
+        this.#closeStream(
+          s,
+          CloseReason.TRANSFER_TIMEOUT,
+          `no data for ${limitMs / 1000} s (network.socket_idle_timeout_secs)`,
+        );
       }
     }
   }

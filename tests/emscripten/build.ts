@@ -1,8 +1,8 @@
 /**
  * Builds the C test programs with Debian's Emscripten (3.1.6) into a temporary directory. Debian ships
  * Emscripten's system libraries prebuilt in a frozen cache (`/usr/share/emscripten/cache`), so a build
- * takes about a second and writes nothing outside `outDir`. `-O0`: Debian's package lacks the `acorn` npm
- * module that Emscripten's JS minifier (used from `-O1` up) needs.
+ * takes about a second and writes nothing outside `outDir`. `-O0`: from `-O1` (with `-pthread`) or `-O2`
+ * Emscripten runs its JS minifier, which needs `NODE_PATH=/usr/share/nodejs` to find Debian's `acorn`.
  *
  * @module
  */
@@ -18,10 +18,13 @@ export const FLAGS = {
 /** Throws a clear error (tests must fail, not skip) when emcc is missing. */
 export async function requireEmcc(): Promise<void> {
   try {
-    const out = await new Deno.Command("emcc", { args: ["--version"], stdout: "piped", stderr: "piped" }).output();
+    const out = await new Deno.Command("emcc", { args: ["--version"], stdout: "piped", stderr: "piped" })
+      .output();
     if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
   } catch (err) {
-    throw new Error(`emcc is not usable (install Debian's emscripten: apt-get install -y emscripten): ${err}`);
+    throw new Error(
+      `emcc is not usable (install Debian's emscripten: apt-get install -y emscripten): ${err}`,
+    );
   }
 }
 

@@ -108,7 +108,10 @@ Deno.test("emscripten: a default-SOCKFS program through /tcp/HOST:PORT, denied, 
   const reference = await startWebsockify(echo.port);
   try {
     const wsBase = `ws://127.0.0.1:${srv.port}/tcp/`;
-    await emcc("sockfs_echo.c", buildDir, "sockfs_echo", [...FLAGS.sockfs, `-sWEBSOCKET_URL=${wsBase}127.0.0.1:${echo.port}`]);
+    await emcc("sockfs_echo.c", buildDir, "sockfs_echo", [
+      ...FLAGS.sockfs,
+      `-sWEBSOCKET_URL=${wsBase}127.0.0.1:${echo.port}`,
+    ]);
     const message = "hello from an unchanged sockfs build";
 
     // 1. The URL given at link time.
@@ -118,12 +121,20 @@ Deno.test("emscripten: a default-SOCKFS program through /tcp/HOST:PORT, denied, 
     assert.ok(echo.accepted >= 1, "the echo server saw the connection");
 
     // 2. The same build pointed at a denied target by the page: refused before the upgrade.
-    const refused = await runProgram(buildDir, "sockfs_echo.js", ["127.0.0.1", String(denied.port), message], {
-      websocketUrl: `${wsBase}127.0.0.1:${denied.port}`,
-    });
+    const refused = await runProgram(
+      buildDir,
+      "sockfs_echo.js",
+      ["127.0.0.1", String(denied.port), message],
+      {
+        websocketUrl: `${wsBase}127.0.0.1:${denied.port}`,
+      },
+    );
     assert.match(line(refused.lines, "CONNECT_FAILED"), /is_ECONNREFUSED=1/);
     assert.equal(denied.accepted, 0, "a denied target is never dialled");
-    assert.ok(srv.decisions.some((d) => d.op === "websockify" && d.decision === "deny"), "the denial is logged");
+    assert.ok(
+      srv.decisions.some((d) => d.op === "websockify" && d.decision === "deny"),
+      "the denial is logged",
+    );
 
     // 3. The same build against the reference websockify, for comparison.
     const ref = await runProgram(buildDir, "sockfs_echo.js", ["127.0.0.1", String(echo.port), message], {
@@ -159,7 +170,8 @@ Deno.test("emscripten: a blocking PROXY_POSIX_SOCKETS program (connect, send/rec
   });
   const names: Record<string, string[]> = { "echo.test": ["127.0.0.1"], "private.test": ["10.1.2.3"] };
   const srv = await startServer(policy, {
-    resolver: (name) => names[name] ? Promise.resolve(names[name]) : Promise.reject(new Error(`no such name ${name}`)),
+    resolver: (name) =>
+      names[name] ? Promise.resolve(names[name]) : Promise.reject(new Error(`no such name ${name}`)),
   });
   const buildDir = await Deno.makeTempDir({ prefix: "wasmnet-emscripten-" });
   let served: Promise<string> | undefined;
@@ -200,7 +212,15 @@ Deno.test("emscripten: a blocking PROXY_POSIX_SOCKETS program (connect, send/rec
     assert.equal(await served, "PING FROM DENO");
     assert.equal(denied.accepted, 0, "a denied target is never dialled");
     const ops = srv.decisions.map((d) => `${d.op}:${d.decision}`);
-    for (const expected of ["getaddrinfo:allow", "connect:allow", "connect:deny", "getaddrinfo:deny", "bind:allow"]) {
+    for (
+      const expected of [
+        "getaddrinfo:allow",
+        "connect:allow",
+        "connect:deny",
+        "getaddrinfo:deny",
+        "bind:allow",
+      ]
+    ) {
       assert.ok(ops.includes(expected), `decision log has ${expected}: ${ops.join(", ")}`);
     }
   } finally {

@@ -4,11 +4,10 @@
  * server — once with JSPI on the page's thread, once in a Worker blocking with Atomics.
  */
 import assert from "node:assert/strict";
-import { buildClient } from "../../client/build.ts";
+import { buildClient, buildClientWasi } from "../../client/build.ts";
 import { startServer } from "../helpers.ts";
 import { runInPage } from "../browser/harness.ts";
 import { buildExample } from "./build.ts";
-import { bundleWasi } from "./bundle.ts";
 import { startHttpServer } from "./peers.ts";
 
 /** The page: runs one program in one mode; returns its exit code and output lines. */
@@ -67,7 +66,7 @@ async function dialAndEcho(port: number, text: string): Promise<string> {
 async function files() {
   const [client, bundles, http, echo] = await Promise.all([
     buildClient(),
-    bundleWasi(),
+    buildClientWasi(),
     buildExample("http_client"),
     buildExample("echo_server"),
   ]);
@@ -89,7 +88,12 @@ for (const mode of ["jspi", "worker"] as const) {
         files: await files(),
         crossOriginIsolated: mode === "worker",
         module: PAGE_MODULE,
-        args: { wsUrl: server.url, program: "http_client", args: ["127.0.0.1", String(http.port), `/${mode}`], mode },
+        args: {
+          wsUrl: server.url,
+          program: "http_client",
+          args: ["127.0.0.1", String(http.port), `/${mode}`],
+          mode,
+        },
       });
       const out = run.result.lines.join("\n");
       assert.equal(run.result.code, 0, `${out}\n${run.pageErrors.join("\n")}`);
@@ -127,3 +131,31 @@ for (const mode of ["jspi", "worker"] as const) {
     }
   });
 }
+
+Deno.test("examples/wasi/index.html works as shipped (Worker mode, cross-origin isolated)", async () => {
+  const server = await startServer();
+  const http = startHttpServer("hello example page\n");
+  try {
+    const run = await runInPage<string>({
+      files: await files(),
+      crossOriginIsolated: true,
+      html: await Deno.readTextFile(new URL("../../examples/wasi/index.html", import.meta.url)),
+      module: `export default async ({ ws, port }) => {
+        const f = document.getElementById("f");
+        f.elements.ws.value = ws;
+        f.elements.mode.value = "worker";
+        f.elements.args.value = "127.0.0.1 " + port + " /example";
+        f.requestSubmit();
+        const out = document.getElementById("out");
+        for (let i = 0; i < 400 && !out.textContent.includes("[exit"); i++) await new Promise((r) => setTimeout(r, 25));
+        return out.textContent;
+      };`,
+      args: { ws: server.url, port: http.port },
+    });
+    assert.match(run.result, /hello example page\npath=\/example/);
+    assert.match(run.result, /\[exit 0\]/);
+  } finally {
+    await http.close();
+    await server.close();
+  }
+});

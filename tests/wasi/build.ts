@@ -24,9 +24,14 @@ async function hash(parts: (string | Uint8Array)[]): Promise<string> {
   return Array.from(digest.slice(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Builds `examples/wasi/<name>.c` (cached); resolves to the path of the `.wasm`. */
-export async function buildExample(name: string): Promise<string> {
-  const source = new URL(`${name}.c`, EXAMPLES);
+const PROGRAMS = new URL("./programs/", import.meta.url);
+
+/**
+ * Builds `examples/wasi/<name>.c` (or, with `testProgram`, `tests/wasi/programs/<name>.c`) against the
+ * examples' `wasix_sockets.h` (cached); resolves to the path of the `.wasm`.
+ */
+export async function buildExample(name: string, testProgram = false): Promise<string> {
+  const source = new URL(`${name}.c`, testProgram ? PROGRAMS : EXAMPLES);
   const header = new URL("wasix_sockets.h", EXAMPLES);
   const key = await hash([await Deno.readFile(source), await Deno.readFile(header), CLANG_FLAGS.join(" ")]);
   await Deno.mkdir(OUT, { recursive: true });
@@ -39,7 +44,7 @@ export async function buildExample(name: string): Promise<string> {
   }
   const tmp = `${out}.tmp`;
   const { code, stderr } = await new Deno.Command("clang", {
-    args: [...CLANG_FLAGS, "-o", tmp, source.pathname],
+    args: [...CLANG_FLAGS, "-I", EXAMPLES.pathname, "-o", tmp, source.pathname],
     stdout: "null",
     stderr: "piped",
   }).output();

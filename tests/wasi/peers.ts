@@ -15,7 +15,10 @@ export function startHttpServer(body: string): HttpPeer {
   const ac = new AbortController();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen: () => {} },
-    (req) => new Response(`${body}path=${new URL(req.url).pathname}\n`, { headers: { "content-type": "text/plain" } }),
+    (req) =>
+      new Response(`${body}path=${new URL(req.url).pathname}\n`, {
+        headers: { "content-type": "text/plain" },
+      }),
   );
   return {
     port: server.addr.port,

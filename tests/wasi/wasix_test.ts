@@ -95,3 +95,61 @@ Deno.test("wasix (JSPI, Deno): connect denied by policy fails with EACCES", asyn
     await server.close();
   }
 });
+
+Deno.test("wasix (JSPI, Deno): non-blocking connect, poll_oneoff on sockets and clocks, EAGAIN", async () => {
+  const { startTcpEchoServer } = await import("../helpers.ts");
+  const wasm = await Deno.readFile(await buildExample("poll_client", true));
+  const server = await startServer();
+  const echo = startTcpEchoServer();
+  const client = new WasmnetClient(server.url);
+  try {
+    await client.ready();
+    const lines: string[] = [];
+    const code = await runWasix(wasm, {
+      client,
+      args: ["poll_client", String(echo.port), "polled-bytes"],
+      stdout: (l) => lines.push(l),
+    });
+    assert.equal(code, 0, lines.join("\n"));
+    assert.deepEqual(lines, [
+      "slept>=25ms yes",
+      "connect -1 EINPROGRESS",
+      "early recv -1 EAGAIN",
+      "poll out 1 POLLOUT",
+      "status 1",
+      "echo polled-bytes",
+    ]);
+  } finally {
+    await client.disconnect();
+    await echo.close();
+    await server.close();
+  }
+});
+
+Deno.test("wasix (JSPI, Deno): UDP sendto/recvfrom, connect + send/recv, truncation", async () => {
+  const { startUdpPeer } = await import("../network_helpers.ts");
+  const wasm = await Deno.readFile(await buildExample("udp_client", true));
+  const server = await startServer();
+  const peer = await startUdpPeer(true);
+  const client = new WasmnetClient(server.url);
+  try {
+    await client.ready();
+    const lines: string[] = [];
+    const code = await runWasix(wasm, {
+      client,
+      args: ["udp_client", String(peer.port)],
+      stdout: (l) => lines.push(l),
+    });
+    assert.equal(code, 0, lines.join("\n"));
+    assert.deepEqual(lines, [
+      "sendto 14",
+      "recvfrom first datagram from 127.0.0.1:1",
+      "recv second",
+      "short recv 4 a-lo",
+    ]);
+  } finally {
+    await client.disconnect();
+    await peer.close();
+    await server.close();
+  }
+});

@@ -37,3 +37,45 @@ Deno.test("wasix (Worker + Atomics, Deno): C HTTP client fetches a page", async 
     await server.close();
   }
 });
+
+Deno.test("wasix (Worker + Atomics, Deno): poll_oneoff and non-blocking sockets across the bridge; name lookup", async () => {
+  const { startTcpEchoServer } = await import("../helpers.ts");
+  const poll = await Deno.readFile(await buildExample("poll_client", true));
+  const http = await Deno.readFile(await buildExample("http_client"));
+  const server = await startServer();
+  const echo = startTcpEchoServer();
+  const page = startHttpServer("found by name\n");
+  const client = new WasmnetClient(server.url);
+  try {
+    await client.ready();
+    const lines: string[] = [];
+    const code = await runWasixInWorker(poll, {
+      client,
+      workerUrl: WORKER,
+      args: ["poll_client", String(echo.port), "across-the-bridge"],
+      stdout: (l) => lines.push(l),
+    });
+    assert.equal(code, 0, lines.join("\n"));
+    assert.deepEqual(lines.slice(1), [
+      "connect -1 EINPROGRESS",
+      "early recv -1 EAGAIN",
+      "poll out 1 POLLOUT",
+      "status 1",
+      "echo across-the-bridge",
+    ]);
+    const out: string[] = [];
+    const code2 = await runWasixInWorker(http, {
+      client,
+      workerUrl: WORKER,
+      args: ["http_client", "localhost", String(page.port), "/named"],
+      stdout: (l) => out.push(l),
+    });
+    assert.equal(code2, 0, out.join("\n"));
+    assert.match(out.join("\n"), /found by name\npath=\/named/);
+  } finally {
+    await client.disconnect();
+    await page.close();
+    await echo.close();
+    await server.close();
+  }
+});

@@ -109,9 +109,15 @@ export async function startUdpEcho(): Promise<{ port: number; received: number; 
  * here fills the queue.
  */
 export async function startBlackholeListener(): Promise<{ port: number; close(): Promise<void> }> {
-  const script = 'use Socket; socket(S, PF_INET, SOCK_STREAM, 0) or die; bind(S, pack_sockaddr_in(0, inet_aton("127.0.0.1"))) or die;' +
+  const script =
+    'use Socket; socket(S, PF_INET, SOCK_STREAM, 0) or die; bind(S, pack_sockaddr_in(0, inet_aton("127.0.0.1"))) or die;' +
     ' listen(S, 0) or die; my ($p) = unpack_sockaddr_in(getsockname(S)); $| = 1; print "$p\\n"; <STDIN>;';
-  const child = new Deno.Command("perl", { args: ["-e", script], stdin: "piped", stdout: "piped", stderr: "inherit" }).spawn();
+  const child = new Deno.Command("perl", {
+    args: ["-e", script],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
   const reader = child.stdout.getReader();
   let text = "";
   while (!text.includes("\n")) {
@@ -140,4 +146,34 @@ export function closedPort(): number {
   const port = l.addr.port;
   l.close();
   return port;
+}
+
+/**
+ * A TCP server on 127.0.0.1 that accepts each connection, sends `hi`, then resets it (SO_LINGER 0 makes
+ * `close` send RST). A `perl` process does it, since Deno cannot set SO_LINGER.
+ */
+export async function startResetServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const script =
+    'use Socket; socket(S, PF_INET, SOCK_STREAM, 0) or die; bind(S, pack_sockaddr_in(0, inet_aton("127.0.0.1"))) or die;' +
+    ' listen(S, 16) or die; my ($p) = unpack_sockaddr_in(getsockname(S)); $| = 1; print "$p\\n";' +
+    ' while (accept(C, S)) { syswrite(C, "hi"); select(undef, undef, undef, 0.2);' +
+    ' setsockopt(C, SOL_SOCKET, SO_LINGER, pack("ii", 1, 0)); close(C); }';
+  const child = new Deno.Command("perl", { args: ["-e", script], stdout: "piped", stderr: "inherit" })
+    .spawn();
+  const reader = child.stdout.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("perl exited before printing its port");
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  return {
+    port: Number(text.trim()),
+    close: async () => {
+      child.kill("SIGTERM");
+      await child.stdout.cancel();
+      await child.status;
+    },
+  };
 }

@@ -53,7 +53,9 @@ export class WispJsClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         conn.close();
-        closed.then(() => reject(new Error(`wisp-js client: no CONTINUE from ${url} within ${options.timeoutMs ?? 5000} ms`)));
+        closed.then(() =>
+          reject(new Error(`wisp-js client: no CONTINUE from ${url} within ${options.timeoutMs ?? 5000} ms`))
+        );
       }, options.timeoutMs ?? 5000);
       conn.onopen = () => {
         clearTimeout(timer);
@@ -89,7 +91,9 @@ export class WispJsClient {
 
   /** Opens a stream (`type` 1 TCP, 2 UDP, or anything else to provoke the server). */
   stream(host: string, port: number, type: number | "tcp" | "udp" = "tcp"): WispJsStream {
-    return new WispJsStream(this.conn.create_stream(host, port, type === "tcp" ? 1 : type === "udp" ? 2 : type));
+    return new WispJsStream(
+      this.conn.create_stream(host, port, type === "tcp" ? 1 : type === "udp" ? 2 : type),
+    );
   }
 
   /** Closes the WebSocket and waits until it is closed. */
@@ -145,7 +149,13 @@ export class WispJsStream {
     let closed = false;
     this.closeReason.then(() => (closed = true));
     while (this.bytes < n) {
-      if (closed) throw new Error(`stream closed (reason 0x${(await this.closeReason).toString(16)}) after ${this.bytes} of ${n} bytes`);
+      if (closed) {
+        throw new Error(
+          `stream closed (reason 0x${
+            (await this.closeReason).toString(16)
+          }) after ${this.bytes} of ${n} bytes`,
+        );
+      }
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`only ${this.bytes} of ${n} bytes within ${ms} ms`);
       await new Promise<void>((resolve) => {
@@ -188,10 +198,12 @@ export class RawWispClient {
       this.ws.onopen = () => resolve();
       this.ws.onerror = () => reject(new Error("websocket error"));
     });
-    this.closed = new Promise((resolve) => this.ws.addEventListener("close", (e) => {
-      resolve(e);
-      this.#wake?.();
-    }));
+    this.closed = new Promise((resolve) =>
+      this.ws.addEventListener("close", (e) => {
+        resolve(e);
+        this.#wake?.();
+      })
+    );
     this.ws.onmessage = (e) => {
       const d = decodePacket(new Uint8Array(e.data as ArrayBuffer));
       if (!d.ok) throw new Error(`server sent a bad packet: ${d.problem}`);
@@ -213,7 +225,11 @@ export class RawWispClient {
       if (i >= 0) return this.packets.splice(i, 1)[0];
       const left = deadline - Date.now();
       if (left <= 0 || this.ws.readyState === WebSocket.CLOSED) {
-        throw new Error(`no matching packet within ${ms} ms; have ${JSON.stringify(this.packets.slice(-5).map((p) => p.type))}`);
+        throw new Error(
+          `no matching packet within ${ms} ms; have ${
+            JSON.stringify(this.packets.slice(-5).map((p) => p.type))
+          }`,
+        );
       }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
@@ -235,5 +251,63 @@ export class RawWispClient {
   async close(): Promise<void> {
     if (this.ws.readyState !== WebSocket.CLOSED) this.ws.close();
     await this.closed;
+  }
+}
+
+/** Result of {@link wispEchoThroughput}. */
+export interface EchoThroughput {
+  /** Bytes sent and echoed back. */
+  bytes: number;
+  /** Wall time from the first send to the last echoed byte, in ms. */
+  ms: number;
+  /** Round-trip throughput in MiB/s (bytes / time; each byte crosses the WebSocket twice). */
+  mibPerSec: number;
+  /** True if every echoed byte matched. */
+  intact: boolean;
+}
+
+/**
+ * Sends `total` bytes in `chunk`-byte DATA packets through one Wisp TCP stream to a TCP echo server at
+ * `127.0.0.1:echoPort` and measures until all of it has come back, with the wisp-js client. The same call
+ * measures wasmnet (`ws://…/wisp/`) and the wisp-js server ({@link startWispJsServer}), so the benchmark
+ * compares servers with one client.
+ */
+export async function wispEchoThroughput(
+  url: string,
+  echoPort: number,
+  total = 64 * 1024 * 1024,
+  chunk = 64 * 1024,
+  version: 1 | 2 = 2,
+): Promise<EchoThroughput> {
+  const client = await WispJsClient.connect(url, { version });
+  try {
+    const s = client.stream("127.0.0.1", echoPort);
+    const pattern = (offset: number) => (offset * 31 + (offset >>> 12)) & 0xff;
+    let checked = 0;
+    let intact = true;
+    s.onData((c) => {
+      for (let i = 0; i < c.length && intact; i++) intact = c[i] === pattern(checked + i);
+      checked += c.length;
+    });
+    const t0 = performance.now();
+    for (let sent = 0; sent < total; sent += chunk) {
+      const n = Math.min(chunk, total - sent);
+      const b = new Uint8Array(n);
+      for (let i = 0; i < n; i++) b[i] = pattern(sent + i);
+      s.send(b);
+      // Keep at most 8 MiB outstanding so the client's own queue stays bounded.
+      if (sent - s.bytes > 8 * 1024 * 1024) await s.waitForBytes(sent - 4 * 1024 * 1024, 60_000);
+    }
+    await s.waitForBytes(total, 120_000);
+    const ms = performance.now() - t0;
+    s.close();
+    return {
+      bytes: total,
+      ms,
+      mibPerSec: total / 1024 / 1024 / (ms / 1000),
+      intact: intact && s.bytes === total,
+    };
+  } finally {
+    await client.close();
   }
 }

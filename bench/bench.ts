@@ -1,0 +1,630 @@
+/**
+ * `deno task bench [--quick] [--only name,name] [--no-write]`: wasmnet against its peers on one machine,
+ * over loopback, all in one run. Every server under test runs in its own process (its CPU and RSS are its
+ * own); the TCP targets run in another; the clients run here. Prints a table with ratios against the
+ * baselines of this run and rewrites docs/benchmarks.md (keeping its hand-written part).
+ *
+ * Peers are set up here: `@mercuryworkshop/wisp-js` is installed from the npm registry into a cache
+ * directory and run under Node; websockify is Debian's `/usr/bin/websockify`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { type ClientSession, directTcp, rawWebSocket, type Sock, type Transport, wasmnet, wisp } from "./clients.ts";
+
+const args = parseArgs({
+  args: Deno.args,
+  options: {
+    quick: { type: "boolean" },
+    only: { type: "string" },
+    work: { type: "string" },
+    "no-write": { type: "boolean" },
+  },
+}).values;
+const QUICK = args.quick ?? false;
+const MiB = 1024 * 1024;
+
+/** Sizes of the work: full run and `--quick`. */
+const SIZE = QUICK
+  ? { bulk: 32 * MiB, parallel: 32 * MiB, echoes: 300, connects: 100, idleOne: 200, idleSessions: 10, idlePer: 50, slow: 64 * MiB }
+  : { bulk: 256 * MiB, parallel: 256 * MiB, echoes: 2000, connects: 500, idleOne: 1000, idleSessions: 100, idlePer: 100, slow: 1024 * MiB };
+/** The slow page's reading rate in the flow-control run (bytes per second). */
+const SLOW_RATE = 200 * 1000 * 1000;
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------- processes
+
+interface Proc {
+  pid: number;
+  child: Deno.ChildProcess;
+  stop(): Promise<void>;
+}
+
+function spawn(cmd: string, argv: string[], env: Record<string, string> = {}): Proc {
+  const child = new Deno.Command(cmd, { args: argv, stdout: "null", stderr: "piped", env }).spawn();
+  const errText = child.stderr.pipeTo(new WritableStream()).catch(() => {});
+  return {
+    pid: child.pid,
+    child,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // gone
+      }
+      const t = setTimeout(() => {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // gone
+        }
+      }, 3000);
+      await child.status;
+      clearTimeout(t);
+      await errText;
+    },
+  };
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  return port;
+}
+
+async function waitForPort(port: number, proc: Proc, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  let exited = false;
+  proc.child.status.then(() => (exited = true));
+  while (Date.now() < deadline) {
+    if (exited) throw new Error("the server exited at start");
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch {
+      await sleep(50);
+    }
+  }
+  throw new Error(`nothing listens on ${port} after ${ms} ms`);
+}
+
+/** Resident memory of a process in bytes (Linux /proc). */
+function rss(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  return kb * 1024;
+}
+
+// ---------------------------------------------------------------------------------------------- peers
+
+const CACHE = `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/tmp"}/.cache`}/wasmnet-bench`;
+const WISPJS = "@mercuryworkshop/wisp-js@0.5.0";
+
+/** Installs wisp-js with npm into the cache (once) and returns its server CLI, or why it cannot. */
+async function wispJsCli(): Promise<string> {
+  const cli = `${CACHE}/node_modules/@mercuryworkshop/wisp-js/src/bin/server_cli.mjs`;
+  try {
+    Deno.statSync(cli);
+    return cli;
+  } catch {
+    // not installed yet
+  }
+  Deno.mkdirSync(CACHE, { recursive: true });
+  console.error(`installing ${WISPJS} into ${CACHE} (npm) ...`);
+  const out = await new Deno.Command("npm", {
+    args: ["install", "--no-audit", "--no-fund", "--prefix", CACHE, WISPJS],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(`npm install ${WISPJS} failed: ${new TextDecoder().decode(out.stderr)}`);
+  return cli;
+}
+
+const POLICY = `# The benchmark's policy: loopback targets allowed, limits high enough for 10,000 sockets.
+[network]
+deny = []
+allow = ["*"]
+max_connections = 20000
+max_pending_connects = 2000
+[server]
+max_sessions = 2000
+max_sessions_per_ip = 2000
+max_message_bytes = 4194304
+`;
+
+// ---------------------------------------------------------------------------------------------- contenders
+
+interface Running {
+  transport: Transport;
+  proc?: Proc;
+  /** The port a wasmnet server listens on (the slow-reader run opens its own client). */
+  port?: number;
+}
+
+interface Contender {
+  name: string;
+  /** Baselines are what the others are compared with. */
+  baseline?: boolean;
+  start(targetPort: number): Promise<Running>;
+  /** No idle-socket workloads (one WebSocket or process per socket). */
+  noIdle?: boolean;
+  /** Its RSS is not one process's (websockify forks per connection). */
+  noMemory?: boolean;
+}
+
+async function startWasmnet(policyPath: string): Promise<{ proc: Proc; port: number }> {
+  const port = freePort();
+  const proc = spawn(Deno.execPath(), [
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "--allow-env",
+    `${ROOT}cli.ts`,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--policy",
+    policyPath,
+    "--quiet",
+  ]);
+  await waitForPort(port, proc);
+  return { proc, port };
+}
+
+function contenders(policyPath: string): Contender[] {
+  const wasmnetVariant = (name: string, framing: "json" | "binary", v2: boolean): Contender => ({
+    name,
+    async start() {
+      const { proc, port } = await startWasmnet(policyPath);
+      return { proc, port, transport: wasmnet(`ws://127.0.0.1:${port}/`, framing, v2) };
+    },
+  });
+  return [
+    { name: "direct TCP", baseline: true, noIdle: true, noMemory: true, start: () => Promise.resolve({ transport: directTcp }) },
+    {
+      name: "bare relay",
+      baseline: true,
+      noIdle: true,
+      async start(target) {
+        const port = freePort();
+        const proc = spawn(Deno.execPath(), ["run", "-A", `${ROOT}bench/bare_relay.ts`, String(port), String(target)]);
+        await waitForPort(port, proc);
+        return { proc, transport: rawWebSocket(`ws://127.0.0.1:${port}/`) };
+      },
+    },
+    wasmnetVariant("wasmnet JSON", "json", false),
+    wasmnetVariant("wasmnet binary", "binary", false),
+    wasmnetVariant("wasmnet v2 (binary+flow)", "binary", true),
+    {
+      name: "wasmnet over Wisp",
+      async start() {
+        const { proc, port } = await startWasmnet(policyPath);
+        return { proc, transport: wisp(`ws://127.0.0.1:${port}/wisp/`) };
+      },
+    },
+    {
+      name: "wisp-js server",
+      async start() {
+        const cli = await wispJsCli();
+        const port = freePort();
+        const opts = JSON.stringify({ allow_loopback_ips: true, allow_private_ips: true });
+        const proc = spawn("node", [cli, "-H", "127.0.0.1", "-P", String(port), "-L", "NONE", "-O", opts]);
+        await waitForPort(port, proc);
+        return { proc, transport: wisp(`ws://127.0.0.1:${port}/`) };
+      },
+    },
+    {
+      name: "websockify",
+      noIdle: true,
+      noMemory: true,
+      async start(target) {
+        const port = freePort();
+        const proc = spawn("/usr/bin/websockify", [`127.0.0.1:${port}`, `127.0.0.1:${target}`]);
+        await waitForPort(port, proc);
+        return { proc, transport: rawWebSocket(`ws://127.0.0.1:${port}/`, ["binary"]) };
+      },
+    },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------- workloads
+
+function header(mode: string, n: number): Uint8Array {
+  const out = new Uint8Array(9);
+  out[0] = mode.charCodeAt(0);
+  new DataView(out.buffer).setBigUint64(1, BigInt(n));
+  return out;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: number | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no result in ${ms / 1000} s`)), ms))),
+  ]);
+}
+
+/** Resolves when `sock` has received `n` bytes in total (counting from now). */
+function receive(sock: Sock, n: number): Promise<void> {
+  return new Promise((resolve) => {
+    let got = 0;
+    sock.onData = (b) => {
+      got += b.length;
+      if (got >= n) resolve();
+    };
+  });
+}
+
+/** Bulk download of `n` bytes through one socket: MB/s. */
+async function download(t: Transport, target: number, n: number): Promise<number> {
+  const s = await t.session();
+  const sock = await s.open(target);
+  const done = receive(sock, n);
+  const t0 = performance.now();
+  await sock.send(header("D", n));
+  await done;
+  const ms = performance.now() - t0;
+  sock.close();
+  await s.close();
+  return n / ms / 1000;
+}
+
+/** Bulk upload of `n` bytes through one socket, until the target acknowledges: MB/s. */
+async function upload(t: Transport, target: number, n: number): Promise<number> {
+  const s = await t.session();
+  const sock = await s.open(target);
+  const acked = receive(sock, 1);
+  const chunk = new Uint8Array(64 * 1024).fill(0x75);
+  const t0 = performance.now();
+  await sock.send(header("U", n));
+  for (let left = n; left > 0; left -= chunk.length) {
+    const p = sock.send(left >= chunk.length ? chunk : chunk.subarray(0, left));
+    if (p) await p;
+  }
+  await acked;
+  const ms = performance.now() - t0;
+  sock.close();
+  await s.close();
+  return n / ms / 1000;
+}
+
+/** 16 sockets on one session, each downloading `n / 16` bytes at once: aggregate MB/s. */
+async function parallel(t: Transport, target: number, n: number): Promise<number> {
+  const s = await t.session();
+  const per = n / 16;
+  const socks = await Promise.all(Array.from({ length: 16 }, () => s.open(target)));
+  const done = socks.map((sock) => receive(sock, per));
+  const t0 = performance.now();
+  await Promise.all(socks.map((sock) => sock.send(header("D", per))));
+  await Promise.all(done);
+  const ms = performance.now() - t0;
+  for (const sock of socks) sock.close();
+  await s.close();
+  return n / ms / 1000;
+}
+
+/** Echo round trips of `size` bytes, one at a time: [p50, p99] in microseconds. */
+async function echo(t: Transport, target: number, size: number, count: number): Promise<[number, number]> {
+  const s = await t.session();
+  const sock = await s.open(target);
+  await sock.send(new Uint8Array([0x45]));
+  const payload = new Uint8Array(size).fill(0x78);
+  const times: number[] = [];
+  for (let i = 0; i < count + 50; i++) {
+    const back = receive(sock, size);
+    const t0 = performance.now();
+    await sock.send(payload);
+    await back;
+    if (i >= 50) times.push((performance.now() - t0) * 1000);
+  }
+  sock.close();
+  await s.close();
+  times.sort((a, b) => a - b);
+  return [times[Math.floor(times.length * 0.5)], times[Math.floor(times.length * 0.99)]];
+}
+
+/** Opens a socket, echoes one byte through it, closes it; `count` times in a row on one session: per second. */
+async function connects(t: Transport, target: number, count: number): Promise<number> {
+  const s = await t.session();
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    const sock = await s.open(target);
+    const back = receive(sock, 1);
+    await sock.send(new Uint8Array([0x45, 0x21]));
+    await back;
+    sock.close();
+  }
+  const ms = performance.now() - t0;
+  await s.close();
+  return count / ms * 1000;
+}
+
+/** `sessions` sessions with `per` idle sockets each (each proven open by one echoed byte): server bytes per socket. */
+async function idle(t: Transport, target: number, pid: number, sessions: number, per: number): Promise<number> {
+  const opened: ClientSession[] = [];
+  for (let i = 0; i < sessions; i++) opened.push(await t.session());
+  await sleep(300);
+  const before = rss(pid);
+  const socks: Sock[] = [];
+  for (const s of opened) {
+    for (let i = 0; i < per; i += 50) {
+      const batch = await Promise.all(Array.from({ length: Math.min(50, per - i) }, () => s.open(target)));
+      await Promise.all(batch.map((sock) => {
+        const back = receive(sock, 1);
+        const sent = sock.send(new Uint8Array([0x45, 0x21]));
+        return Promise.all([back, sent]);
+      }));
+      socks.push(...batch);
+    }
+  }
+  await sleep(500);
+  const after = rss(pid);
+  for (const sock of socks) sock.close();
+  await Promise.all(opened.map((s) => s.close()));
+  return (after - before) / (sessions * per);
+}
+
+/**
+ * A page that reads slowly (`SLOW_RATE`) while `n` bytes flow to it through one socket, sampling the
+ * server's RSS every 100 ms and the page's backlog (received, not yet read). v2 grants only what was read.
+ */
+async function slowReader(t: Transport, target: number, pid: number, n: number) {
+  const s = await t.session();
+  const sock = await s.open(target);
+  let received = 0;
+  let read = 0;
+  let maxBacklog = 0;
+  sock.onData = (b) => {
+    received += b.length;
+    maxBacklog = Math.max(maxBacklog, received - read);
+  };
+  const samples: number[] = [];
+  const t0 = performance.now();
+  await sock.send(header("D", n));
+  while (read < n) {
+    await sleep(10);
+    const allowed = Math.min(n, Math.floor(((performance.now() - t0) / 1000) * SLOW_RATE));
+    const take = Math.min(received, allowed) - read;
+    if (take > 0) {
+      read += take;
+      sock.consumed?.(take);
+    }
+    if (samples.length === 0 || performance.now() - t0 > samples.length * 100) samples.push(rss(pid));
+  }
+  sock.close();
+  await s.close();
+  return { minRss: Math.min(...samples), maxRss: Math.max(...samples), maxBacklog };
+}
+
+// ---------------------------------------------------------------------------------------------- run
+
+interface Row {
+  name: string;
+  baseline?: boolean;
+  down?: number | string;
+  up?: number | string;
+  par?: number | string;
+  rtt1?: [number, number] | string;
+  rtt1k?: [number, number] | string;
+  conn?: number | string;
+  idle1k?: number | string;
+  idle10k?: number | string;
+}
+
+const WORK = args.work?.split(",").map((s) => s.trim().toLowerCase());
+
+async function measure<T>(what: string, f: () => Promise<T>, ms = 180_000): Promise<T | string | undefined> {
+  if (WORK && !WORK.some((w) => what.toLowerCase().includes(w))) return undefined;
+  try {
+    return await withTimeout(f(), ms, what);
+  } catch (err) {
+    console.error(`  ${what}: FAILED: ${(err as Error).message}`);
+    return "failed";
+  }
+}
+
+async function main(): Promise<void> {
+  const cpu = /model name\s*:\s*(.*)/.exec(Deno.readTextFileSync("/proc/cpuinfo"))?.[1] ?? "unknown CPU";
+  const cores = navigator.hardwareConcurrency;
+  const tmp = Deno.makeTempDirSync({ prefix: "wasmnet-bench-" });
+  const policyPath = `${tmp}/policy.toml`;
+  Deno.writeTextFileSync(policyPath, POLICY);
+
+  const targets = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", `${ROOT}bench/targets.ts`],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = targets.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const first = (await reader.read()).value ?? "";
+  const targetPort = JSON.parse(first.split("\n")[0]).port as number;
+  reader.releaseLock();
+  targets.stdout.cancel().catch(() => {});
+
+  const only = args.only?.split(",").map((s) => s.trim().toLowerCase());
+  const rows: Row[] = [];
+  const slow: { name: string; minRss: number; maxRss: number; maxBacklog: number }[] = [];
+  const started = performance.now();
+  try {
+    for (const c of contenders(policyPath)) {
+      if (only && !only.some((o) => c.name.toLowerCase().includes(o))) continue;
+      console.error(`${c.name} ...`);
+      let running: Running;
+      try {
+        running = await c.start(targetPort);
+      } catch (err) {
+        console.error(`  cannot start: ${(err as Error).message}`);
+        rows.push({ name: c.name, baseline: c.baseline, down: "n/a: did not start" });
+        continue;
+      }
+      const t = running.transport;
+      const row: Row = { name: c.name, baseline: c.baseline };
+      try {
+        row.down = await measure("download", () => download(t, targetPort, SIZE.bulk));
+        row.up = await measure("upload", () => upload(t, targetPort, SIZE.bulk));
+        row.par = await measure("16 sockets", () => parallel(t, targetPort, SIZE.parallel));
+        row.rtt1 = await measure("echo 1 B", () => echo(t, targetPort, 1, SIZE.echoes));
+        row.rtt1k = await measure("echo 1 KiB", () => echo(t, targetPort, 1024, SIZE.echoes));
+        row.conn = await measure("connects", () => connects(t, targetPort, SIZE.connects));
+        if (!c.noIdle && running.proc) {
+          const pid = running.proc.pid;
+          row.idle1k = await measure("idle 1 session", () => idle(t, targetPort, pid, 1, SIZE.idleOne));
+          row.idle10k = await measure(
+            "idle many sessions",
+            () => idle(t, targetPort, pid, SIZE.idleSessions, SIZE.idlePer),
+          );
+        }
+        if (running.proc && running.port && (c.name.startsWith("wasmnet binary") || c.name.startsWith("wasmnet v2"))) {
+          const url = `ws://127.0.0.1:${running.port}/`;
+          const v2 = c.name.startsWith("wasmnet v2");
+          const pid = running.proc.pid;
+          const r = await measure("slow reader", () => slowReader(wasmnet(url, "binary", v2, true), targetPort, pid, SIZE.slow), 600_000);
+          if (typeof r === "object") slow.push({ name: c.name, ...r });
+        }
+      } finally {
+        await running.proc?.stop();
+      }
+      rows.push(row);
+      console.error(`  ${JSON.stringify(row)}`);
+    }
+  } finally {
+    targets.kill("SIGTERM");
+    await targets.status;
+    Deno.removeSync(tmp, { recursive: true });
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const report = render(rows, slow, { cpu, cores, seconds });
+  console.log(report.table);
+  if (!args["no-write"] && !only && !WORK) writeDoc(report.markdown);
+}
+
+
+// ---------------------------------------------------------------------------------------------- report
+
+const fmtRate = (v: Row["down"]) => typeof v === "number" ? `${v.toFixed(0)}` : v ?? "—";
+const fmtRtt = (v: Row["rtt1"]) => Array.isArray(v) ? `${v[0].toFixed(0)} / ${v[1].toFixed(0)}` : v ?? "—";
+const fmtMem = (v: Row["idle1k"]) => typeof v === "number" ? `${(v / 1024).toFixed(1)}` : v ?? "n/a";
+
+function ratio(v: unknown, base: unknown, higherIsBetter = true): string {
+  if (typeof v !== "number" || typeof base !== "number" || base === 0) return "";
+  return ` (${(higherIsBetter ? v / base : base / v).toFixed(2)}x)`;
+}
+
+function render(rows: Row[], slow: { name: string; minRss: number; maxRss: number; maxBacklog: number }[], m: {
+  cpu: string;
+  cores: number;
+  seconds: number;
+}) {
+  const bare = rows.find((r) => r.name === "bare relay");
+  const wispjs = rows.find((r) => r.name === "wisp-js server");
+  const wsfy = rows.find((r) => r.name === "websockify");
+  const p50 = (v: Row["rtt1"]) => Array.isArray(v) ? v[0] : undefined;
+  const lines = [
+    "| server | download MB/s | upload MB/s | 16 sockets MB/s | echo 1 B p50/p99 µs | echo 1 KiB p50/p99 µs | connects/s | KiB/idle socket (1×1000) | KiB/idle socket (100×100) |",
+    "|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.name}${r.baseline ? " *(baseline)*" : ""} | ${fmtRate(r.down)}${ratio(r.down, bare?.down)} | ${fmtRate(r.up)}${ratio(r.up, bare?.up)} | ${fmtRate(r.par)}${ratio(r.par, bare?.par)} | ${fmtRtt(r.rtt1)}${ratio(p50(r.rtt1), p50(bare?.rtt1), false)} | ${fmtRtt(r.rtt1k)}${ratio(p50(r.rtt1k), p50(bare?.rtt1k), false)} | ${fmtRate(r.conn)}${ratio(r.conn, bare?.conn)} | ${fmtMem(r.idle1k)} | ${fmtMem(r.idle10k)} |`,
+    );
+  }
+  const binary = rows.find((r) => r.name === "wasmnet binary");
+  const json = rows.find((r) => r.name === "wasmnet JSON");
+  const v2 = rows.find((r) => r.name.startsWith("wasmnet v2"));
+  const check = (label: string, v: unknown, base: unknown, want: number) => {
+    if (typeof v !== "number" || typeof base !== "number") return `| ${label} | — | ${want} | not measured |`;
+    const x = v / base;
+    return `| ${label} | ${x.toFixed(2)}x | ≥ ${want}x | ${x >= want ? "met" : "**missed**"} |`;
+  };
+  const rttCheck = (label: string, v: Row["rtt1"], base: Row["rtt1"]) => {
+    const a = p50(v), b = p50(base);
+    if (a === undefined || b === undefined) return `| ${label} | — | ≤ 1.10x | not measured |`;
+    return `| ${label} | ${(a / b).toFixed(2)}x | ≤ 1.10x | ${a / b <= 1.1 ? "met" : "**missed**"} |`;
+  };
+  const memCheck = (label: string, v: unknown) =>
+    typeof v === "number"
+      ? `| ${label} | ${(v / 1024).toFixed(1)} KiB | < 16 KiB | ${v < 16 * 1024 ? "met" : "**missed**"} |`
+      : `| ${label} | — | < 16 KiB | not measured |`;
+  const targets = [
+    "| target | measured | wanted | |",
+    "|---|---|---|---|",
+    check("binary download vs wisp-js server", binary?.down, wispjs?.down, 1.5),
+    check("binary upload vs wisp-js server", binary?.up, wispjs?.up, 1.5),
+    check("binary download vs websockify", binary?.down, wsfy?.down, 1.0),
+    check("binary upload vs websockify", binary?.up, wsfy?.up, 1.0),
+    check("binary download vs bare relay", binary?.down, bare?.down, 0.9),
+    check("binary upload vs bare relay", binary?.up, bare?.up, 0.9),
+    check("v2 download vs bare relay", v2?.down, bare?.down, 0.9),
+    rttCheck("binary echo 1 B p50 vs bare relay", binary?.rtt1, bare?.rtt1),
+    rttCheck("binary echo 1 KiB p50 vs bare relay", binary?.rtt1k, bare?.rtt1k),
+    check("JSON download vs wisp-js server", json?.down, wispjs?.down, 0.75),
+    check("JSON upload vs wisp-js server", json?.up, wispjs?.up, 0.75),
+    memCheck("binary: server memory per idle socket (1×1000)", binary?.idle1k),
+    memCheck("binary: server memory per idle socket (100×100)", binary?.idle10k),
+  ];
+  const slowLines = [
+    `| server | page reads at | server RSS min → max | page backlog max |`,
+    "|---|---|---|---|",
+    ...slow.map((s) =>
+      `| ${s.name} | ${SLOW_RATE / 1e6} MB/s | ${(s.minRss / MiB).toFixed(0)} → ${(s.maxRss / MiB).toFixed(0)} MiB | ${(s.maxBacklog / MiB).toFixed(1)} MiB |`
+    ),
+  ];
+  const date = new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC";
+  const machine = `${m.cpu}, ${m.cores} logical cores, Linux, Deno ${Deno.version.deno}`;
+  const sizes = `bulk ${SIZE.bulk / MiB} MiB, 16 sockets × ${SIZE.parallel / 16 / MiB} MiB, ${SIZE.echoes} round trips, ${SIZE.connects} connects, ${SIZE.idleOne} idle sockets on one session and ${SIZE.idleSessions * SIZE.idlePer} on ${SIZE.idleSessions} sessions, ${SIZE.slow / MiB} MiB to a slow page${QUICK ? " (--quick)" : ""}`;
+  const table = [
+    `wasmnet benchmark ${date} on ${machine}; ${sizes}; ${m.seconds.toFixed(0)} s`,
+    "",
+    ...lines,
+    "",
+    ...targets,
+    "",
+    ...slowLines,
+  ].join("\n");
+  const markdown = [
+    "<!-- generated by `deno task bench`: everything above the hand-written section is rewritten on each run -->",
+    "# Benchmarks",
+    "",
+    `Run: ${date}, on ${machine}. Loopback only, one run, every server in its own process, the TCP targets in another, the clients in the bench process. Work: ${sizes}. The whole run took ${m.seconds.toFixed(0)} s.`,
+    "",
+    "Ratios in parentheses are against the **bare relay** of the same run (a WebSocket-to-TCP relay in a few lines of Deno: the limit for any WebSocket proxy on this runtime); for round trips the ratio is bare p50 / this p50, so higher is better everywhere. MB/s are 10^6 bytes per second of payload. Memory is the server process's RSS growth divided by the sockets opened (n/a: one WebSocket, or one process, per socket). Wisp rows use the same client, `@mercuryworkshop/wisp-js` 0.5.0; the wisp-js server runs under Node.",
+    "",
+    ...lines,
+    "",
+    "## Against the targets",
+    "",
+    ...targets,
+    "",
+    "## Flow control: a page that reads slowly",
+    "",
+    `One socket, ${SIZE.slow / MiB} MiB downloaded by a page that reads ${SLOW_RATE / 1e6} MB/s. v1 (binary) has no way to slow the server down: what the page has not read yet piles up in the page. v2 grants credit only for what was read, so the server stops reading the TCP socket and the page's backlog stays within its window (the server's RSS should stay flat).`,
+    "",
+    ...slowLines,
+    "",
+  ].join("\n");
+  return { table, markdown };
+}
+
+const HAND_WRITTEN = "## Where the time goes";
+
+function writeDoc(generated: string): void {
+  const path = `${ROOT}docs/benchmarks.md`;
+  let kept = "";
+  try {
+    const old = Deno.readTextFileSync(path);
+    const at = old.indexOf(HAND_WRITTEN);
+    if (at >= 0) kept = old.slice(at);
+  } catch {
+    // first run
+  }
+  Deno.mkdirSync(`${ROOT}docs`, { recursive: true });
+  Deno.writeTextFileSync(path, generated + "\n" + (kept || `${HAND_WRITTEN}\n\n(to be written from a profile)\n`));
+  console.error(`wrote ${path}`);
+}
+
+await main();
