@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import { loadPolicyFile, Policy, PolicyError } from "./src/policy/mod.ts";
 import { Server } from "./src/server.ts";
+import { SecretError } from "./src/auth/mod.ts";
 
 /** The version printed by `--version`. */
 export const VERSION: string = denoJson.version;
@@ -88,7 +89,14 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
 
   const builder = Server.builder().host(hostname).port(port).policy(policy);
   if (flags.quiet) builder.log(() => {});
-  const server = builder.build();
+  let server: Server;
+  try {
+    server = builder.build(); // reads the [auth] secret, if any
+  } catch (err) {
+    if (!(err instanceof SecretError)) throw err;
+    console.error(`wasmnet-server: ${err.message}`);
+    return 1;
+  }
 
   const shutdown = new AbortController();
   const onSignal = () => shutdown.abort();

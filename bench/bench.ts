@@ -158,8 +158,11 @@ interface Contender {
 
 async function startWasmnet(policyPath: string): Promise<{ proc: Proc; port: number }> {
   const port = freePort();
+  // WASMNET_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the wasmnet server under test.
+  const extra = (Deno.env.get("WASMNET_BENCH_DENO_FLAGS") ?? "").split(" ").filter(Boolean);
   const proc = spawn(Deno.execPath(), [
     "run",
+    ...extra,
     "--allow-net",
     "--allow-read",
     "--allow-env",
@@ -242,7 +245,7 @@ function header(mode: string, n: number): Uint8Array {
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
     new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no result in ${ms / 1000} s`)), ms))),
@@ -424,6 +427,7 @@ async function measure<T>(what: string, f: () => Promise<T>, ms = 180_000): Prom
     return await withTimeout(f(), ms, what);
   } catch (err) {
     console.error(`  ${what}: FAILED: ${(err as Error).message}`);
+    if (Deno.env.get("WASMNET_BENCH_DEBUG")) console.error(err);
     return "failed";
   }
 }

@@ -202,7 +202,7 @@ class WasmnetSession implements ClientSession {
     } else {
       this.#ws.send(`{"op":"send","id":${id},"data":"${bytes.toBase64()}"}`);
     }
-    if (this.#ws.bufferedAmount > 1024 * 1024) await drain(this.#ws, 256 * 1024);
+    if (this.#ws.bufferedAmount > 4 * 1024 * 1024) await drain(this.#ws, 1024 * 1024);
   }
 
   #grant(id: number, bytes: number): void {

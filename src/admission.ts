@@ -44,7 +44,11 @@ export class Admission {
   readonly #perClient = new Map<string, number>();
 
   /** Loads the token secret now (throws `SecretError` when `[auth]` points to a secret that is not there). */
-  constructor(policy: Policy, log: DecisionLog, auth: Authenticator = Authenticator.fromConfig(policy.config.auth)) {
+  constructor(
+    policy: Policy,
+    log: DecisionLog,
+    auth: Authenticator = Authenticator.fromConfig(policy.config.auth),
+  ) {
     this.#policy = policy;
     this.#log = log;
     this.#auth = auth;
@@ -71,12 +75,16 @@ export class Admission {
     upgrade: (admitted: Admitted) => Response,
   ): Response | Promise<Response> {
     const origin = decideOrigin(this.#policy, request.headers.get("origin"));
-    if (!origin.allowed) return this.#refuse(url, clientIp, { status: 403, rule: origin.rule, reason: origin.reason });
+    if (!origin.allowed) {
+      return this.#refuse(url, clientIp, { status: 403, rule: origin.rule, reason: origin.reason });
+    }
     const capped = this.#capFor(clientIp);
     if (capped) return this.#refuse(url, clientIp, capped);
     const slot = new Slot(this, clientKey(clientIp));
     const { token } = tokenFromRequest(request, url);
-    if (!this.#auth.enabled && !this.#auth.required) return this.#upgrade(request, slot, this.#policy, upgrade);
+    if (!this.#auth.enabled && !this.#auth.required) {
+      return this.#upgrade(request, slot, this.#policy, upgrade);
+    }
     return this.#auth.check(token).then(
       (narrowing) => {
         const policy = narrowing === null ? this.#policy : this.#policy.narrow(narrowing);
@@ -85,7 +93,11 @@ export class Admission {
       (err) => {
         slot.release();
         if (!(err instanceof TokenError)) throw err;
-        return this.#refuse(url, clientIp, { status: 401, rule: `auth (${err.reason})`, reason: err.message });
+        return this.#refuse(url, clientIp, {
+          status: 401,
+          rule: `auth (${err.reason})`,
+          reason: err.message,
+        });
       },
     );
   }
@@ -101,7 +113,11 @@ export class Admission {
   #capFor(clientIp: string): Refusal | null {
     const server = this.#policy.config.server;
     if (this.#total >= server.max_sessions) {
-      return { status: 503, rule: "server.max_sessions", reason: `the server has ${server.max_sessions} sessions open` };
+      return {
+        status: 503,
+        rule: "server.max_sessions",
+        reason: `the server has ${server.max_sessions} sessions open`,
+      };
     }
     if ((this.#perClient.get(clientKey(clientIp)) ?? 0) >= server.max_sessions_per_ip) {
       return {
@@ -113,7 +129,12 @@ export class Admission {
     return null;
   }
 
-  #upgrade(request: Request, slot: Slot, policy: Policy, upgrade: (admitted: Admitted) => Response): Response {
+  #upgrade(
+    request: Request,
+    slot: Slot,
+    policy: Policy,
+    upgrade: (admitted: Admitted) => Response,
+  ): Response {
     setMessageLimits(request, messageLimits(policy));
     let held = false;
     let response: Response;

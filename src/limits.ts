@@ -180,7 +180,9 @@ class LimitedConn {
 
   async read(buffer: Uint8Array): Promise<number | null> {
     if (this.#bucket) await this.#bucket.ready(this.#signal);
-    const view = this.#bucket && buffer.length > MAX_CHARGE_BYTES ? buffer.subarray(0, MAX_CHARGE_BYTES) : buffer;
+    const view = this.#bucket && buffer.length > MAX_CHARGE_BYTES
+      ? buffer.subarray(0, MAX_CHARGE_BYTES)
+      : buffer;
     const n = await this.#inner.read(view);
     if (n !== null && n > 0) {
       this.#bucket?.take(n);
@@ -191,7 +193,9 @@ class LimitedConn {
 
   async write(bytes: Uint8Array): Promise<number> {
     if (this.#bucket) await this.#bucket.ready(this.#signal);
-    const view = this.#bucket && bytes.length > MAX_CHARGE_BYTES ? bytes.subarray(0, MAX_CHARGE_BYTES) : bytes;
+    const view = this.#bucket && bytes.length > MAX_CHARGE_BYTES
+      ? bytes.subarray(0, MAX_CHARGE_BYTES)
+      : bytes;
     const n = await this.#inner.write(view);
     this.#bucket?.take(n);
     this.#lastActive = performance.now();
@@ -235,7 +239,10 @@ class LimitedConn {
       const idle = performance.now() - this.#lastActive;
       if (idle >= this.#idleMs) {
         this.#onIdle(
-          new WasmnetError("IDLE_TIMEOUT", `no traffic for ${Math.round(this.#idleMs / 1000)} s (socket_idle_timeout_secs)`),
+          new WasmnetError(
+            "IDLE_TIMEOUT",
+            `no traffic for ${Math.round(this.#idleMs / 1000)} s (socket_idle_timeout_secs)`,
+          ),
         );
       } else {
         this.#arm(this.#idleMs - idle);

@@ -101,12 +101,13 @@ export class Server {
     const url = new URL(request.url);
     const endpoint = this.#endpoints.find((e) => e.matches(url));
     if (!endpoint) return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
+    const clientIp = info.remoteAddr.hostname;
     // Origin, session caps and token are checked here, before any endpoint upgrades (src/admission.ts).
-    return this.#admission.admit(request, url, info.remoteAddr.hostname, (admitted) =>
-      endpoint.upgrade(request, url, {
+    return this.#admission.admit(request, url, clientIp, (admitted) => {
+      return endpoint.upgrade(request, url, {
         policy: admitted.policy,
         serverHost: this.options.hostname,
-        clientIp: info.remoteAddr.hostname,
+        clientIp,
         log: this.options.log,
         resolver: this.options.resolver,
         track: (session) => {
@@ -114,7 +115,8 @@ export class Server {
           const release = admitted.hold();
           return () => (this.#sessions.delete(session), release());
         },
-      }));
+      });
+    });
   };
 
   /** Starts listening and returns once bound; shut down by aborting `signal`. */

@@ -38,6 +38,15 @@ import { SocketLimiter } from "./limits.ts";
 
 export type { WebSocketPort };
 
+/**
+ * Default bound of the WebSocket send buffer per session: 4 MiB. Measured (docs/benchmarks.md): at 1 MiB
+ * the relay idles between polls and moves half as much; past 4 MiB it gains little.
+ */
+export const DEFAULT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+/** How often a session whose WebSocket buffer is full checks it again (Deno has no drain event). */
+const ROOM_POLL_MS = 1;
+
 /** Everything a session needs from the server. */
 export interface SessionOptions {
   policy: Policy;
@@ -53,7 +62,7 @@ export interface SessionOptions {
   log?: DecisionLog;
   /**
    * Bound of bytes waiting in the WebSocket's send buffer. Above it, the session stops reading its TCP
-   * sockets until the buffer drains below half of it (default 1 MiB).
+   * sockets until the buffer drains below half of it (default {@link DEFAULT_MAX_BUFFERED_BYTES}).
    */
   maxBufferedBytes?: number;
   /** Bound of bytes waiting to be written to one TCP socket (default 4 MiB); past it: `BUFFER_FULL`. */
@@ -112,7 +121,7 @@ export class Session {
     this.id = options.id ?? crypto.randomUUID().slice(0, 8);
     this.#resolver = options.resolver ?? defaultResolver(options.policy);
     this.#log = options.log ?? silentLog;
-    this.#maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
+    this.#maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal);
     this.#hooks = {
       policy: options.policy,
@@ -488,6 +497,6 @@ export class Session {
       } else {
         this.#pollRoom();
       }
-    }, 2);
+    }, ROOM_POLL_MS);
   }
 }

@@ -351,6 +351,25 @@ Deno.test("dns: resolve ids take no socket slot; binary resolve answers a JSON a
   }
 });
 
+Deno.test("dns: lookups in flight per session are bounded by max_pending_connects", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const base = testResolver();
+  const resolver: Resolver = (name, signal) =>
+    name === "slow.test" ? gate.then(() => ["93.184.216.34"]) : base(name, signal);
+  await withClient(open({ network: { max_pending_connects: 2 } }), async (c) => {
+    c.json({ op: "resolve", id: 1, name: "slow.test" });
+    c.json({ op: "resolve", id: 2, name: "slow.test" });
+    c.json({ op: "resolve", id: 3, name: "slow.test" });
+    assert.equal((await c.event("error", 3)).code, "LIMIT_EXCEEDED");
+    release();
+    assert.deepEqual((await c.event("resolved", 1)).addrs, ["93.184.216.34"]);
+    assert.deepEqual((await c.event("resolved", 2)).addrs, ["93.184.216.34"]);
+    c.json({ op: "resolve", id: 3, name: "slow.test" });
+    await c.event("resolved", 3);
+  }, resolver);
+});
+
 // ---------------------------------------------------------------- TLS
 
 async function withPki(body: (pki: TestPki) => Promise<void>): Promise<void> {

@@ -54,10 +54,15 @@ export function narrowingFromClaims(payload: Record<string, unknown>): Narrowing
 
 function parseTargets(value: unknown): Rule[] {
   if (!Array.isArray(value) || value.length > MAX_TARGET_RULES) {
-    throw new TokenError("bad_claims", `token claim wasmnet.targets must be an array of at most ${MAX_TARGET_RULES} rules`);
+    throw new TokenError(
+      "bad_claims",
+      `token claim wasmnet.targets must be an array of at most ${MAX_TARGET_RULES} rules`,
+    );
   }
   return value.map((text, i) => {
-    const parsed = typeof text === "string" ? parseRule(text, `token.targets[${i}] ${JSON.stringify(text)}`) : null;
+    const parsed = typeof text === "string"
+      ? parseRule(text, `token.targets[${i}] ${JSON.stringify(text)}`)
+      : null;
     if (parsed === null || "problem" in parsed) {
       throw new TokenError("bad_claims", `token claim wasmnet.targets[${i}] is not a valid rule`);
     }

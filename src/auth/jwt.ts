@@ -21,7 +21,13 @@ export class TokenError extends Error {
 }
 
 /** The kinds of token refusal (all answered with HTTP 401). */
-export type TokenRefusal = "missing" | "malformed" | "bad_signature" | "expired" | "not_yet_valid" | "bad_claims";
+export type TokenRefusal =
+  | "missing"
+  | "malformed"
+  | "bad_signature"
+  | "expired"
+  | "not_yet_valid"
+  | "bad_claims";
 
 /** Longest token accepted, in characters: a bound on work done for an unauthenticated request. */
 export const MAX_TOKEN_CHARS = 8192;
@@ -76,7 +82,9 @@ export async function verifyHs256(
   if (nowSecs > exp + CLOCK_SKEW_SECS) throw new TokenError("expired", "token has expired");
   const nbf = payload.nbf;
   if (nbf !== undefined) {
-    if (typeof nbf !== "number" || !Number.isFinite(nbf)) throw new TokenError("malformed", "token nbf is not a number");
+    if (typeof nbf !== "number" || !Number.isFinite(nbf)) {
+      throw new TokenError("malformed", "token nbf is not a number");
+    }
     if (nowSecs + CLOCK_SKEW_SECS < nbf) throw new TokenError("not_yet_valid", "token is not valid yet");
   }
   return payload;

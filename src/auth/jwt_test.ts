@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { Authenticator, importHs256Key, narrowingFromClaims, signHs256, TokenError, verifyHs256 } from "./mod.ts";
+import {
+  Authenticator,
+  importHs256Key,
+  narrowingFromClaims,
+  signHs256,
+  TokenError,
+  verifyHs256,
+} from "./mod.ts";
 import { encodeBase64Url } from "./jwt.ts";
 
 const SECRET = new TextEncoder().encode("0123456789abcdef0123456789abcdef");
@@ -26,28 +33,53 @@ Deno.test("bad signature, other key, tampered payload, alg none, expired, no exp
   const other = await importHs256Key(new TextEncoder().encode("another secret that is 32 bytes!"));
   const good = await signHs256({ exp: NOW + 60 }, key);
   const [h, , s] = good.split(".");
-  const tampered = `${h}.${encodeBase64Url(new TextEncoder().encode(JSON.stringify({ exp: NOW + 9999 })))}.${s}`;
+  const tampered = `${h}.${
+    encodeBase64Url(new TextEncoder().encode(JSON.stringify({ exp: NOW + 9999 })))
+  }.${s}`;
   const none = `${encodeBase64Url(new TextEncoder().encode('{"alg":"none"}'))}.${good.split(".")[1]}.`;
-  assert.equal(await refusal(verifyHs256(await signHs256({ exp: NOW + 60 }, other), key, NOW)), "bad_signature");
+  assert.equal(
+    await refusal(verifyHs256(await signHs256({ exp: NOW + 60 }, other), key, NOW)),
+    "bad_signature",
+  );
   assert.equal(await refusal(verifyHs256(tampered, key, NOW)), "bad_signature");
   assert.equal(await refusal(verifyHs256(none, key, NOW)), "malformed");
   assert.equal(await refusal(verifyHs256(await signHs256({ exp: NOW - 60 }, key), key, NOW)), "expired");
   assert.equal(await refusal(verifyHs256(await signHs256({ sub: "x" }, key), key, NOW)), "expired");
-  assert.equal(await refusal(verifyHs256(await signHs256({ exp: NOW + 60, nbf: NOW + 30 }, key), key, NOW)), "not_yet_valid");
+  assert.equal(
+    await refusal(verifyHs256(await signHs256({ exp: NOW + 60, nbf: NOW + 30 }, key), key, NOW)),
+    "not_yet_valid",
+  );
   for (const junk of ["", "a.b", "a.b.c.d", "###.a.b", `${h}.%%%.${s}`, "x".repeat(9000)]) {
-    assert.ok(["malformed", "bad_signature"].includes(await refusal(verifyHs256(junk, key, NOW))), junk.slice(0, 20));
+    assert.ok(
+      ["malformed", "bad_signature"].includes(await refusal(verifyHs256(junk, key, NOW))),
+      junk.slice(0, 20),
+    );
   }
 });
 
 Deno.test("claims become a narrowing; unknown keys and bad values refuse the token", () => {
-  const n = narrowingFromClaims({ wasmnet: { targets: ["example.com:443", "10.0.0.0/8"], max_connections: 3, max_bandwidth_mbps: 2 } });
+  const n = narrowingFromClaims({
+    wasmnet: { targets: ["example.com:443", "10.0.0.0/8"], max_connections: 3, max_bandwidth_mbps: 2 },
+  });
   assert.equal(n.source, "token");
   assert.deepEqual(n.targets?.map((r) => r.text), ["example.com:443", "10.0.0.0/8"]);
   assert.equal(n.max_connections, 3);
   assert.equal(n.max_bandwidth_mbps, 2);
   assert.deepEqual(narrowingFromClaims({ sub: "x" }), { source: "token" });
-  for (const bad of [{ wasmnet: 3 }, { wasmnet: { target: ["x"] } }, { wasmnet: { targets: "x" } }, { wasmnet: { targets: ["a b"] } }, { wasmnet: { max_connections: 0 } }, { wasmnet: { max_connections: 1.5 } }]) {
-    assert.throws(() => narrowingFromClaims(bad), (e) => e instanceof TokenError && e.reason === "bad_claims");
+  for (
+    const bad of [
+      { wasmnet: 3 },
+      { wasmnet: { target: ["x"] } },
+      { wasmnet: { targets: "x" } },
+      { wasmnet: { targets: ["a b"] } },
+      { wasmnet: { max_connections: 0 } },
+      { wasmnet: { max_connections: 1.5 } },
+    ]
+  ) {
+    assert.throws(
+      () => narrowingFromClaims(bad),
+      (e) => e instanceof TokenError && e.reason === "bad_claims",
+    );
   }
 });
 
@@ -57,7 +89,9 @@ Deno.test("Authenticator: missing token refused only when required; tokens ignor
   const optional = new Authenticator(SECRET, false);
   assert.equal(await optional.check(""), null);
   const key = await importHs256Key(SECRET);
-  const narrowing = await optional.check(await signHs256({ exp: Date.now() / 1000 + 60, wasmnet: { max_connections: 2 } }, key));
+  const narrowing = await optional.check(
+    await signHs256({ exp: Date.now() / 1000 + 60, wasmnet: { max_connections: 2 } }, key),
+  );
   assert.equal(narrowing?.max_connections, 2);
   assert.equal(await new Authenticator(null, false).check("whatever"), null);
 });

@@ -28,7 +28,9 @@ export function tokenFromRequest(request: Request, url: URL): { token: string; s
   if (fromQuery !== null && fromQuery !== "") return { token: fromQuery, source: "query" };
   const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((s) => s.trim());
   const carried = offered.find((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX));
-  if (carried !== undefined) return { token: carried.slice(TOKEN_PROTOCOL_PREFIX.length), source: "protocol" };
+  if (carried !== undefined) {
+    return { token: carried.slice(TOKEN_PROTOCOL_PREFIX.length), source: "protocol" };
+  }
   return { token: "", source: "none" };
 }
 

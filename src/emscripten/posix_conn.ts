@@ -107,6 +107,12 @@ export class PosixConn {
     }
   }
 
+  /** Ends the connection with `errno` (e.g. `ETIMEDOUT` when idle too long): `recv` and `send` report it. */
+  fail(errno: number): void {
+    if (this.#errno === 0) this.#errno = errno;
+    this.close();
+  }
+
   /** Closes the connection now; waiting `recv`s see the end of the stream. */
   close(): void {
     if (this.#closed) return;
@@ -158,7 +164,8 @@ export class PosixConn {
         const n = await this.conn.read(buf);
         if (n === null) break;
         if (this.#eof) break; // SHUT_RD while reading: drop
-        this.#chunks.push(buf.subarray(0, n));
+        // A short read is copied so the buffer's bound counts memory, not a 64 KiB buffer per few bytes.
+        this.#chunks.push(n < READ_CHUNK / 2 ? buf.slice(0, n) : buf.subarray(0, n));
         this.#buffered += n;
         this.#wake();
       }

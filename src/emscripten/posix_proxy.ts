@@ -7,25 +7,27 @@
  * threads go on.
  *
  * Sockets are virtual: numbers handed out per session from {@link FD_BASE} up, never host descriptors, and
- * a session can only name its own. Every `connect` goes through the policy (`dialTcp`), every `bind` through
- * `bindTcpListener`, and every name lookup through the policy before its answer reaches the program.
+ * a session can only name its own. TCP and UDP (`posix_udp.ts`). Every `connect` goes through the policy
+ * (`dialTcp`, `openUdp`), every UDP destination of `sendto` too, every `bind` through `bindTcpListener`, and
+ * every name lookup through the policy before its answer reaches the program.
  *
- * A refusal by the policy reaches the program as `EACCES` from `connect` and `bind` (Linux's errno for "a
- * local firewall rule refused it", distinct from `ECONNREFUSED`, which keeps meaning "nothing listens
- * there"), and as `EAI_FAIL` from `getaddrinfo` (a name that does not exist is `EAI_NONAME`).
+ * A refusal by the policy reaches the program as `EACCES` from `connect`, `bind` and UDP `sendto` (Linux's
+ * errno for "a local firewall rule refused it", distinct from `ECONNREFUSED`, which keeps meaning "nothing
+ * listens there"), and as `EAI_FAIL` from `getaddrinfo` (a name that does not exist is `EAI_NONAME`).
  *
  * Bounds (per session): sockets `network.max_connections` (`socket`/`accept` fail with `EMFILE`), listeners
  * `network.max_listeners` (`ENOBUFS`), connects in flight `network.max_pending_connects` (`EAGAIN`), calls in
  * flight {@link MAX_PENDING_CALLS} (`ENOBUFS`), received bytes waiting for `recv` per socket
  * `DEFAULT_RECV_BUFFER_BYTES` (reading pauses), accepted connections waiting for `accept` per listener
- * {@link MAX_ACCEPT_BACKLOG} (accepting pauses), and a message larger than `server.max_message_bytes` closes
- * the session with 1009.
+ * {@link MAX_ACCEPT_BACKLOG} (accepting pauses), datagrams waiting per UDP socket (`posix_udp.ts`; more are
+ * dropped), and a message larger than `server.max_message_bytes` closes the session with 1009.
  *
  * @module
  */
 
 import type { Closable, Endpoint, EndpointContext } from "../endpoint.ts";
 import { toWasmnetError, type WasmnetError } from "../errors.ts";
+import { SocketLimiter } from "../limits.ts";
 import type { DecisionLog } from "../log.ts";
 import { decideResolved, decideTarget, isIpLiteral, type Policy } from "../policy/mod.ts";
 import { type DialContext, dialTcp, formatHostPort } from "../sockets/dial.ts";
@@ -53,6 +55,7 @@ import {
   type SockAddr,
 } from "./posix_codec.ts";
 import { DEFAULT_RECV_BUFFER_BYTES, PosixConn } from "./posix_conn.ts";
+import { PosixUdp } from "./posix_udp.ts";
 
 /** The path this endpoint serves (and every path under it). */
 export const POSIX_PATH = "/posix";
@@ -93,6 +96,8 @@ interface VSocket {
   error: number;
   options: Map<string, Uint8Array>;
   conn?: PosixConn;
+  /** Set for `SOCK_DGRAM` sockets. */
+  udp?: PosixUdp;
   listener?: Deno.TcpListener;
   /** Accepted connections waiting for `accept`. */
   backlog: Deno.TcpConn[];
@@ -111,6 +116,7 @@ export class PosixProxySession implements Closable {
   readonly #sockets = new Map<number, VSocket>();
   readonly #controller = new AbortController();
   readonly #calls = new CallIds();
+  readonly #limiter: SocketLimiter;
   #pending = 0;
 
   /** Starts a session answering through `port`. */
@@ -119,6 +125,8 @@ export class PosixProxySession implements Closable {
     this.#options = options;
     this.id = options.id ?? crypto.randomUUID().slice(0, 8);
     this.#resolver = options.resolver ?? systemResolver(options.policy.config.dns.timeout_ms);
+    // max_bandwidth_mbps (shared by the session's sockets) and socket_idle_timeout_secs (per socket).
+    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal);
   }
 
   /** True once closed. */
@@ -179,6 +187,7 @@ export class PosixProxySession implements Closable {
   close(): void {
     if (this.closed) return;
     this.#controller.abort();
+    this.#limiter.close();
     for (const sock of this.#sockets.values()) this.#destroy(sock);
     this.#sockets.clear();
   }
@@ -220,16 +229,24 @@ export class PosixProxySession implements Closable {
     switch (call.fn) {
       case "connect":
         if ("errno" in call.address) return fail(call.address.errno);
+        if (sock.udp) return fail(...(await this.#connectUdp(sock, sock.udp, call.address)));
         return fail(...(await this.#connect(sock, call.address)));
       case "bind":
         if ("errno" in call.address) return fail(call.address.errno);
+        if (sock.udp) return fail(Errno.EOPNOTSUPP);
         return fail(...this.#bind(sock, call.address));
       case "listen":
-        return fail(...this.#listen(sock));
+        return fail(...(sock.udp ? [Errno.EOPNOTSUPP] as [number] : this.#listen(sock)));
       case "accept":
+        if (sock.udp) return fail(Errno.EOPNOTSUPP);
         return await this.#accept(sock, call.callId, call.addressLen);
       case "send":
       case "sendto": {
+        if (sock.udp) {
+          const to = call.fn === "sendto" ? call.address : null;
+          const sent = to ? await sock.udp.sendTo(to.address, to.port, call.data) : sock.udp.send(call.data);
+          return typeof sent === "number" ? encodeResult(call.callId, code, sent, 0) : fail(sent.errno);
+        }
         if (!sock.conn) return fail(sock.state === "connecting" ? Errno.EAGAIN : Errno.ENOTCONN);
         const sent = await sock.conn.send(call.data);
         return typeof sent === "number" ? encodeResult(call.callId, code, sent, 0) : fail(sent.errno);
@@ -253,10 +270,18 @@ export class PosixProxySession implements Closable {
     const fail = (errno: number) => encodeResult(callId, Fn.SOCKET, -1, errno);
     if (domain !== Musl.AF_INET && domain !== Musl.AF_INET6) return fail(Errno.EAFNOSUPPORT);
     const base = type & ~(Musl.SOCK_NONBLOCK | Musl.SOCK_CLOEXEC);
-    if (base !== Musl.SOCK_STREAM) return fail(Errno.EPROTONOSUPPORT);
-    if (protocol !== 0 && protocol !== Musl.IPPROTO_TCP) return fail(Errno.EPROTONOSUPPORT);
+    if (base !== Musl.SOCK_STREAM && base !== Musl.SOCK_DGRAM) return fail(Errno.EPROTONOSUPPORT);
+    const expected = base === Musl.SOCK_STREAM ? Musl.IPPROTO_TCP : Musl.IPPROTO_UDP;
+    if (protocol !== 0 && protocol !== expected) return fail(Errno.EPROTONOSUPPORT);
     if (this.#sockets.size >= this.#options.policy.config.network.max_connections) return fail(Errno.EMFILE);
     const sock = this.#newSocket(domain === Musl.AF_INET ? 4 : 6, (type & Musl.SOCK_NONBLOCK) !== 0);
+    if (base === Musl.SOCK_DGRAM) {
+      const udp = this.#options.policy.config.udp;
+      sock.udp = new PosixUdp(() => this.#dial(sock), {
+        maxDatagramBytes: udp.max_datagram_bytes,
+        maxDatagramsPerSec: udp.max_datagrams_per_sec,
+      });
+    }
     return encodeResult(callId, Fn.SOCKET, sock.fd, 0);
   }
 
@@ -299,7 +324,7 @@ export class PosixProxySession implements Closable {
         conn.close();
         return [Errno.EBADF];
       }
-      sock.conn = new PosixConn(conn, this.#options.maxRecvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES);
+      sock.conn = this.#newConn(conn);
       sock.state = "connected";
       applyOptions(sock);
       return [0, 0];
@@ -309,6 +334,16 @@ export class PosixProxySession implements Closable {
       sock.error = errno;
       return [errno];
     }
+  }
+
+  async #connectUdp(sock: VSocket, udp: PosixUdp, to: SockAddr): Promise<[number, number?]> {
+    const errno = await udp.connect(to.address, to.port);
+    if (errno !== 0) {
+      sock.error = errno;
+      return [errno];
+    }
+    sock.state = "connected";
+    return [0, 0];
   }
 
   #bind(sock: VSocket, at: SockAddr): [number, number?] {
@@ -397,7 +432,7 @@ export class PosixProxySession implements Closable {
     sock.backlogRoom?.();
     sock.backlogRoom = undefined;
     const accepted = this.#newSocket(sock.family, false);
-    accepted.conn = new PosixConn(conn, this.#options.maxRecvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES);
+    accepted.conn = this.#newConn(conn);
     accepted.state = "connected";
     const remote = conn.remoteAddr;
     return encodeAddressReply(callId, accepted.fd, 0, encodeSockaddr(remote.hostname, remote.port), room);
@@ -411,12 +446,26 @@ export class PosixProxySession implements Closable {
       call.fn === "recv"
         ? encodeRecvReply(call.callId, ret, errno, data)
         : encodeRecvfromReply(call.callId, ret, errno, data, peerBytes(sock), call.addressLen);
-    if (!sock.conn) return encode(-1, Errno.ENOTCONN);
     const mode = {
       peek: (call.flags & Musl.MSG_PEEK) !== 0,
       waitAll: (call.flags & Musl.MSG_WAITALL) !== 0,
       nonblocking: sock.nonblocking || (call.flags & Musl.MSG_DONTWAIT) !== 0,
     };
+    if (sock.udp) {
+      const datagram = await sock.udp.recv(call.length, mode, this.#controller.signal);
+      if (this.closed) return undefined;
+      if ("errno" in datagram) return encode(-1, datagram.errno);
+      const { data } = datagram;
+      return call.fn === "recv" ? encodeRecvReply(call.callId, data.length, 0, data) : encodeRecvfromReply(
+        call.callId,
+        data.length,
+        0,
+        data,
+        encodeSockaddr(datagram.address, datagram.port),
+        call.addressLen,
+      );
+    }
+    if (!sock.conn) return encode(-1, Errno.ENOTCONN);
     const got = await sock.conn.recv(call.length, mode, this.#controller.signal);
     if (this.closed) return undefined;
     if (got instanceof Uint8Array) return encode(got.length, 0, got);
@@ -433,6 +482,7 @@ export class PosixProxySession implements Closable {
       this.#destroy(sock, true);
       return [0, 0];
     }
+    if (sock.udp) return [sock.udp.connected ? 0 : Errno.ENOTCONN];
     if (!sock.conn) return [Errno.ENOTCONN];
     sock.conn.shutdown(how === Musl.SHUT_RD, how === Musl.SHUT_WR);
     return [0, 0];
@@ -441,8 +491,10 @@ export class PosixProxySession implements Closable {
   #name(sock: VSocket, callId: number, code: number, peer: boolean, room: number): Uint8Array {
     let address: Uint8Array;
     if (peer) {
-      if (!sock.conn) return encodeResult(callId, code, -1, Errno.ENOTCONN);
+      if (!sock.conn && !sock.udp?.connected) return encodeResult(callId, code, -1, Errno.ENOTCONN);
       address = peerBytes(sock);
+    } else if (sock.udp) {
+      address = encodeSockaddr(sock.family === 4 ? "0.0.0.0" : "::", sock.udp.localPort ?? 0);
     } else if (sock.conn) {
       const local = sock.conn.conn.localAddr;
       address = encodeSockaddr(local.hostname, local.port);
@@ -462,7 +514,9 @@ export class PosixProxySession implements Closable {
       sock.error = 0;
       return ok(error);
     }
-    if (level === Musl.SOL_SOCKET && name === Musl.SO_TYPE) return ok(Musl.SOCK_STREAM);
+    if (level === Musl.SOL_SOCKET && name === Musl.SO_TYPE) {
+      return ok(sock.udp ? Musl.SOCK_DGRAM : Musl.SOCK_STREAM);
+    }
     if (level === Musl.SOL_SOCKET && name === Musl.SO_ACCEPTCONN) {
       return ok(sock.state === "listening" ? 1 : 0);
     }
@@ -579,6 +633,15 @@ export class PosixProxySession implements Closable {
     return Eai.FAIL;
   }
 
+  /** A connected socket's connection, metered by the session's limits; idle too long is `ETIMEDOUT`. */
+  #newConn(conn: Deno.TcpConn): PosixConn {
+    const posix: PosixConn = new PosixConn(
+      this.#limiter.wrap(conn, () => posix.fail(Errno.ETIMEDOUT)),
+      this.#options.maxRecvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES,
+    );
+    return posix;
+  }
+
   #dial(sock: VSocket): DialContext {
     return {
       policy: this.#options.policy,
@@ -592,6 +655,7 @@ export class PosixProxySession implements Closable {
 
   #destroy(sock: VSocket, graceful = false): void {
     sock.controller.abort();
+    sock.udp?.close();
     if (sock.conn && !graceful) sock.conn.close();
     if (sock.conn && graceful) {
       // Let queued sends finish (shutdown(SHUT_WR) was queued behind them), then close.
@@ -649,10 +713,17 @@ export function errnoForError(err: WasmnetError): number {
  */
 export class CallIds {
   #lowestUnseen = 1;
+  #started = false;
   #ahead = new Set<number>();
 
   /** Records that `id` arrived. */
   saw(id: number): void {
+    if (!this.#started) {
+      // A program that reopened its bridge goes on counting from where it was.
+      this.#started = true;
+      this.#lowestUnseen = id + 1;
+      return;
+    }
     if (id < this.#lowestUnseen) return;
     if (id === this.#lowestUnseen) {
       this.#lowestUnseen++;
@@ -725,6 +796,8 @@ function codeOf(call: PosixCall): number {
 }
 
 function peerBytes(sock: VSocket): Uint8Array {
+  const udpPeer = sock.udp?.connected;
+  if (udpPeer) return encodeSockaddr(udpPeer.address, udpPeer.port);
   if (!sock.conn) return new Uint8Array();
   const remote = sock.conn.conn.remoteAddr;
   return encodeSockaddr(remote.hostname, remote.port);

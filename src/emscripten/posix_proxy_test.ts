@@ -41,6 +41,10 @@ Deno.test("CallIds: finds the call id a 3.1.6 client failed to send", () => {
   assert.equal(ids.guessMissing(), 8);
   ids.saw(2); // late duplicate: ignored
   assert.equal(ids.guessMissing(), 9);
+  const reopened = new CallIds();
+  reopened.saw(57);
+  reopened.saw(58);
+  assert.equal(reopened.guessMissing(), 59, "a bridge opened again keeps counting from where it was");
 });
 
 Deno.test("lookupProbePorts: ports the allow rules name, then 443 and 80", () => {

@@ -22,6 +22,7 @@
 
 import type { Endpoint, EndpointContext } from "../endpoint.ts";
 import { toWasmnetError, type WasmnetError } from "../errors.ts";
+import { SocketLimiter } from "../limits.ts";
 import { decideTarget } from "../policy/mod.ts";
 import { dialTcp, formatHostPort } from "../sockets/dial.ts";
 import { systemResolver } from "../sockets/resolver.ts";
@@ -112,6 +113,7 @@ class WebsockifyConnection {
   readonly #controller = new AbortController();
   readonly #stream: TcpStream;
   readonly #untrack: () => void;
+  readonly #limiter: SocketLimiter;
   readonly #id = crypto.randomUUID().slice(0, 8);
   readonly #host: string;
   readonly #targetPort: number;
@@ -129,6 +131,8 @@ class WebsockifyConnection {
       },
       () => this.#waitForRoom(),
     );
+    // max_bandwidth_mbps and socket_idle_timeout_secs, as for any other socket.
+    this.#limiter = SocketLimiter.forPolicy(ctx.policy, this.#controller.signal);
     this.#untrack = ctx.track({
       shutdown: (code, reason) => this.#close(code ?? 1001, reason ?? "server shutting down"),
     });
@@ -180,7 +184,7 @@ class WebsockifyConnection {
     dialTcp(dial, "websockify", this.#host, this.#targetPort, timeoutMs).then(
       ({ conn }) => {
         if (this.#closed) conn.close();
-        else this.#stream.attach(conn);
+        else this.#stream.attach(this.#limiter.wrap(conn, (e) => this.#close(CloseCode.NETWORK, e.message)));
       },
       (err) => {
         const e = toWasmnetError(err, "CONNECT_FAILED");
@@ -220,6 +224,7 @@ class WebsockifyConnection {
 
   #finish(): void {
     this.#controller.abort();
+    this.#limiter.close();
     clearTimeout(this.#roomTimer);
     for (const r of this.#roomWaiters.splice(0)) r();
     this.#untrack();

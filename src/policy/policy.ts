@@ -59,7 +59,12 @@ export class Policy {
     const narrowings = narrowing.targets === undefined
       ? this.narrowings
       : [...this.narrowings, { source: narrowing.source, rules: narrowing.targets }];
-    return new Policy({ config, rules: this.rules }, this.source, this.unrestricted, Object.freeze(narrowings));
+    return new Policy(
+      { config, rules: this.rules },
+      this.source,
+      this.unrestricted,
+      Object.freeze(narrowings),
+    );
   }
 
   /** `--no-policy`: no deny rules, allow `*`, bind any address and any port; other limits at their defaults. */

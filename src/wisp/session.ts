@@ -17,6 +17,7 @@
 
 import { toWasmnetError, type WasmnetError } from "../errors.ts";
 import { type DecisionLog, silentLog } from "../log.ts";
+import { SocketLimiter } from "../limits.ts";
 import type { Policy } from "../policy/mod.ts";
 import { type DialContext, dialTcp } from "../sockets/dial.ts";
 import { type Resolver, systemResolver } from "../sockets/resolver.ts";
@@ -129,6 +130,8 @@ export class WispSession {
   readonly #maxBuffered: number;
   readonly #maxQueued: number;
   readonly #maxSessionQueued: number;
+  /** `max_bandwidth_mbps` (one bucket for all TCP streams, both ways) and the TCP idle timer, as wasmnet's. */
+  readonly #limiter: SocketLimiter;
   /** TCP streams with packets not yet written (their credit needs watching). */
   readonly #draining = new Set<TcpWispStream>();
   #state: "new" | "awaiting-info" | "open" = "new";
@@ -152,6 +155,7 @@ export class WispSession {
     this.#maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
     this.#maxQueued = options.maxQueuedWriteBytes ?? DEFAULT_STREAM_QUEUED_BYTES;
     this.#maxSessionQueued = options.maxSessionQueuedBytes ?? DEFAULT_SESSION_QUEUED_BYTES;
+    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal);
   }
 
   /** True once the session has closed. */
@@ -238,6 +242,7 @@ export class WispSession {
     clearTimeout(this.#drainTimer);
     clearTimeout(this.#handshakeTimer);
     clearInterval(this.#idleTimer);
+    this.#limiter.close();
     for (const r of this.#roomWaiters.splice(0)) r();
     for (const s of this.#streams.values()) this.#dispose(s);
     this.#streams.clear();
@@ -372,7 +377,8 @@ export class WispSession {
       ({ conn }) => {
         stream.connecting = false;
         if (stream.ended || this.closed) return conn.close();
-        stream.stream.attach(conn);
+        // An idle TCP stream ends with IDLE_TIMEOUT, which closes it with 0x47.
+        stream.stream.attach(this.#limiter.wrap(conn, (e) => stream.stream.destroy(e)));
         if (this.#clientExtensions.has(ExtensionId.STREAM_CONFIRMATION)) {
           this.#send({
             type: "continue",
@@ -560,7 +566,8 @@ export class WispSession {
   #checkIdle(limitMs: number): void {
     const now = performance.now();
     for (const s of [...this.#streams.values()]) {
-      if (!s.connecting && now - s.lastActivity > limitMs) {
+      // TCP streams time out through the limiter (as wasmnet's sockets do); UDP ones here.
+      if (s.kind === "udp" && !s.connecting && now - s.lastActivity > limitMs) {
         this.#closeStream(
           s,
           CloseReason.TRANSFER_TIMEOUT,

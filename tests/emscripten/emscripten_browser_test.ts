@@ -7,7 +7,8 @@
  *   target (`Module.websocket.url` at run time), and works the same against Debian's `websockify`.
  * - POSIX proxy: a blocking program (pthreads, cross-origin isolated page) does getaddrinfo, connect,
  *   send/recv (small and 200 kB), sees `EACCES` for a denied target, `ECONNREFUSED` for a closed port,
- *   `EAI_FAIL` for denied names, and serves one connection with bind/listen/accept.
+ *   `EAI_FAIL` for denied names, exchanges a UDP datagram (sendto/recvfrom), and serves one connection with
+ *   bind/listen/accept.
  */
 
 import assert from "node:assert/strict";
@@ -24,7 +25,7 @@ export default async (args) => {
     const onText = (text) => {
       lines.push(text);
       if (globalThis.onLine) globalThis.onLine(text);
-      if (text === "DONE") resolve();
+      if (text === "DONE" || text.startsWith("usage")) resolve();
     };
     globalThis.Module = { arguments: args.argv, print: onText, printErr: (t) => lines.push("stderr: " + t) };
     if (args.websocketUrl) globalThis.Module.websocket = { url: args.websocketUrl };
@@ -150,7 +151,7 @@ Deno.test("emscripten: a default-SOCKFS program through /tcp/HOST:PORT, denied, 
   }
 });
 
-Deno.test("emscripten: a blocking PROXY_POSIX_SOCKETS program (connect, send/recv, getaddrinfo, accept) in Chromium", async () => {
+Deno.test("emscripten: a blocking PROXY_POSIX_SOCKETS program (connect, send/recv, getaddrinfo, UDP, accept) in Chromium", async () => {
   await requireEmcc();
   const echo = startTcpEchoServer();
   const denied = startTcpEchoServer();
@@ -169,6 +170,14 @@ Deno.test("emscripten: a blocking PROXY_POSIX_SOCKETS program (connect, send/rec
     },
   });
   const names: Record<string, string[]> = { "echo.test": ["127.0.0.1"], "private.test": ["10.1.2.3"] };
+  const dgram = (await import("node:dgram")).default;
+  const udpEcho = dgram.createSocket("udp4");
+  udpEcho.on(
+    "message",
+    (msg: Uint8Array, r: { port: number; address: string }) => udpEcho.send(msg, r.port, r.address),
+  );
+  await new Promise<void>((resolve) => udpEcho.bind(0, "127.0.0.1", () => resolve()));
+  const udpPort = udpEcho.address().port;
   const srv = await startServer(policy, {
     resolver: (name) =>
       names[name] ? Promise.resolve(names[name]) : Promise.reject(new Error(`no such name ${name}`)),
@@ -187,6 +196,7 @@ Deno.test("emscripten: a blocking PROXY_POSIX_SOCKETS program (connect, send/rec
       "blocked.test",
       "private.test",
       String(listenPort),
+      String(udpPort),
     ];
     const run = await runProgram(buildDir, "posix_client.js", argv, {
       isolated: true,
@@ -206,6 +216,7 @@ Deno.test("emscripten: a blocking PROXY_POSIX_SOCKETS program (connect, send/rec
     assert.match(line(lines, "REFUSED "), /^REFUSED ret=-1 errno=\d+ is_ECONNREFUSED=1 Connection refused$/);
     assert.match(line(lines, "GAI_DENIED "), /is_EAI_FAIL=1/);
     assert.match(line(lines, "GAI_PRIVATE "), /is_EAI_FAIL=1/);
+    assert.equal(line(lines, "UDP "), `UDP sent=27 got=27 from_port=${udpPort} udp through the posix proxy`);
     assert.equal(line(lines, "LISTENING"), `LISTENING bind=0 listen=0 port=${listenPort}`);
     assert.equal(line(lines, "SERVED "), "SERVED PING FROM DENO");
     assert.ok(served, "the test connected to the program's listener");
@@ -219,12 +230,14 @@ Deno.test("emscripten: a blocking PROXY_POSIX_SOCKETS program (connect, send/rec
         "connect:deny",
         "getaddrinfo:deny",
         "bind:allow",
+        "send_to:allow",
       ]
     ) {
       assert.ok(ops.includes(expected), `decision log has ${expected}: ${ops.join(", ")}`);
     }
   } finally {
     await served?.catch(() => {});
+    await new Promise<void>((resolve) => udpEcho.close(() => resolve()));
     await srv.close();
     await echo.close();
     await denied.close();

@@ -4,7 +4,7 @@
  * and prints one line per result for the test to check.
  *
  * Usage: posix_client BRIDGE_URL ECHO_NAME ECHO_PORT DENIED_IP DENIED_PORT REFUSED_PORT DENIED_NAME
- *                     PRIVATE_NAME LISTEN_PORT
+ *                     PRIVATE_NAME LISTEN_PORT UDP_ECHO_PORT
  */
 #include <arpa/inet.h>
 #include <emscripten.h>
@@ -47,7 +47,7 @@ static int recv_all(int fd, char *buf, size_t want) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 10) {
+  if (argc < 11) {
     printf("usage: see source\n");
     return 1;
   }
@@ -116,6 +116,22 @@ int main(int argc, char **argv) {
   printf("GAI_DENIED ret=%d is_EAI_FAIL=%d %s\n", gai, gai == EAI_FAIL, gai_strerror(gai));
   gai = getaddrinfo(argv[8], "80", &hints, &res);
   printf("GAI_PRIVATE ret=%d is_EAI_FAIL=%d\n", gai, gai == EAI_FAIL);
+
+  /* UDP: sendto and recvfrom through the proxy. */
+  int u = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in ua;
+  memset(&ua, 0, sizeof ua);
+  ua.sin_family = AF_INET;
+  ua.sin_port = htons((unsigned short)atoi(argv[10]));
+  inet_pton(AF_INET, "127.0.0.1", &ua.sin_addr);
+  const char dgram[] = "udp through the posix proxy";
+  ssize_t us = sendto(u, dgram, sizeof dgram - 1, 0, (struct sockaddr *)&ua, sizeof ua);
+  char ubuf[64] = {0};
+  struct sockaddr_in from;
+  socklen_t fromlen = sizeof from;
+  ssize_t ur = recvfrom(u, ubuf, sizeof ubuf - 1, 0, (struct sockaddr *)&from, &fromlen);
+  printf("UDP sent=%zd got=%zd from_port=%d %s\n", us, ur, ntohs(from.sin_port), ubuf);
+  shutdown(u, SHUT_RDWR);
 
   /* A server: bind, listen, accept one connection, answer in upper case. */
   int ls = socket(AF_INET, SOCK_STREAM, 0);

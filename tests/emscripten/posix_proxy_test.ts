@@ -199,7 +199,7 @@ Deno.test("posix proxy: denied, refused, and unsupported calls get the errno a C
       const r = await c.connect(s, "127.0.0.1", refusedPort);
       assert.deepEqual([r.ret, r.errno], [-1, ECONNREFUSED]);
       assert.equal((await c.connect(9999, "127.0.0.1", refusedPort)).errno, EBADF);
-      assert.equal((await c.call(SOCKET, [2, 2, 0])).errno, EPROTONOSUPPORT, "UDP is not offered");
+      assert.equal((await c.call(SOCKET, [2, 3, 0])).errno, EPROTONOSUPPORT, "SOCK_RAW is not offered");
       assert.equal((await c.call(SOCKET, [1, 1, 0])).errno, EAFNOSUPPORT, "AF_UNIX is not offered");
       const pair = await c.call(SOCKETPAIR, [1, 1, 0]);
       assert.deepEqual(
@@ -336,5 +336,72 @@ Deno.test("posix proxy: closing the WebSocket closes every socket, even with a r
     });
   } finally {
     await peer.close();
+  }
+});
+
+Deno.test("posix proxy: socket_idle_timeout_secs ends a silent connection with ETIMEDOUT", async () => {
+  const ETIMEDOUT = 73;
+  const policy = Policy.fromConfig({ network: { allow: ["*"], deny: [], socket_idle_timeout_secs: 1 } });
+  await withProxy(async (c, _srv, echo) => {
+    const s = (await c.socket()).ret;
+    assert.equal((await c.connect(s, "127.0.0.1", echo.port)).ret, 0);
+    const started = Date.now();
+    const r = await c.recv(s, 10);
+    assert.deepEqual([r.ret, r.errno], [-1, ETIMEDOUT]);
+    assert.ok(Date.now() - started >= 900, "after about a second of silence");
+  }, policy);
+});
+
+Deno.test("posix proxy: UDP (connect/send/recv, sendto/recvfrom), policy-checked per destination", async () => {
+  const dgram = (await import("node:dgram")).default;
+  const echo = dgram.createSocket("udp4");
+  echo.on(
+    "message",
+    (msg: Uint8Array, rinfo: { port: number; address: string }) => echo.send(msg, rinfo.port, rinfo.address),
+  );
+  await new Promise<void>((resolve) => echo.bind(0, "127.0.0.1", () => resolve()));
+  const port = echo.address().port;
+  const deniedPort = port === 65535 ? port - 1 : port + 1;
+  const policy = Policy.fromConfig({ network: { deny: [`127.0.0.1:${deniedPort}`], allow: ["*"] } });
+  const SENDTO = 12, RECVFROM = 13, SOCK_DGRAM = 2;
+  const sendto = (c: PosixClient, fd: number, ip: string, to: number, text: string) => {
+    const data = new TextEncoder().encode(text);
+    const tail = new Uint8Array(256 + data.length);
+    tail.set(sin(ip, to), 0);
+    tail.set(data, 256);
+    return c.call(SENDTO, [fd, data.length, 0, 16], tail);
+  };
+  try {
+    await withProxy(async (c, srv) => {
+      const u = (await c.socket(SOCK_DGRAM)).ret;
+      assert.equal((await c.connect(u, "127.0.0.1", port)).ret, 0);
+      assert.equal((await c.send(u, "datagram one")).ret, 12);
+      assert.equal(text(await c.recv(u, 100)), "datagram one");
+      assert.equal((await c.send(u, "abcdef")).ret, 6);
+      const cut = await c.recv(u, 3);
+      assert.deepEqual(
+        [cut.ret, text(cut)],
+        [3, "abc"],
+        "a datagram is truncated to the buffer, as UDP does",
+      );
+      const type = await c.call(GETSOCKOPT, [u, 1, 3, 4]);
+      assert.equal(new DataView(type.bytes.buffer).getInt32(12, true), SOCK_DGRAM);
+
+      const v = (await c.socket(SOCK_DGRAM)).ret;
+      assert.equal((await sendto(c, v, "127.0.0.1", port, "via sendto")).ret, 10);
+      const from = await c.call(RECVFROM, [v, 100, 0, 16]);
+      const fv = new DataView(from.bytes.buffer);
+      assert.equal(from.ret, 10);
+      assert.deepEqual([fv.getInt32(12, true), fv.getInt32(16, true)], [10, 16], "data and address lengths");
+      assert.equal(new TextDecoder().decode(from.bytes.subarray(20, 30)), "via sendto");
+      assert.equal((from.bytes[32] << 8) | from.bytes[33], port, "the sender's port");
+      const denied = await sendto(c, v, "127.0.0.1", deniedPort, "nope");
+      assert.deepEqual([denied.ret, denied.errno], [-1, EACCES]);
+      const ops = srv.decisions.map((d) => `${d.op} ${d.target} ${d.decision}`);
+      assert.ok(ops.includes(`connect_udp 127.0.0.1:${port} allow`), ops.join("\n"));
+      assert.ok(ops.includes(`send_to 127.0.0.1:${deniedPort} deny`), ops.join("\n"));
+    }, policy);
+  } finally {
+    await new Promise<void>((resolve) => echo.close(() => resolve()));
   }
 });

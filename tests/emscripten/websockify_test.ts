@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { importHs256Key, signHs256 } from "../../src/auth/mod.ts";
 import { Policy } from "../../src/policy/mod.ts";
 import { startServer, startTcpEchoServer, startTcpServer } from "../helpers.ts";
 
@@ -201,5 +202,51 @@ Deno.test("websockify mode: no subprotocol is fine, text frames close with 1003"
   } finally {
     await srv.close();
     await echo.close();
+  }
+});
+
+Deno.test("websockify mode: socket_idle_timeout_secs closes a silent connection with 1011", async () => {
+  const echo = startTcpEchoServer();
+  const policy = Policy.fromConfig({ network: { allow: ["*"], deny: [], socket_idle_timeout_secs: 1 } });
+  const srv = await startServer(policy);
+  try {
+    const c = open(`${srv.url}tcp/127.0.0.1:${echo.port}`);
+    assert.equal(await c.opened, true);
+    const event = await c.closed;
+    assert.equal(event.code, 1011);
+    assert.match(event.reason, /no traffic/);
+  } finally {
+    await srv.close();
+    await echo.close();
+  }
+});
+
+Deno.test("both Emscripten endpoints: [auth] required is enforced before the upgrade; ?token= lets a build in", async () => {
+  const SECRET_ENV = "WASMNET_EMSCRIPTEN_TEST_SECRET";
+  const secret = "an-emscripten-test-secret-of-more-than-32-bytes";
+  Deno.env.set(SECRET_ENV, secret);
+  const echo = startTcpEchoServer();
+  const srv = await startServer(
+    Policy.fromConfig({
+      network: { deny: [], allow: ["*"] },
+      auth: { required: true, secret_env: SECRET_ENV },
+    }),
+  );
+  try {
+    const key = await importHs256Key(new TextEncoder().encode(secret));
+    const token = await signHs256({ exp: Math.floor(Date.now() / 1000) + 300 }, key);
+    assert.match(await upgradeStatus(srv.port, `/tcp/127.0.0.1:${echo.port}`, "binary"), /^HTTP\/1\.1 401/);
+    assert.match(await upgradeStatus(srv.port, "/posix/"), /^HTTP\/1\.1 401/);
+    assert.match(await upgradeStatus(srv.port, `/posix/?token=${token}`), /^HTTP\/1\.1 101/);
+    const c = open(`${srv.url}tcp/127.0.0.1:${echo.port}?token=${token}`);
+    assert.equal(await c.opened, true);
+    c.ws.send(new Uint8Array([4, 2]));
+    assert.deepEqual(await c.read(2), new Uint8Array([4, 2]));
+    c.ws.close();
+    await c.closed;
+  } finally {
+    await srv.close();
+    await echo.close();
+    Deno.env.delete(SECRET_ENV);
   }
 });

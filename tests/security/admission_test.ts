@@ -68,7 +68,11 @@ Deno.test("tokens: good in the URL or as a subprotocol; bad signature, expired, 
     await viaQuery.close();
     const viaProtocol = new TestClient(srv.url, [`${TOKEN_PROTOCOL_PREFIX}${good}`]);
     await viaProtocol.opened;
-    assert.equal(viaProtocol.ws.protocol, `${TOKEN_PROTOCOL_PREFIX}${good}`, "the handshake answers the offered protocol");
+    assert.equal(
+      viaProtocol.ws.protocol,
+      `${TOKEN_PROTOCOL_PREFIX}${good}`,
+      "the handshake answers the offered protocol",
+    );
     await viaProtocol.close();
     const withOther = new TestClient(srv.url, ["wasmnet", `${TOKEN_PROTOCOL_PREFIX}${good}`]);
     await withOther.opened;
@@ -83,17 +87,29 @@ Deno.test("tokens: good in the URL or as a subprotocol; bad signature, expired, 
     assert.equal(await handshakeStatus(srv.port, `/?token=${noExp}`), 401);
     assert.equal(await handshakeStatus(srv.port, `/?token=not.a.jwt`), 401);
     assert.equal(await handshakeStatus(srv.port, "/"), 401);
-    assert.equal(await handshakeStatus(srv.port, "/", { "Sec-WebSocket-Protocol": `${TOKEN_PROTOCOL_PREFIX}${badSig}` }), 401);
-    assert.equal(await handshakeStatus(srv.port, `/wisp/?token=${expired}`), 401, "every endpoint is guarded");
+    assert.equal(
+      await handshakeStatus(srv.port, "/", { "Sec-WebSocket-Protocol": `${TOKEN_PROTOCOL_PREFIX}${badSig}` }),
+      401,
+    );
+    assert.equal(
+      await handshakeStatus(srv.port, `/wisp/?token=${expired}`),
+      401,
+      "every endpoint is guarded",
+    );
     const tampered = good.split(".");
     tampered[1] = b64(JSON.stringify({ sub: "alice", exp: 9999999999, wasmnet: {} })).replaceAll("=", "");
     assert.equal(await handshakeStatus(srv.port, `/?token=${tampered.join(".")}`), 401);
 
     const reasons = srv.decisions.filter((d) => d.op === "session").map((d) => d.rule);
-    assert.ok(reasons.includes("auth (bad_signature)") && reasons.includes("auth (expired)") && reasons.includes("auth (missing)"));
+    assert.ok(
+      reasons.includes("auth (bad_signature)") && reasons.includes("auth (expired)") &&
+        reasons.includes("auth (missing)"),
+    );
     const logged = JSON.stringify(srv.decisions);
     assert.ok(!logged.includes(SECRET), "the secret is never logged");
-    for (const t of [good, badSig, expired]) assert.ok(!logged.includes(t.split(".")[2]), "tokens are never logged");
+    for (const t of [good, badSig, expired]) {
+      assert.ok(!logged.includes(t.split(".")[2]), "tokens are never logged");
+    }
   });
 });
 
@@ -106,48 +122,58 @@ Deno.test("token claims narrow the session: targets and max_connections; never w
   const echo = startTcpEchoServer();
   const other = startTcpEchoServer("127.0.0.2");
   try {
-    await withAuthServer(async (srv) => {
-      const t = await token({ wasmnet: { targets: ["127.0.0.1"], max_connections: 2 } });
-      const c = new TestClient(`${srv.url}?token=${t}`);
-      try {
-        await c.opened;
-        c.json({ op: "connect", id: 1, addr: "127.0.0.1", port: echo.port });
-        await c.event("connected", 1);
-        c.json({ op: "send", id: 1, data: b64("narrow") });
-        assert.equal(unb64((await c.event("data", 1)).data), "narrow");
-        c.json({ op: "connect", id: 2, addr: "127.0.0.2", port: other.port });
-        const denied = await c.event("denied", 2);
-        assert.equal(denied.code, "POLICY_DENIED");
-        assert.match(denied.msg as string, /token/);
-        c.json({ op: "connect", id: 3, addr: "127.0.0.1", port: echo.port });
-        await c.event("connected", 3);
-        c.json({ op: "connect", id: 4, addr: "127.0.0.1", port: echo.port });
-        assert.equal((await c.event("error", 4)).code, "LIMIT_EXCEEDED");
-        const d = srv.decisions.find((r) => r.op === "connect" && r.decision === "deny")!;
-        assert.equal(d.rule, "token.targets");
-      } finally {
-        await c.close();
-      }
-    }, { deny: [], allow: ["*"] }, true);
+    await withAuthServer(
+      async (srv) => {
+        const t = await token({ wasmnet: { targets: ["127.0.0.1"], max_connections: 2 } });
+        const c = new TestClient(`${srv.url}?token=${t}`);
+        try {
+          await c.opened;
+          c.json({ op: "connect", id: 1, addr: "127.0.0.1", port: echo.port });
+          await c.event("connected", 1);
+          c.json({ op: "send", id: 1, data: b64("narrow") });
+          assert.equal(unb64((await c.event("data", 1)).data), "narrow");
+          c.json({ op: "connect", id: 2, addr: "127.0.0.2", port: other.port });
+          const denied = await c.event("denied", 2);
+          assert.equal(denied.code, "POLICY_DENIED");
+          assert.match(denied.msg as string, /token/);
+          c.json({ op: "connect", id: 3, addr: "127.0.0.1", port: echo.port });
+          await c.event("connected", 3);
+          c.json({ op: "connect", id: 4, addr: "127.0.0.1", port: echo.port });
+          assert.equal((await c.event("error", 4)).code, "LIMIT_EXCEEDED");
+          const d = srv.decisions.find((r) => r.op === "connect" && r.decision === "deny")!;
+          assert.equal(d.rule, "token.targets");
+        } finally {
+          await c.close();
+        }
+      },
+      { deny: [], allow: ["*"] },
+      true,
+    );
 
-    await withAuthServer(async (srv) => {
-      const plain = new TestClient(srv.url);
-      const widen = new TestClient(`${srv.url}?token=${await token({ wasmnet: { targets: ["127.0.0.0/8"], max_connections: 500 } })}`);
-      try {
-        await plain.opened;
-        plain.json({ op: "connect", id: 1, addr: "127.0.0.2", port: other.port });
-        await plain.event("connected", 1);
-        await widen.opened;
-        // The policy denies 127.0.0.0/8; a token naming it does not widen anything.
-        widen.json({ op: "connect", id: 1, addr: "127.0.0.1", port: echo.port });
-        const denied = await widen.event("denied", 1);
-        assert.match(String(srv.decisions.at(-1)?.rule), /network\.deny\[0\]/);
-        assert.equal(denied.code, "POLICY_DENIED");
-      } finally {
-        await plain.close();
-        await widen.close();
-      }
-    }, { deny: ["127.0.0.1"], allow: ["*"] }, false);
+    await withAuthServer(
+      async (srv) => {
+        const plain = new TestClient(srv.url);
+        const widen = new TestClient(
+          `${srv.url}?token=${await token({ wasmnet: { targets: ["127.0.0.0/8"], max_connections: 500 } })}`,
+        );
+        try {
+          await plain.opened;
+          plain.json({ op: "connect", id: 1, addr: "127.0.0.2", port: other.port });
+          await plain.event("connected", 1);
+          await widen.opened;
+          // The policy denies 127.0.0.0/8; a token naming it does not widen anything.
+          widen.json({ op: "connect", id: 1, addr: "127.0.0.1", port: echo.port });
+          const denied = await widen.event("denied", 1);
+          assert.match(String(srv.decisions.at(-1)?.rule), /network\.deny\[0\]/);
+          assert.equal(denied.code, "POLICY_DENIED");
+        } finally {
+          await plain.close();
+          await widen.close();
+        }
+      },
+      { deny: ["127.0.0.1"], allow: ["*"] },
+      false,
+    );
   } finally {
     await echo.close();
     await other.close();
@@ -180,7 +206,9 @@ Deno.test("session caps: the server's max_sessions (503) and max_sessions_per_ip
   } finally {
     await srv.close();
   }
-  const perIp = await startServer(Policy.fromConfig({ server: { max_sessions: 100, max_sessions_per_ip: 1 } }));
+  const perIp = await startServer(
+    Policy.fromConfig({ server: { max_sessions: 100, max_sessions_per_ip: 1 } }),
+  );
   try {
     const a = new TestClient(perIp.url);
     await a.opened;

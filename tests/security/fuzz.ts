@@ -13,8 +13,7 @@ import assert from "node:assert/strict";
 import { Policy } from "../../src/policy/mod.ts";
 import { decodeRequest, type Request } from "../../src/protocol/mod.ts";
 import { decodeBinaryEvent, encodeBinaryRequest } from "../../src/protocol/binary.ts";
-import { encodeJsonRequest } from "../../src/protocol/json.ts";
-import { type Endpoint } from "../../src/endpoint.ts";
+import type { Endpoint } from "../../src/endpoint.ts";
 import { Server, wasmnetEndpoint } from "../../src/server.ts";
 import type { Session } from "../../src/session.ts";
 import type { Resolver } from "../../src/sockets/resolver.ts";
@@ -42,7 +41,18 @@ export interface FuzzReport {
   opened: number;
 }
 
-const OPS = ["connect", "bind", "listen", "send", "close", "connect_tls", "connect_udp", "send_to", "resolve", "credit"];
+const OPS = [
+  "connect",
+  "bind",
+  "listen",
+  "send",
+  "close",
+  "connect_tls",
+  "connect_udp",
+  "send_to",
+  "resolve",
+  "credit",
+];
 const OPENING = new Set(["connect", "connect_tls", "bind", "connect_udp", "resolve"]);
 
 /** Runs `iterations` fuzz messages through a fresh server with seed `seed`. Throws on a failed check. */
@@ -52,7 +62,9 @@ export async function runFuzz(seed: number, iterations: number): Promise<FuzzRep
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)];
   const echo = startTcpEchoServer();
   const resolver: Resolver = (name) =>
-    name.endsWith(".test") ? Promise.resolve(["127.0.0.1"]) : Promise.reject(new Error(`no such name ${name}`));
+    name.endsWith(".test")
+      ? Promise.resolve(["127.0.0.1"])
+      : Promise.reject(new Error(`no such name ${name}`));
   const sessions: Session[] = [];
   const tracking: Endpoint = {
     ...wasmnetEndpoint,
@@ -113,8 +125,18 @@ export async function runFuzz(seed: number, iterations: number): Promise<FuzzRep
   let nextUnique = 100_000;
   const hosts = () =>
     pick([
-      "127.0.0.1", "127.0.0.1", "echo.test", "nowhere.invalid", "localhost", pick(HOSTILE_TARGETS).host,
-      "", "a".repeat(300), "\u0000", "💥", "[::1]", "0x7f.1",
+      "127.0.0.1",
+      "127.0.0.1",
+      "echo.test",
+      "nowhere.invalid",
+      "localhost",
+      pick(HOSTILE_TARGETS).host,
+      "",
+      "a".repeat(300),
+      "\u0000",
+      "💥",
+      "[::1]",
+      "0x7f.1",
     ]);
   const ports = () =>
     pick([echo.port, echo.port, 0, 1, 65535, 65536, -1, 1.5, int(65536), Number.NaN, 1e300]);
@@ -151,7 +173,17 @@ export async function runFuzz(seed: number, iterations: number): Promise<FuzzRep
       return b ? mutateBytes(b) : bytes(int(64));
     }
     if (kind === 8) return bytes(int(rand() < 0.9 ? 32 : 4096));
-    return pick(["", "{", "null", "[]", '{"op":1}', "\uffff".repeat(int(50)), '{"op":"send","id":1,"data":"' + "A".repeat(int(5000)) + '"}', "true", "1e999"]);
+    return pick([
+      "",
+      "{",
+      "null",
+      "[]",
+      '{"op":1}',
+      "\uffff".repeat(int(50)),
+      '{"op":"send","id":1,"data":"' + "A".repeat(int(5000)) + '"}',
+      "true",
+      "1e999",
+    ]);
   };
   const jsonOf = (r: Record<string, unknown>) =>
     JSON.stringify(r, (_k, v) => (v instanceof Uint8Array ? v.toBase64() : v));
@@ -168,8 +200,9 @@ export async function runFuzz(seed: number, iterations: number): Promise<FuzzRep
       const at = int(chars.length + 1);
       const what = int(3);
       if (what === 0) chars.splice(at, 1);
-      else if (what === 1) chars.splice(at, 0, pick(['"', "{", "}", ",", ":", "\\", "0", "-", "e", "\u2028", "x"]));
-      else chars[at] = String.fromCharCode(int(0x3000));
+      else if (what === 1) {
+        chars.splice(at, 0, pick(['"', "{", "}", ",", ":", "\\", "0", "-", "e", "\u2028", "x"]));
+      } else chars[at] = String.fromCharCode(int(0x3000));
     }
     return chars.join("");
   };
@@ -178,7 +211,6 @@ export async function runFuzz(seed: number, iterations: number): Promise<FuzzRep
     for (let n = 1 + int(4); n > 0 && out.length > 0; n--) out[int(out.length)] ^= 1 << int(8);
     return rand() < 0.2 ? new Uint8Array([...out, ...bytes(int(16))]) : out;
   };
-  void encodeJsonRequest;
 
   const refused = { json: 0, binary: 0 };
   const openedIds: number[] = [];
@@ -217,14 +249,22 @@ export async function runFuzz(seed: number, iterations: number): Promise<FuzzRep
     await waitFor(
       () => unique.every((id) => answeredIds.has(id)),
       10_000,
-      `answers to opening requests (seed ${seed}); missing: ${unique.filter((id) => !answeredIds.has(id)).slice(0, 5)}`,
+      `answers to opening requests (seed ${seed}); missing: ${
+        unique.filter((id) => !answeredIds.has(id)).slice(0, 5)
+      }`,
     );
     // Close everything that may be open, then the session must hold no socket.
     const session = sessions[0];
     assert.ok(session && !session.closed, "the session survived the fuzz");
-    const maybeOpen = new Set([...idUses.keys(), ...acceptedIds].filter((id) => Number.isSafeInteger(id) && id >= 0));
+    const maybeOpen = new Set(
+      [...idUses.keys(), ...acceptedIds].filter((id) => Number.isSafeInteger(id) && id >= 0),
+    );
     for (const id of maybeOpen) ws.send(JSON.stringify({ op: "close", id }));
-    await waitFor(() => session.socketCount === 0, 10_000, `sockets still open: ${session.socketCount} (seed ${seed})`);
+    await waitFor(
+      () => session.socketCount === 0,
+      10_000,
+      `sockets still open: ${session.socketCount} (seed ${seed})`,
+    );
     const refusedByDecoder = refused.json + refused.binary;
     return { seed, messages: iterations, refusedByDecoder, answers, opened: unique.length };
   } finally {

@@ -24,7 +24,9 @@ for (const seed of seeds) {
     assert.ok(report.refusedByDecoder > iterations / 10, "the fuzzer does reach the decoder's refusals");
     assert.ok(report.opened > 10, "the fuzzer does open sockets");
     if (iterations > 10_000) {
-      console.log(`seed ${seed}: ${JSON.stringify(report)} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      console.log(
+        `seed ${seed}: ${JSON.stringify(report)} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      );
     }
   });
 }

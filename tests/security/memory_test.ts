@@ -15,9 +15,13 @@ import { clientFrame, rawHandshake, write } from "./raw_ws.ts";
 const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;
 
-/** Resident set size of `pid` in bytes, from /proc. */
-function rss(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+/**
+ * Resident set size of `pid` in bytes, from /proc/<pid>/status (read through `cat`: Deno wants --allow-all to
+ * read /proc directly, and `deno task test` grants --allow-run).
+ */
+async function rss(pid: number): Promise<number> {
+  const out = await new Deno.Command("cat", { args: [`/proc/${pid}/status`], stdout: "piped" }).output();
+  const status = new TextDecoder().decode(out.stdout);
   const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)![1]);
   return kb * 1024;
 }
@@ -25,7 +29,19 @@ function rss(pid: number): number {
 /** Starts `cli.ts` as a subprocess on a free loopback port and returns its port and a stop function. */
 async function startServerProcess(args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-read", "--allow-env", new URL("../../cli.ts", import.meta.url).pathname, "--host", "127.0.0.1", "--port", "0", "--quiet", ...args],
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-env",
+      new URL("../../cli.ts", import.meta.url).pathname,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--quiet",
+      ...args,
+    ],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -76,7 +92,7 @@ Deno.test({
       assert.equal(h.status, 101);
       // Let the server settle, then take the baseline.
       await new Promise((r) => setTimeout(r, 300));
-      const before = rss(server.pid);
+      const before = await rss(server.pid);
       const connect = JSON.stringify({ op: "connect", id: 1, addr: "127.0.0.1", port: peer.port });
       await write(client, clientFrame(1, new TextEncoder().encode(connect)));
       // From here on the client reads nothing. Wait until the peer's writes stall (backpressure reached it).
@@ -86,7 +102,7 @@ Deno.test({
         assert.ok(offered < GiB, "the server took the whole GiB");
         await new Promise((r) => setTimeout(r, 100));
       }
-      const after = rss(server.pid);
+      const after = await rss(server.pid);
       const growth = after - before;
       console.log(
         `peer offered 1 GiB, server took ${(offered / MiB).toFixed(1)} MiB before pausing; ` +
@@ -94,6 +110,15 @@ Deno.test({
       );
       assert.ok(offered < 128 * MiB, `the server read ${offered} bytes from a peer nobody reads from`);
       assert.ok(growth < 48 * MiB, `server RSS grew by ${(growth / MiB).toFixed(1)} MiB`);
+      // And it stays flat: the peer is still offering, nothing more is taken.
+      const offeredBefore = offered;
+      await new Promise((r) => setTimeout(r, 1000));
+      const later = await rss(server.pid);
+      assert.ok(offered - offeredBefore < MiB, "the peer stays stalled");
+      assert.ok(
+        later - after < 8 * MiB,
+        `server RSS kept growing: ${(after / MiB).toFixed(1)} -> ${(later / MiB).toFixed(1)} MiB`,
+      );
     } finally {
       client?.close();
       await peer.close();
