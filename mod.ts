@@ -38,6 +38,8 @@ export { type ErrorCode, eventForCode, WasmnetError } from "./src/errors.ts";
 export { type DecisionLog, type DecisionRecord, jsonLineLog, silentLog } from "./src/log.ts";
 export type { Resolver } from "./src/sockets/resolver.ts";
 export * as protocol from "./src/protocol/mod.ts";
+/** Token helpers, so an operator's own backend can mint the HS256 tokens `[auth]` checks. */
+export { importHs256Key, signHs256, TOKEN_PROTOCOL_PREFIX } from "./src/auth/mod.ts";
 
 import { main } from "./cli.ts";
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -420,7 +420,16 @@ export class Session {
     }
     if (entry.closeAsked) return; // one close is answered by one `closed`
     entry.closeAsked = true;
-    entry.stream.close(); // writes what was accepted, then `closed`
+    if (entry.connecting && entry.stream.queuedBytes === 0) {
+      // Nothing to deliver: cancel the dial now rather than hold a slot until it ends.
+      entry.settled = true;
+      this.#table.remove(id, entry);
+      entry.controller.abort();
+      entry.stream.destroy();
+      this.#emit({ ev: "closed", id }, entry.framing);
+      return;
+    }
+    entry.stream.close(); // writes what was accepted (after the connect, if in flight), then `closed`
   }
 
   #destroy(entry: Entry): void {

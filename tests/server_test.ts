@@ -237,6 +237,12 @@ Deno.test("connect timeout: a peer that never completes the handshake", async ()
       const err = await c.event("error", 1, 10_000);
       assert.equal(err.code, "CONNECT_TIMEOUT");
       assert.ok(Date.now() - started >= 900, "the timeout is connection_timeout_secs, not immediate");
+      // A close while the connect is in flight, with nothing sent: the dial is cancelled at once.
+      c.json({ op: "connect", id: 2, addr: "127.0.0.1", port });
+      c.json({ op: "close", id: 2 });
+      await c.event("closed", 2);
+      await new Promise((r) => setTimeout(r, 1200)); // past the connect timeout
+      assert.equal(c.messages.filter((m) => !(m instanceof Uint8Array) && m.id === 2).length, 0, "no error after closed");
     }, Policy.fromConfig({ network: { deny: [], allow: ["*"], connection_timeout_secs: 1 } }));
   } finally {
     filler.close();

@@ -136,7 +136,11 @@ Deno.test("node: the packed npm tarball installs into a fresh project and works 
     );
     const tarball = `${tmp}/${packed[0].filename}`;
     const files: string[] = packed[0].files.map((f: { path: string }) => f.path).sort();
-    assertEquals(files, ["README.md", "dist/mod.d.ts", "dist/mod.js", "package.json"], "packed files");
+    assertEquals(
+      files,
+      ["README.md", "dist/mod.d.ts", "dist/mod.js", "dist/wasi.d.ts", "dist/wasi.js", "dist/wasi_worker.js", "package.json"],
+      "packed files",
+    );
 
     const project = `${tmp}/project`;
     await Deno.mkdir(project);

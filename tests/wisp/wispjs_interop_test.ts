@@ -130,6 +130,7 @@ Deno.test("wisp-js: close reasons the server sends", async (t) => {
   const refused = closedPort();
   const blackhole = await startBlackholeListener();
   const reset = await startResetServer();
+  const udpEcho = await startUdpEcho();
   const echo = startTcpEchoServer();
   const goodbye = startTcpServer(async (conn) => {
     await conn.write(new TextEncoder().encode("bye"));
@@ -180,6 +181,10 @@ Deno.test("wisp-js: close reasons the server sends", async (t) => {
       assert.equal(await s.closeReason, CloseReason.TRANSFER_TIMEOUT);
       assert.ok(Date.now() - t0 >= 900);
     });
+    await t.step("0x47 idle UDP stream", async () => {
+      const s = client.stream("127.0.0.1", udpEcho.port, "udp");
+      assert.equal(await s.closeReason, CloseReason.TRANSFER_TIMEOUT);
+    });
     await t.step("0x49 throttled: more streams than max_connections", async () => {
       const open = [0, 1, 2].map(() => client.stream("127.0.0.1", echo.port));
       for (const s of open) s.send("x");
@@ -194,5 +199,20 @@ Deno.test("wisp-js: close reasons the server sends", async (t) => {
     await goodbye.close();
     await blackhole.close();
     await reset.close();
+    await udpEcho.close();
+  }
+});
+
+Deno.test("wisp-js: network.max_bandwidth_mbps paces Wisp streams like wasmnet sockets", async () => {
+  const echo = startTcpEchoServer();
+  // 16 Mbit/s = 2,000,000 bytes/s for both directions together; 1 MiB out + 1 MiB back ≈ 1 s.
+  const srv = await startWispServer(Policy.fromConfig({ network: { deny: [], max_bandwidth_mbps: 16 } }));
+  try {
+    const r = await wispEchoThroughput(srv.wispUrl, echo.port, 1024 * 1024, 16 * 1024);
+    assert.ok(r.intact);
+    assert.ok(r.ms >= 800, `2 MiB through a 2 MB/s bucket took only ${r.ms.toFixed(0)} ms`);
+  } finally {
+    await srv.close();
+    await echo.close();
   }
 });
