@@ -27,6 +27,8 @@ export interface WispEndpointOptions extends WispOptions {
   path?: string;
   /** Serve the wsproxy form `<path>host:port` (default true). */
   wsproxy?: boolean;
+  /** Called with each new session (for metrics and tests). */
+  onSession?: (session: WispSession) => void;
 }
 
 /** Builds the Wisp endpoint. Settings from the policy's `[wisp]` section apply unless `options` sets them. */
@@ -69,6 +71,7 @@ export function wispEndpoint(options: WispEndpointOptions = {}): Endpoint {
           version: protocol === undefined ? 1 : 2,
         });
         const untrack = ctx.track(session);
+        options.onSession?.(session);
         return {
           open: () => session.start(),
           message: (data) => session.receive(data),
