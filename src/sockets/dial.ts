@@ -120,6 +120,7 @@ export async function dialTcp(
       last = new WasmnetError(
         "CONNECT_FAILED",
         `cannot connect to ${formatHostPort(host, port)}: ${(err as Error).message}`,
+        { cause: err },
       );
     }
   }

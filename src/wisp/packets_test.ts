@@ -132,7 +132,6 @@ const REASONS: [WasmnetError, number][] = [
   [new WasmnetError("POLICY_DENIED", "blocked"), 0x48],
   [new WasmnetError("PERMISSION_DENIED", "deno says no"), 0x48],
   [new WasmnetError("CONNECT_TIMEOUT", "slow"), 0x43],
-  [new WasmnetError("CONNECT_FAILED", "cannot connect to a:1: Connection refused (os error 111)"), 0x44],
   [new WasmnetError("CONNECT_FAILED", "x", { cause: new Deno.errors.ConnectionRefused("no") }), 0x44],
   [new WasmnetError("CONNECT_FAILED", "cannot connect to a:1: Network is unreachable (os error 101)"), 0x42],
   [new WasmnetError("RESOLVE_FAILED", "no such name"), 0x42],

@@ -41,7 +41,5 @@ export function closeReasonFor(err: WasmnetError): number {
 
 /** True if a failed connect was refused by the target (RST) rather than unreachable. */
 function isRefusal(err: WasmnetError): boolean {
-  if (err.cause instanceof Deno.errors.ConnectionRefused) return true;
-  // dialTcp keeps the OS message ("Connection refused (os error 111)") rather than the cause.
-  return /refused/i.test(err.message);
+  return err.cause instanceof Deno.errors.ConnectionRefused;
 }
