@@ -33,7 +33,7 @@ import { ResolveRequests, type SessionHooks, UdpEntry } from "./session_udp.ts";
 import { DEFAULT_MAX_QUEUED_WRITE_BYTES, TcpStream } from "./sockets/tcp.ts";
 import { DEFAULT_UPLOAD_WINDOW, flowRoom, flowViolation, PROTOCOL_V2, sendQuietly, SocketFlow } from "./flow.ts";
 import { SocketTable, type TableEntry } from "./socket_table.ts";
-import type { WebSocketPort } from "./websocket.ts";
+import { SendBufferGate, type WebSocketPort } from "./websocket.ts";
 import { SocketLimiter } from "./limits.ts";
 
 export type { WebSocketPort };
@@ -104,12 +104,11 @@ export class Session {
   readonly #controller = new AbortController();
   readonly #resolver: Resolver;
   readonly #log: DecisionLog;
-  readonly #maxBuffered: number;
+  /** Pauses reading TCP while the WebSocket's send buffer is over its bound. */
+  readonly #room: SendBufferGate;
   /** Bandwidth bucket and socket idle timers (src/limits.ts). */
   readonly #limiter: SocketLimiter;
   #nextServerId = SERVER_ID_BASE;
-  #roomWaiters: (() => void)[] = [];
-  #roomTimer: ReturnType<typeof setTimeout> | undefined;
   /** UDP and DNS handlers (session_udp.ts) reach the session through these. */
   readonly #hooks: SessionHooks;
   readonly #resolves: ResolveRequests;
@@ -121,14 +120,14 @@ export class Session {
     this.id = options.id ?? crypto.randomUUID().slice(0, 8);
     this.#resolver = options.resolver ?? defaultResolver(options.policy);
     this.#log = options.log ?? silentLog;
-    this.#maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    this.#room = new SendBufferGate(port, options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES, ROOM_POLL_MS);
     this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal);
     this.#hooks = {
       policy: options.policy,
       emit: (event, framing) => this.#emit(event, framing),
       reportError: (id, framing, err) => this.#reportError(id, framing, err),
       dialContext: (signal) => this.#dialContext(signal),
-      hasRoom: () => this.#port.bufferedAmount <= this.#maxBuffered,
+      hasRoom: () => this.#room.hasRoom,
     };
     this.#resolves = new ResolveRequests(this.#hooks, this.#controller.signal);
     options.signal?.addEventListener("abort", () => this.close(), {
@@ -182,8 +181,7 @@ export class Session {
   close(): void {
     if (this.closed) return;
     this.#controller.abort();
-    clearTimeout(this.#roomTimer);
-    for (const r of this.#roomWaiters.splice(0)) r();
+    this.#room.close();
     for (const entry of this.#table.drain()) this.#destroy(entry);
   }
 
@@ -491,21 +489,6 @@ export class Session {
 
   /** Resolves when the WebSocket's send buffer is below the bound (undefined when it already is). */
   #waitForRoom(): Promise<void> | undefined {
-    if (this.#port.bufferedAmount <= this.#maxBuffered || this.closed) return undefined;
-    const waiting = new Promise<void>((r) => this.#roomWaiters.push(r));
-    this.#pollRoom();
-    return waiting;
-  }
-
-  #pollRoom(): void {
-    if (this.#roomTimer !== undefined) return;
-    this.#roomTimer = setTimeout(() => {
-      this.#roomTimer = undefined;
-      if (this.closed || this.#port.bufferedAmount <= this.#maxBuffered / 2) {
-        for (const r of this.#roomWaiters.splice(0)) r();
-      } else {
-        this.#pollRoom();
-      }
-    }, ROOM_POLL_MS);
+    return this.#room.wait();
   }
 }

@@ -85,3 +85,57 @@ function offeredTokenProtocol(request: Request): string | undefined {
     p.startsWith(TOKEN_PROTOCOL_PREFIX)
   );
 }
+
+/**
+ * Waits for a WebSocket's send buffer to drain below a bound: how every front end pauses reading its TCP
+ * sockets while the browser is slow. The runtime has no "drain" event, so while anyone waits it polls
+ * `bufferedAmount` every `pollMs`; waiters are released once it is at or below half the bound.
+ */
+export class SendBufferGate {
+  readonly #port: WebSocketPort;
+  readonly #maxBuffered: number;
+  readonly #pollMs: number;
+  #waiters: (() => void)[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  /** Gates on `port`'s send buffer holding at most `maxBuffered` bytes. */
+  constructor(port: WebSocketPort, maxBuffered: number, pollMs = 1) {
+    this.#port = port;
+    this.#maxBuffered = maxBuffered;
+    this.#pollMs = pollMs;
+  }
+
+  /** True while the send buffer is within the bound. */
+  get hasRoom(): boolean {
+    return this.#port.bufferedAmount <= this.#maxBuffered;
+  }
+
+  /** Undefined when there is room now (nothing allocated on the hot path), else resolves when there is. */
+  wait(): Promise<void> | undefined {
+    if (this.#closed || this.hasRoom) return undefined;
+    const waiting = new Promise<void>((resolve) => this.#waiters.push(resolve));
+    this.#poll();
+    return waiting;
+  }
+
+  /** Releases every waiter and stops polling (the session is closing). */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const release of this.#waiters.splice(0)) release();
+  }
+
+  #poll(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#closed || this.#port.bufferedAmount <= this.#maxBuffered / 2) {
+        for (const release of this.#waiters.splice(0)) release();
+      } else {
+        this.#poll();
+      }
+    }, this.#pollMs);
+  }
+}

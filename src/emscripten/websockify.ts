@@ -27,7 +27,7 @@ import { decideTarget } from "../policy/mod.ts";
 import { dialTcp, formatHostPort } from "../sockets/dial.ts";
 import { systemResolver } from "../sockets/resolver.ts";
 import { TcpStream } from "../sockets/tcp.ts";
-import { offeredProtocols, upgradeToPort, type WebSocketPort } from "../websocket.ts";
+import { offeredProtocols, SendBufferGate, upgradeToPort, type WebSocketPort } from "../websocket.ts";
 
 /** The path prefix this endpoint serves. */
 export const WEBSOCKIFY_PREFIX = "/tcp/";
@@ -118,18 +118,18 @@ class WebsockifyConnection {
   readonly #host: string;
   readonly #targetPort: number;
   #closed = false;
-  #roomTimer: ReturnType<typeof setTimeout> | undefined;
-  #roomWaiters: (() => void)[] = [];
+  readonly #room: SendBufferGate;
 
   constructor(port: WebSocketPort, ctx: EndpointContext, host: string, targetPort: number) {
     this.#port = port;
     this.#ctx = ctx;
+    this.#room = new SendBufferGate(port, MAX_BUFFERED_BYTES, 2);
     this.#stream = new TcpStream(
       {
         onData: (bytes) => this.#send(bytes),
         onEnd: (error) => this.#end(error),
       },
-      () => this.#waitForRoom(),
+      () => this.#room.wait(),
     );
     // max_bandwidth_mbps and socket_idle_timeout_secs, as for any other socket.
     this.#limiter = SocketLimiter.forPolicy(ctx.policy, this.#controller.signal);
@@ -225,29 +225,10 @@ class WebsockifyConnection {
   #finish(): void {
     this.#controller.abort();
     this.#limiter.close();
-    clearTimeout(this.#roomTimer);
-    for (const r of this.#roomWaiters.splice(0)) r();
+    this.#room.close();
     this.#untrack();
   }
 
-  #waitForRoom(): Promise<void> | undefined {
-    if (this.#closed || this.#port.bufferedAmount <= MAX_BUFFERED_BYTES) return undefined;
-    const waiting = new Promise<void>((r) => this.#roomWaiters.push(r));
-    this.#pollRoom();
-    return waiting;
-  }
-
-  #pollRoom(): void {
-    if (this.#roomTimer !== undefined) return;
-    this.#roomTimer = setTimeout(() => {
-      this.#roomTimer = undefined;
-      if (this.#closed || this.#port.bufferedAmount <= MAX_BUFFERED_BYTES / 2) {
-        for (const r of this.#roomWaiters.splice(0)) r();
-      } else {
-        this.#pollRoom();
-      }
-    }, 2);
-  }
 }
 
 /** A close reason must fit in 123 bytes of UTF-8. */

@@ -23,7 +23,7 @@ import { type DialContext, dialTcp } from "../sockets/dial.ts";
 import { type Resolver, systemResolver } from "../sockets/resolver.ts";
 import { TcpStream } from "../sockets/tcp.ts";
 import { openUdp, type UdpSocket } from "../sockets/udp.ts";
-import type { WebSocketPort } from "../websocket.ts";
+import { SendBufferGate, type WebSocketPort } from "../websocket.ts";
 import { InboundCredit } from "./credit.ts";
 import {
   CloseReason,
@@ -127,7 +127,8 @@ export class WispSession {
   readonly #resolver: Resolver;
   readonly #log: DecisionLog;
   readonly #window: number;
-  readonly #maxBuffered: number;
+  /** Pauses reading targets while the WebSocket's send buffer is over its bound. */
+  readonly #room: SendBufferGate;
   readonly #maxQueued: number;
   readonly #maxSessionQueued: number;
   /** `max_bandwidth_mbps` (one bucket for all TCP streams, both ways) and the TCP idle timer, as wasmnet's. */
@@ -137,8 +138,6 @@ export class WispSession {
   #state: "new" | "awaiting-info" | "open" = "new";
   #clientExtensions = new Set<number>();
   #clientInfoSeen = false;
-  #roomWaiters: (() => void)[] = [];
-  #roomTimer: ReturnType<typeof setTimeout> | undefined;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   #idleTimer: ReturnType<typeof setInterval> | undefined;
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -152,7 +151,7 @@ export class WispSession {
     this.#resolver = options.resolver ?? systemResolver(options.policy.config.dns.timeout_ms);
     this.#log = options.log ?? silentLog;
     this.#window = options.bufferPackets ?? DEFAULT_BUFFER_PACKETS;
-    this.#maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
+    this.#room = new SendBufferGate(port, options.maxBufferedBytes ?? 1024 * 1024, 2);
     this.#maxQueued = options.maxQueuedWriteBytes ?? DEFAULT_STREAM_QUEUED_BYTES;
     this.#maxSessionQueued = options.maxSessionQueuedBytes ?? DEFAULT_SESSION_QUEUED_BYTES;
     this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal);
@@ -238,12 +237,11 @@ export class WispSession {
   close(): void {
     if (this.closed) return;
     this.#controller.abort();
-    clearTimeout(this.#roomTimer);
+    this.#room.close();
     clearTimeout(this.#drainTimer);
     clearTimeout(this.#handshakeTimer);
     clearInterval(this.#idleTimer);
     this.#limiter.close();
-    for (const r of this.#roomWaiters.splice(0)) r();
     for (const s of this.#streams.values()) this.#dispose(s);
     this.#streams.clear();
     this.#draining.clear();
@@ -415,7 +413,7 @@ export class WispSession {
         // A Wisp UDP stream is connected: only the target's datagrams belong to it.
         if (!socket || addr !== socket.target.address || fromPort !== socket.target.port) return;
         stream.lastActivity = performance.now();
-        if (this.#port.bufferedAmount > this.#maxBuffered) {
+        if (!this.#room.hasRoom) {
           this.droppedDatagrams++;
           return;
         }
@@ -611,22 +609,7 @@ export class WispSession {
 
   /** Resolves when the WebSocket's send buffer is below the bound (undefined when it already is). */
   #waitForRoom(): Promise<void> | undefined {
-    if (this.#port.bufferedAmount <= this.#maxBuffered || this.closed) return undefined;
-    const waiting = new Promise<void>((r) => this.#roomWaiters.push(r));
-    this.#pollRoom();
-    return waiting;
-  }
-
-  #pollRoom(): void {
-    if (this.#roomTimer !== undefined) return;
-    this.#roomTimer = setTimeout(() => {
-      this.#roomTimer = undefined;
-      if (this.closed || this.#port.bufferedAmount <= this.#maxBuffered / 2) {
-        for (const r of this.#roomWaiters.splice(0)) r();
-      } else {
-        this.#pollRoom();
-      }
-    }, 2);
+    return this.#room.wait();
   }
 }
 
