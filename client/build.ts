@@ -62,7 +62,9 @@ export async function buildClientWasi(): Promise<{ wasi: string; worker: string 
       stderr: "piped",
       env: { NO_COLOR: "1" },
     }).output();
-    if (code !== 0) throw new Error(`deno bundle ${entry} failed (exit ${code}):\n${new TextDecoder().decode(stderr)}`);
+    if (code !== 0) {
+      throw new Error(`deno bundle ${entry} failed (exit ${code}):\n${new TextDecoder().decode(stderr)}`);
+    }
     if (/^\s*import\s|\bimport\(/m.test(await Deno.readTextFile(out))) {
       throw new Error(`${out} still imports something; it must be self-contained`);
     }

@@ -28,7 +28,13 @@ class FakePort implements WebSocketPort {
 
 function session(policy = Policy.allowAll(), log?: (r: DecisionRecord) => void) {
   const port = new FakePort();
-  const s = new Session(port, { policy, serverHost: "127.0.0.1", clientIp: "192.0.2.7", log, resolver: () => Promise.resolve([]) });
+  const s = new Session(port, {
+    policy,
+    serverHost: "127.0.0.1",
+    clientIp: "192.0.2.7",
+    log,
+    resolver: () => Promise.resolve([]),
+  });
   return { port, s };
 }
 
@@ -38,7 +44,12 @@ Deno.test("every malformed message is answered with one error, and the session s
   for (const m of bad) s.receive(m);
   s.receive(new Uint8Array([0x04, 1]));
   assert.equal(port.events.length, 4);
-  assert.deepEqual(port.events.map((e) => e.code), ["BAD_REQUEST", "BAD_REQUEST", "UNKNOWN_OP", "UNKNOWN_ID"]);
+  assert.deepEqual(port.events.map((e) => e.code), [
+    "BAD_REQUEST",
+    "BAD_REQUEST",
+    "UNKNOWN_OP",
+    "UNKNOWN_ID",
+  ]);
   assert.deepEqual(port.events.map((e) => e.id), [0, 1, 2, 3]);
   const binaryAnswer = port.sent.at(-1) as Uint8Array;
   assert.ok(binaryAnswer instanceof Uint8Array, "a binary request is answered in binary");

@@ -19,7 +19,11 @@ async function run(args: string[], denoFlags = ["--allow-net", "--allow-read", "
 }
 
 /** Starts the server as a subprocess and waits for its "listening on" line. */
-async function spawnServer(args: string[], denoFlags = ["--allow-net", "--allow-read", "--allow-env"], entry = "cli.ts") {
+async function spawnServer(
+  args: string[],
+  denoFlags = ["--allow-net", "--allow-read", "--allow-env"],
+  entry = "cli.ts",
+) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...denoFlags, `${ROOT}${entry}`, "--host", "127.0.0.1", "--port", "0", ...args],
     stdout: "piped",

@@ -242,7 +242,11 @@ Deno.test("connect timeout: a peer that never completes the handshake", async ()
       c.json({ op: "close", id: 2 });
       await c.event("closed", 2);
       await new Promise((r) => setTimeout(r, 1200)); // past the connect timeout
-      assert.equal(c.messages.filter((m) => !(m instanceof Uint8Array) && m.id === 2).length, 0, "no error after closed");
+      assert.equal(
+        c.messages.filter((m) => !(m instanceof Uint8Array) && m.id === 2).length,
+        0,
+        "no error after closed",
+      );
     }, Policy.fromConfig({ network: { deny: [], allow: ["*"], connection_timeout_secs: 1 } }));
   } finally {
     filler.close();

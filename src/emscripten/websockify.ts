@@ -228,7 +228,6 @@ class WebsockifyConnection {
     this.#room.close();
     this.#untrack();
   }
-
 }
 
 /** A close reason must fit in 123 bytes of UTF-8. */

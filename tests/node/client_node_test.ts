@@ -138,7 +138,15 @@ Deno.test("node: the packed npm tarball installs into a fresh project and works 
     const files: string[] = packed[0].files.map((f: { path: string }) => f.path).sort();
     assertEquals(
       files,
-      ["README.md", "dist/mod.d.ts", "dist/mod.js", "dist/wasi.d.ts", "dist/wasi.js", "dist/wasi_worker.js", "package.json"],
+      [
+        "README.md",
+        "dist/mod.d.ts",
+        "dist/mod.js",
+        "dist/wasi.d.ts",
+        "dist/wasi.js",
+        "dist/wasi_worker.js",
+        "package.json",
+      ],
       "packed files",
     );
 
