@@ -11,7 +11,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { type ClientSession, directTcp, rawWebSocket, type Sock, type Transport, wasmnet, wisp } from "./clients.ts";
+import {
+  type ClientSession,
+  directTcp,
+  rawWebSocket,
+  type Sock,
+  type Transport,
+  wasmnet,
+  wisp,
+} from "./clients.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -27,8 +35,28 @@ const MiB = 1024 * 1024;
 
 /** Sizes of the work: full run and `--quick`. */
 const SIZE = QUICK
-  ? { bulk: 32 * MiB, parallel: 32 * MiB, echoes: 300, connects: 100, idleOne: 200, idleSessions: 10, idlePer: 50, slow: 64 * MiB }
-  : { bulk: 256 * MiB, parallel: 256 * MiB, echoes: 2000, connects: 500, idleOne: 1000, idleSessions: 100, idlePer: 100, slow: 1024 * MiB };
+  ? {
+    bulk: 32 * MiB,
+    parallel: 32 * MiB,
+    echoes: 300,
+    connects: 100,
+    idleOne: 200,
+    idleSessions: 10,
+    idlePer: 50,
+    slow: 64 * MiB,
+    repeats: 1,
+  }
+  : {
+    bulk: 256 * MiB,
+    parallel: 256 * MiB,
+    echoes: 2000,
+    connects: 500,
+    idleOne: 1000,
+    idleSessions: 100,
+    idlePer: 100,
+    slow: 1024 * MiB,
+    repeats: 3,
+  };
 /** The slow page's reading rate in the flow-control run (bytes per second). */
 const SLOW_RATE = 200 * 1000 * 1000;
 
@@ -140,6 +168,8 @@ max_message_bytes = 4194304
 
 interface Running {
   transport: Transport;
+  /** The same with a TCP_NODELAY WebSocket client, for round trips (see clients.ts); default `transport`. */
+  latency?: Transport;
   proc?: Proc;
   /** The port a wasmnet server listens on (the slow-reader run opens its own client). */
   port?: number;
@@ -184,20 +214,39 @@ function contenders(policyPath: string): Contender[] {
     name,
     async start() {
       const { proc, port } = await startWasmnet(policyPath);
-      return { proc, port, transport: wasmnet(`ws://127.0.0.1:${port}/`, framing, v2) };
+      const url = `ws://127.0.0.1:${port}/`;
+      return {
+        proc,
+        port,
+        transport: wasmnet(url, framing, v2),
+        latency: wasmnet(url, framing, v2, { nodelay: true }),
+      };
     },
   });
   return [
-    { name: "direct TCP", baseline: true, noIdle: true, noMemory: true, start: () => Promise.resolve({ transport: directTcp }) },
+    {
+      name: "direct TCP",
+      baseline: true,
+      noIdle: true,
+      noMemory: true,
+      start: () => Promise.resolve({ transport: directTcp }),
+    },
     {
       name: "bare relay",
       baseline: true,
       noIdle: true,
       async start(target) {
         const port = freePort();
-        const proc = spawn(Deno.execPath(), ["run", "-A", `${ROOT}bench/bare_relay.ts`, String(port), String(target)]);
+        const proc = spawn(Deno.execPath(), [
+          "run",
+          "-A",
+          `${ROOT}bench/bare_relay.ts`,
+          String(port),
+          String(target),
+        ]);
         await waitForPort(port, proc);
-        return { proc, transport: rawWebSocket(`ws://127.0.0.1:${port}/`) };
+        const url = `ws://127.0.0.1:${port}/`;
+        return { proc, transport: rawWebSocket(url), latency: rawWebSocket(url, undefined, true) };
       },
     },
     wasmnetVariant("wasmnet JSON", "json", false),
@@ -229,7 +278,12 @@ function contenders(policyPath: string): Contender[] {
         const port = freePort();
         const proc = spawn("/usr/bin/websockify", [`127.0.0.1:${port}`, `127.0.0.1:${target}`]);
         await waitForPort(port, proc);
-        return { proc, transport: rawWebSocket(`ws://127.0.0.1:${port}/`, ["binary"]) };
+        const url = `ws://127.0.0.1:${port}/`;
+        return {
+          proc,
+          transport: rawWebSocket(url, ["binary"]),
+          latency: rawWebSocket(url, ["binary"], true),
+        };
       },
     },
   ];
@@ -248,19 +302,31 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no result in ${ms / 1000} s`)), ms))),
+    new Promise<never>((
+      _,
+      reject,
+    ) => (timer = setTimeout(() => reject(new Error(`${what}: no result in ${ms / 1000} s`)), ms))),
   ]);
 }
 
-/** Resolves when `sock` has received `n` bytes in total (counting from now). */
+/** Resolves when `sock` has received `n` bytes in total (counting from now); rejects if it fails first. */
 function receive(sock: Sock, n: number): Promise<void> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let got = 0;
+    sock.onError = reject;
     sock.onData = (b) => {
       got += b.length;
       if (got >= n) resolve();
     };
   });
+}
+
+/** Throughput runs are repeated ({@link SIZE}`.repeats`) and the median kept: two shared cores are noisy. */
+async function median(run: () => Promise<number>): Promise<number> {
+  const results: number[] = [];
+  for (let i = 0; i < SIZE.repeats; i++) results.push(await run());
+  results.sort((a, b) => a - b);
+  return results[Math.floor(results.length / 2)];
 }
 
 /** Bulk download of `n` bytes through one socket: MB/s. */
@@ -285,7 +351,10 @@ async function upload(t: Transport, target: number, n: number): Promise<number> 
   const chunk = new Uint8Array(64 * 1024).fill(0x75);
   const t0 = performance.now();
   await sock.send(header("U", n));
+  let failure: Error | undefined;
+  acked.catch((err) => (failure = err));
   for (let left = n; left > 0; left -= chunk.length) {
+    if (failure) throw failure;
     const p = sock.send(left >= chunk.length ? chunk : chunk.subarray(0, left));
     if (p) await p;
   }
@@ -347,16 +416,24 @@ async function connects(t: Transport, target: number, count: number): Promise<nu
   return count / ms * 1000;
 }
 
-/** `sessions` sessions with `per` idle sockets each (each proven open by one echoed byte): server bytes per socket. */
-async function idle(t: Transport, target: number, pid: number, sessions: number, per: number): Promise<number> {
+/**
+ * `sessions` sessions with `per` idle sockets each (each proven open by one echoed byte): the server's
+ * marginal bytes per socket, i.e. RSS growth from the first half of the sockets to all of them, so one-time
+ * costs of a fresh process (heap reservation, compiled code) are not charged to sockets.
+ */
+async function idle(
+  t: Transport,
+  target: number,
+  pid: number,
+  sessions: number,
+  per: number,
+): Promise<number> {
   const opened: ClientSession[] = [];
   for (let i = 0; i < sessions; i++) opened.push(await t.session());
-  await sleep(300);
-  const before = rss(pid);
   const socks: Sock[] = [];
-  for (const s of opened) {
-    for (let i = 0; i < per; i += 50) {
-      const batch = await Promise.all(Array.from({ length: Math.min(50, per - i) }, () => s.open(target)));
+  const openOn = async (s: ClientSession, count: number) => {
+    for (let i = 0; i < count; i += 50) {
+      const batch = await Promise.all(Array.from({ length: Math.min(50, count - i) }, () => s.open(target)));
       await Promise.all(batch.map((sock) => {
         const back = receive(sock, 1);
         const sent = sock.send(new Uint8Array([0x45, 0x21]));
@@ -364,12 +441,17 @@ async function idle(t: Transport, target: number, pid: number, sessions: number,
       }));
       socks.push(...batch);
     }
-  }
+  };
+  const half = Math.floor(per / 2);
+  for (const s of opened) await openOn(s, half);
+  await sleep(500);
+  const before = rss(pid);
+  for (const s of opened) await openOn(s, per - half);
   await sleep(500);
   const after = rss(pid);
   for (const sock of socks) sock.close();
   await Promise.all(opened.map((s) => s.close()));
-  return (after - before) / (sessions * per);
+  return (after - before) / (sessions * (per - half));
 }
 
 /**
@@ -421,7 +503,7 @@ interface Row {
 
 const WORK = args.work?.split(",").map((s) => s.trim().toLowerCase());
 
-async function measure<T>(what: string, f: () => Promise<T>, ms = 180_000): Promise<T | string | undefined> {
+async function measure<T>(what: string, f: () => Promise<T>, ms = 60_000): Promise<T | string | undefined> {
   if (WORK && !WORK.some((w) => what.toLowerCase().includes(w))) return undefined;
   try {
     return await withTimeout(f(), ms, what);
@@ -469,12 +551,13 @@ async function main(): Promise<void> {
       const t = running.transport;
       const row: Row = { name: c.name, baseline: c.baseline };
       try {
-        row.down = await measure("download", () => download(t, targetPort, SIZE.bulk));
-        row.up = await measure("upload", () => upload(t, targetPort, SIZE.bulk));
-        row.par = await measure("16 sockets", () => parallel(t, targetPort, SIZE.parallel));
-        row.rtt1 = await measure("echo 1 B", () => echo(t, targetPort, 1, SIZE.echoes));
-        row.rtt1k = await measure("echo 1 KiB", () => echo(t, targetPort, 1024, SIZE.echoes));
-        row.conn = await measure("connects", () => connects(t, targetPort, SIZE.connects));
+        row.down = await measure("download", () => median(() => download(t, targetPort, SIZE.bulk)));
+        row.up = await measure("upload", () => median(() => upload(t, targetPort, SIZE.bulk)));
+        row.par = await measure("16 sockets", () => median(() => parallel(t, targetPort, SIZE.parallel)));
+        const lt = running.latency ?? t;
+        row.rtt1 = await measure("echo 1 B", () => echo(lt, targetPort, 1, SIZE.echoes));
+        row.rtt1k = await measure("echo 1 KiB", () => echo(lt, targetPort, 1024, SIZE.echoes));
+        row.conn = await measure("connects", () => connects(lt, targetPort, SIZE.connects));
         if (!c.noIdle && running.proc) {
           const pid = running.proc.pid;
           row.idle1k = await measure("idle 1 session", () => idle(t, targetPort, pid, 1, SIZE.idleOne));
@@ -483,12 +566,22 @@ async function main(): Promise<void> {
             () => idle(t, targetPort, pid, SIZE.idleSessions, SIZE.idlePer),
           );
         }
-        if (running.proc && running.port && (c.name.startsWith("wasmnet binary") || c.name.startsWith("wasmnet v2"))) {
-          const url = `ws://127.0.0.1:${running.port}/`;
-          const v2 = c.name.startsWith("wasmnet v2");
-          const pid = running.proc.pid;
-          const r = await measure("slow reader", () => slowReader(wasmnet(url, "binary", v2, true), targetPort, pid, SIZE.slow), 600_000);
-          if (typeof r === "object") slow.push({ name: c.name, ...r });
+        if (running.port && (c.name.startsWith("wasmnet binary") || c.name.startsWith("wasmnet v2"))) {
+          // A fresh server process, so its RSS is the slow socket's alone.
+          const fresh = await startWasmnet(policyPath);
+          try {
+            const url = `ws://127.0.0.1:${fresh.port}/`;
+            const v2 = c.name.startsWith("wasmnet v2");
+            const t2 = wasmnet(url, "binary", v2, { manualCredit: true });
+            const r = await measure(
+              "slow reader",
+              () => slowReader(t2, targetPort, fresh.proc.pid, SIZE.slow),
+              600_000,
+            );
+            if (typeof r === "object") slow.push({ name: c.name, ...r });
+          } finally {
+            await fresh.proc.stop();
+          }
         }
       } finally {
         await running.proc?.stop();
@@ -507,7 +600,6 @@ async function main(): Promise<void> {
   if (!args["no-write"] && !only && !WORK) writeDoc(report.markdown);
 }
 
-
 // ---------------------------------------------------------------------------------------------- report
 
 const fmtRate = (v: Row["down"]) => typeof v === "number" ? `${v.toFixed(0)}` : v ?? "—";
@@ -519,11 +611,15 @@ function ratio(v: unknown, base: unknown, higherIsBetter = true): string {
   return ` (${(higherIsBetter ? v / base : base / v).toFixed(2)}x)`;
 }
 
-function render(rows: Row[], slow: { name: string; minRss: number; maxRss: number; maxBacklog: number }[], m: {
-  cpu: string;
-  cores: number;
-  seconds: number;
-}) {
+function render(
+  rows: Row[],
+  slow: { name: string; minRss: number; maxRss: number; maxBacklog: number }[],
+  m: {
+    cpu: string;
+    cores: number;
+    seconds: number;
+  },
+) {
   const bare = rows.find((r) => r.name === "bare relay");
   const wispjs = rows.find((r) => r.name === "wisp-js server");
   const wsfy = rows.find((r) => r.name === "websockify");
@@ -534,7 +630,13 @@ function render(rows: Row[], slow: { name: string; minRss: number; maxRss: numbe
   ];
   for (const r of rows) {
     lines.push(
-      `| ${r.name}${r.baseline ? " *(baseline)*" : ""} | ${fmtRate(r.down)}${ratio(r.down, bare?.down)} | ${fmtRate(r.up)}${ratio(r.up, bare?.up)} | ${fmtRate(r.par)}${ratio(r.par, bare?.par)} | ${fmtRtt(r.rtt1)}${ratio(p50(r.rtt1), p50(bare?.rtt1), false)} | ${fmtRtt(r.rtt1k)}${ratio(p50(r.rtt1k), p50(bare?.rtt1k), false)} | ${fmtRate(r.conn)}${ratio(r.conn, bare?.conn)} | ${fmtMem(r.idle1k)} | ${fmtMem(r.idle10k)} |`,
+      `| ${r.name}${r.baseline ? " *(baseline)*" : ""} | ${fmtRate(r.down)}${ratio(r.down, bare?.down)} | ${
+        fmtRate(r.up)
+      }${ratio(r.up, bare?.up)} | ${fmtRate(r.par)}${ratio(r.par, bare?.par)} | ${fmtRtt(r.rtt1)}${
+        ratio(p50(r.rtt1), p50(bare?.rtt1), false)
+      } | ${fmtRtt(r.rtt1k)}${ratio(p50(r.rtt1k), p50(bare?.rtt1k), false)} | ${fmtRate(r.conn)}${
+        ratio(r.conn, bare?.conn)
+      } | ${fmtMem(r.idle1k)} | ${fmtMem(r.idle10k)} |`,
     );
   }
   const binary = rows.find((r) => r.name === "wasmnet binary");
@@ -575,12 +677,18 @@ function render(rows: Row[], slow: { name: string; minRss: number; maxRss: numbe
     `| server | page reads at | server RSS min → max | page backlog max |`,
     "|---|---|---|---|",
     ...slow.map((s) =>
-      `| ${s.name} | ${SLOW_RATE / 1e6} MB/s | ${(s.minRss / MiB).toFixed(0)} → ${(s.maxRss / MiB).toFixed(0)} MiB | ${(s.maxBacklog / MiB).toFixed(1)} MiB |`
+      `| ${s.name} | ${SLOW_RATE / 1e6} MB/s | ${(s.minRss / MiB).toFixed(0)} → ${
+        (s.maxRss / MiB).toFixed(0)
+      } MiB | ${(s.maxBacklog / MiB).toFixed(1)} MiB |`
     ),
   ];
   const date = new Date().toISOString().slice(0, 16).replace("T", " ") + " UTC";
   const machine = `${m.cpu}, ${m.cores} logical cores, Linux, Deno ${Deno.version.deno}`;
-  const sizes = `bulk ${SIZE.bulk / MiB} MiB, 16 sockets × ${SIZE.parallel / 16 / MiB} MiB, ${SIZE.echoes} round trips, ${SIZE.connects} connects, ${SIZE.idleOne} idle sockets on one session and ${SIZE.idleSessions * SIZE.idlePer} on ${SIZE.idleSessions} sessions, ${SIZE.slow / MiB} MiB to a slow page${QUICK ? " (--quick)" : ""}`;
+  const sizes = `bulk ${SIZE.bulk / MiB} MiB (median of ${SIZE.repeats}), 16 sockets × ${
+    SIZE.parallel / 16 / MiB
+  } MiB, ${SIZE.echoes} round trips, ${SIZE.connects} connects, ${SIZE.idleOne} idle sockets on one session and ${
+    SIZE.idleSessions * SIZE.idlePer
+  } on ${SIZE.idleSessions} sessions, ${SIZE.slow / MiB} MiB to a slow page${QUICK ? " (--quick)" : ""}`;
   const table = [
     `wasmnet benchmark ${date} on ${machine}; ${sizes}; ${m.seconds.toFixed(0)} s`,
     "",
@@ -594,7 +702,9 @@ function render(rows: Row[], slow: { name: string; minRss: number; maxRss: numbe
     "<!-- generated by `deno task bench`: everything above the hand-written section is rewritten on each run -->",
     "# Benchmarks",
     "",
-    `Run: ${date}, on ${machine}. Loopback only, one run, every server in its own process, the TCP targets in another, the clients in the bench process. Work: ${sizes}. The whole run took ${m.seconds.toFixed(0)} s.`,
+    `Run: ${date}, on ${machine}. Loopback only, one run, every server in its own process, the TCP targets in another, the clients in the bench process. Work: ${sizes}. The whole run took ${
+      m.seconds.toFixed(0)
+    } s.`,
     "",
     "Ratios in parentheses are against the **bare relay** of the same run (a WebSocket-to-TCP relay in a few lines of Deno: the limit for any WebSocket proxy on this runtime); for round trips the ratio is bare p50 / this p50, so higher is better everywhere. MB/s are 10^6 bytes per second of payload. Memory is the server process's RSS growth divided by the sockets opened (n/a: one WebSocket, or one process, per socket). Wisp rows use the same client, `@mercuryworkshop/wisp-js` 0.5.0; the wisp-js server runs under Node.",
     "",
@@ -606,7 +716,9 @@ function render(rows: Row[], slow: { name: string; minRss: number; maxRss: numbe
     "",
     "## Flow control: a page that reads slowly",
     "",
-    `One socket, ${SIZE.slow / MiB} MiB downloaded by a page that reads ${SLOW_RATE / 1e6} MB/s. v1 (binary) has no way to slow the server down: what the page has not read yet piles up in the page. v2 grants credit only for what was read, so the server stops reading the TCP socket and the page's backlog stays within its window (the server's RSS should stay flat).`,
+    `One socket, ${SIZE.slow / MiB} MiB downloaded by a page that reads ${
+      SLOW_RATE / 1e6
+    } MB/s, each on a fresh server process (RSS sampled every 100 ms). The server is bounded either way (it stops reading TCP while its WebSocket buffer is over 4 MiB), but v1 has no way to stop the bytes reaching the page: what the page has not read yet piles up in the page. v2 grants credit only for what was read (the bench page's window is 4 MiB), so the server stops reading that TCP socket and the page's backlog stays within its window.`,
     "",
     ...slowLines,
     "",
@@ -627,7 +739,10 @@ function writeDoc(generated: string): void {
     // first run
   }
   Deno.mkdirSync(`${ROOT}docs`, { recursive: true });
-  Deno.writeTextFileSync(path, generated + "\n" + (kept || `${HAND_WRITTEN}\n\n(to be written from a profile)\n`));
+  Deno.writeTextFileSync(
+    path,
+    generated + "\n" + (kept || `${HAND_WRITTEN}\n\n(to be written from a profile)\n`),
+  );
   console.error(`wrote ${path}`);
 }
 

@@ -14,6 +14,8 @@ export interface Sock {
   send(bytes: Uint8Array): void | Promise<void>;
   /** Set by the workload: called with every chunk received. */
   onData: (bytes: Uint8Array) => void;
+  /** Set by the workload: the connection failed or closed early. */
+  onError: (err: Error) => void;
   close(): void;
   /** wasmnet v2 with manual credit only: the page has consumed `bytes` (grants them back to the server). */
   consumed?(bytes: number): void;
@@ -40,8 +42,18 @@ async function drain(ws: { bufferedAmount: number }, limit = 4 * 1024 * 1024): P
   while (ws.bufferedAmount > limit) await sleep(1);
 }
 
-function openWs(url: string, protocols?: string[]): Promise<WebSocket> {
-  const ws = new WebSocket(url, protocols);
+/**
+ * Deno's WebSocket client leaves Nagle's algorithm on: in a ping-pong, any message over 1 KiB waits for a
+ * delayed ACK (40 ms). Browsers and the `ws` package set TCP_NODELAY, so round-trip workloads use `ws`.
+ */
+let NodelayWebSocket: typeof WebSocket | undefined;
+
+async function openWs(url: string, protocols?: string[], nodelay = false): Promise<WebSocket> {
+  if (nodelay && !NodelayWebSocket) {
+    // deno-lint-ignore no-import-prefix -- bench-only; the same ws version wisp-js already pulls in
+    NodelayWebSocket = (await import("npm:ws@8.23.0")).WebSocket as unknown as typeof WebSocket;
+  }
+  const ws = new (nodelay ? NodelayWebSocket! : WebSocket)(url, protocols);
   ws.binaryType = "arraybuffer";
   return new Promise((resolve, reject) => {
     ws.onopen = () => resolve(ws);
@@ -59,6 +71,7 @@ export const directTcp: Transport = {
         conn.setNoDelay(true);
         const sock: Sock = {
           onData: () => {},
+          onError: () => {},
           async send(bytes) {
             for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
           },
@@ -89,15 +102,16 @@ export const directTcp: Transport = {
 };
 
 /** One WebSocket per TCP connection, raw bytes (the bare relay and websockify). */
-export function rawWebSocket(url: string, protocols?: string[]): Transport {
+export function rawWebSocket(url: string, protocols?: string[], nodelay = false): Transport {
   return {
     multiplexed: false,
     session: () =>
       Promise.resolve({
         async open() {
-          const ws = await openWs(url, protocols);
+          const ws = await openWs(url, protocols, nodelay);
           const sock: Sock = {
             onData: () => {},
+            onError: () => {},
             send(bytes) {
               ws.send(bytes as Uint8Array<ArrayBuffer>);
               if (ws.bufferedAmount > 4 * 1024 * 1024) return drain(ws, 1024 * 1024);
@@ -105,6 +119,7 @@ export function rawWebSocket(url: string, protocols?: string[]): Transport {
             close: () => ws.close(),
           };
           ws.onmessage = (e) => sock.onData(new Uint8Array(e.data as ArrayBuffer));
+          ws.onclose = () => sock.onError(new Error("the WebSocket closed"));
           return sock;
         },
         close: () => Promise.resolve(),
@@ -113,8 +128,17 @@ export function rawWebSocket(url: string, protocols?: string[]): Transport {
 }
 
 /** The wasmnet protocol: JSON or binary framing, v1 or v2 (flow control). */
-export function wasmnet(url: string, framing: "json" | "binary", v2: boolean, manualCredit = false): Transport {
-  return { multiplexed: true, session: () => WasmnetSession.open(url, framing, v2, manualCredit) };
+export function wasmnet(
+  url: string,
+  framing: "json" | "binary",
+  v2: boolean,
+  options: { manualCredit?: boolean; nodelay?: boolean } = {},
+): Transport {
+  return {
+    multiplexed: true,
+    session: () =>
+      WasmnetSession.open(url, framing, v2, options.manualCredit ?? false, options.nodelay ?? false),
+  };
 }
 
 /** The client download window a v2 bench client grants per socket. */
@@ -152,8 +176,9 @@ class WasmnetSession implements ClientSession {
     framing: "json" | "binary",
     v2: boolean,
     manualCredit: boolean,
+    nodelay: boolean,
   ): Promise<WasmnetSession> {
-    const ws = await openWs(url, v2 ? [PROTOCOL_V2] : undefined);
+    const ws = await openWs(url, v2 ? [PROTOCOL_V2] : undefined, nodelay);
     if (v2 && ws.protocol !== PROTOCOL_V2) throw new Error("server did not accept wasmnet.v2");
     return new WasmnetSession(ws, framing, v2, manualCredit);
   }
@@ -163,6 +188,7 @@ class WasmnetSession implements ClientSession {
     return new Promise((resolve, reject) => {
       const sock: WasmnetSock = {
         onData: () => {},
+        onError: () => {},
         connected: () => resolve(sock),
         failed: reject,
         credit: INITIAL,
@@ -182,13 +208,14 @@ class WasmnetSession implements ClientSession {
       new DataView(payload.buffer).setUint16(0, port);
       payload.set(body, 2);
       this.#request(0x01, id, { op: "connect", id, addr: "127.0.0.1", port }, payload);
-      if (this.#autoCredit) this.#grant(id, CLIENT_WINDOW - INITIAL);
+      if (this.#v2) this.#grant(id, CLIENT_WINDOW - INITIAL);
     });
   }
 
   async #send(id: number, sock: WasmnetSock, bytes: Uint8Array): Promise<void> {
     if (this.#v2) {
       while (sock.credit < bytes.length) {
+        if (!this.#socks.has(id)) throw new Error("socket closed while waiting for credit");
         await new Promise<void>((r) => (sock.creditWaiter = r));
       }
       sock.credit -= bytes.length;
@@ -202,7 +229,10 @@ class WasmnetSession implements ClientSession {
     } else {
       this.#ws.send(`{"op":"send","id":${id},"data":"${bytes.toBase64()}"}`);
     }
-    if (this.#ws.bufferedAmount > 4 * 1024 * 1024) await drain(this.#ws, 1024 * 1024);
+    // v1 has no backpressure: a client that lets megabytes pile up gets its socket dropped (BUFFER_FULL)
+    // when the server's per-socket queue passes 4 MiB, so the v1 client keeps its own buffer small.
+    if (!this.#v2 && this.#ws.bufferedAmount > 1024 * 1024) await drain(this.#ws, 256 * 1024);
+    else if (this.#ws.bufferedAmount > 4 * 1024 * 1024) await drain(this.#ws, 1024 * 1024);
   }
 
   #grant(id: number, bytes: number): void {
@@ -229,7 +259,7 @@ class WasmnetSession implements ClientSession {
       id = m.id;
       if (ev === "data") data = Uint8Array.fromBase64(m.data);
       bytes = m.bytes ?? 0;
-      if (ev === "error" || ev === "denied") this.#socks.get(id)?.failed(new Error(m.msg));
+      if (ev === "error" || ev === "denied") this.#fail(id, m.msg);
     } else {
       const b = new Uint8Array(message);
       const view = new DataView(message);
@@ -239,9 +269,7 @@ class WasmnetSession implements ClientSession {
       ] ?? "other";
       if (ev === "data") data = b.subarray(9);
       if (ev === "credit") bytes = view.getUint32(9);
-      if (ev === "error" || ev === "denied") {
-        this.#socks.get(id)?.failed(new Error(new TextDecoder().decode(b.subarray(9))));
-      }
+      if (ev === "error" || ev === "denied") this.#fail(id, new TextDecoder().decode(b.subarray(9)));
     }
     const sock = this.#socks.get(id);
     if (!sock) return;
@@ -255,12 +283,24 @@ class WasmnetSession implements ClientSession {
         }
       }
     } else if (ev === "connected") sock.connected();
-    else if (ev === "credit") {
+    else if (ev === "closed") {
+      this.#socks.delete(id);
+      sock.creditWaiter?.();
+      sock.onError(new Error("closed by the server"));
+    } else if (ev === "credit") {
       sock.credit += bytes;
       const wake = sock.creditWaiter;
       sock.creditWaiter = undefined;
       wake?.();
     }
+  }
+
+  #fail(id: number, msg: string): void {
+    const sock = this.#socks.get(id);
+    this.#socks.delete(id);
+    sock?.creditWaiter?.();
+    sock?.failed(new Error(msg));
+    sock?.onError(new Error(msg));
   }
 
   async close(): Promise<void> {
@@ -282,6 +322,7 @@ export function wisp(url: string): Transport {
           const stream: WispJsStream = client.stream("127.0.0.1", port);
           const sock: Sock = {
             onData: () => {},
+            onError: () => {},
             send(bytes) {
               stream.send(bytes);
               const ws = client.conn.ws as { bufferedAmount: number };
@@ -294,6 +335,9 @@ export function wisp(url: string): Transport {
             close: () => stream.close(),
           };
           stream.onData((chunk) => sock.onData(chunk));
+          stream.closeReason.then((reason) =>
+            sock.onError(new Error(`Wisp stream closed, reason ${reason}`))
+          );
           return Promise.resolve(sock);
         },
         close: () => client.close(),

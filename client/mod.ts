@@ -35,6 +35,13 @@ export {
   type WasmnetSocketInfo,
   type WasmnetSocketOptions,
 } from "./src/socket.ts";
+export {
+  type DatagramMessage,
+  type ReceivedDatagram,
+  WasmnetDatagramSocket,
+  type WasmnetDatagramSocketInfo,
+  type WasmnetDatagramSocketOptions,
+} from "./src/datagram.ts";
 export { WasmnetError, type WasmnetErrorKind } from "./src/errors.ts";
 export {
   decodeBase64,

@@ -27,8 +27,8 @@ export const MAX_GRANT = 0xffff_ffff;
 /** Largest credit a sender may hold: more is a protocol error (it would be a window past any buffer). */
 export const MAX_CREDIT = 2 ** 40;
 
-/** The window the server grants a client for its uploads, per socket, unless configured (1 MiB). */
-export const DEFAULT_UPLOAD_WINDOW = 1024 * 1024;
+/** The window the server grants a client for its uploads, per socket, unless configured (4 MiB: the write queue bound). */
+export const DEFAULT_UPLOAD_WINDOW = 4 * 1024 * 1024;
 
 /** The sender's credit on one socket: how many payload bytes it may still send. */
 export class SendCredit {
@@ -47,7 +47,9 @@ export class SendCredit {
 
   /** Records `bytes` sent. The caller never sends more than {@link available}; doing so is a bug. */
   spend(bytes: number): void {
-    if (bytes > this.#credit) throw new RangeError(`spent ${bytes} bytes with only ${this.#credit} of credit`);
+    if (bytes > this.#credit) {
+      throw new RangeError(`spent ${bytes} bytes with only ${this.#credit} of credit`);
+    }
     this.#credit -= bytes;
   }
 

@@ -267,6 +267,7 @@ export const wasmnetEndpoint: Endpoint = {
         log: ctx.log,
         resolver: ctx.resolver,
         flowControl: v2,
+        reuseReadBuffers: true, // Deno's WebSocket.send copies before returning (issue 5, measured)
       });
       const untrack = ctx.track(session);
       return {

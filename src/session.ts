@@ -69,8 +69,13 @@ export interface SessionOptions {
   maxQueuedWriteBytes?: number;
   /** Protocol v2: per-socket credit windows both ways (docs/flow-control.md). Off: the original protocol. */
   flowControl?: boolean;
-  /** v2: the send window granted to the client per TCP socket (default 1 MiB, at most `maxQueuedWriteBytes`). */
+  /** v2: the send window granted to the client per TCP socket (default 4 MiB, at most `maxQueuedWriteBytes`). */
   uploadWindow?: number;
+  /**
+   * Reuse one read buffer per TCP socket (no garbage on the data path). Only when `port.send` copies the
+   * message before returning, as Deno's WebSocket does; a port that keeps messages must leave it off.
+   */
+  reuseReadBuffers?: boolean;
 }
 
 interface TcpEntry extends TableEntry {
@@ -305,7 +310,11 @@ export class Session {
       },
       flow ? () => flowRoom(flow, () => this.#waitForRoom()) : () => this.#waitForRoom(),
       this.#options.maxQueuedWriteBytes,
-      { headroom: framing === "binary" ? BINARY_HEADER_BYTES : 0, readLimit: flow && (() => flow.readLimit()) },
+      {
+        headroom: framing === "binary" ? BINARY_HEADER_BYTES : 0,
+        readLimit: flow && (() => flow.readLimit()),
+        reuseBuffer: this.#options.reuseReadBuffers,
+      },
     );
     this.#table.add(id, entry);
     return entry;

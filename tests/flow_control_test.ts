@@ -7,15 +7,10 @@
  */
 
 import assert from "node:assert/strict";
-import { INITIAL_WINDOW, PROTOCOL_V2 } from "../src/flow.ts";
+import { DEFAULT_UPLOAD_WINDOW, INITIAL_WINDOW, PROTOCOL_V2 } from "../src/flow.ts";
 import { silentLog } from "../src/log.ts";
 import { Policy } from "../src/policy/mod.ts";
-import {
-  decodeBinaryEvent,
-  encodeBinaryRequest,
-  type Event,
-  type Request,
-} from "../src/protocol/mod.ts";
+import { decodeBinaryEvent, encodeBinaryRequest, type Event, type Request } from "../src/protocol/mod.ts";
 import { wasmnetEndpoint } from "../src/server.ts";
 import type { Session } from "../src/session.ts";
 import type { Closable } from "../src/endpoint.ts";
@@ -172,7 +167,10 @@ Deno.test("v2: the server answers wasmnet.v2; a slow reader stalls only its own 
 
     // Granting it more resumes it, by exactly the grant.
     client.send({ op: "credit", id: 1, bytes: 100_000 });
-    await client.until(() => (client.received.get(1) ?? 0) === INITIAL_WINDOW + 100_000, "slow socket resumes");
+    await client.until(
+      () => (client.received.get(1) ?? 0) === INITIAL_WINDOW + 100_000,
+      "slow socket resumes",
+    );
     assert.equal(session.socketStats(1)!.sentBytes, INITIAL_WINDOW + 100_000);
 
     client.send({ op: "close", id: 1 });
@@ -202,7 +200,12 @@ Deno.test("v2: a slow page reading 64 MiB keeps the server's per-socket bytes wi
     let consumed = 0;
     let maxHeld = 0;
     while (consumed < total) {
-      await client.until(() => (client.received.get(7) ?? 0) >= consumed + window, `a window of data after ${consumed}, got ${client.received.get(7)} ${JSON.stringify(session.socketStats(7))}`);
+      await client.until(
+        () => (client.received.get(7) ?? 0) >= consumed + window,
+        `a window of data after ${consumed}, got ${client.received.get(7)} ${
+          JSON.stringify(session.socketStats(7))
+        }`,
+      );
       const stats = session.socketStats(7);
       if (stats) maxHeld = Math.max(maxHeld, stats.sentBytes - consumed);
       consumed += window;
@@ -229,7 +232,7 @@ Deno.test("v2: uploads get a window, renewed as the network takes bytes; passing
     await client.event("connected", 3);
     await client.until(() => (client.credit.get(3) ?? 0) > 0, "opening grant");
     const window = INITIAL_WINDOW + client.credit.get(3)!;
-    assert.equal(window, MiB);
+    assert.equal(window, DEFAULT_UPLOAD_WINDOW);
     // Send 4 MiB within credit, echoing back (granting download credit as it arrives).
     const chunk = new Uint8Array(32 * 1024).fill(0x62);
     let sent = 0;
@@ -259,7 +262,7 @@ Deno.test("v2: uploads get a window, renewed as the network takes bytes; passing
     // A client that ignores its window loses that socket, with BUFFER_FULL, and only that socket.
     client.send({ op: "connect", id: 4, addr: "127.0.0.1", port: echo.port });
     await client.event("connected", 4);
-    const big = new Uint8Array(2 * MiB);
+    const big = new Uint8Array(DEFAULT_UPLOAD_WINDOW + 1);
     client.send({ op: "send", id: 4, data: big });
     await client.event("error", 4);
     await client.event("closed", 4);
@@ -302,7 +305,7 @@ Deno.test("v1 clients work unchanged next to v2; credit is refused on v1; JSON v
     v2json.json({ op: "connect", id: 5, addr: "127.0.0.1", port: echo.port });
     await v2json.event("connected", 5);
     const grant = await v2json.event("credit", 5);
-    assert.equal(grant.bytes, MiB - INITIAL_WINDOW);
+    assert.equal(grant.bytes, DEFAULT_UPLOAD_WINDOW - INITIAL_WINDOW);
     v2json.json({ op: "credit", id: 5, bytes: 0 });
     const bad = await v2json.event("error", 5);
     assert.equal(bad.code, "BAD_REQUEST");

@@ -18,6 +18,8 @@ import {
   toBytes,
 } from "./protocol.ts";
 import { type SocketSink, WasmnetSocket, type WasmnetSocketOptions } from "./socket.ts";
+import { WasmnetDatagramSocket, type WasmnetDatagramSocketOptions } from "./datagram.ts";
+import { ClientFlow, PROTOCOL_V2 } from "./flow.ts";
 
 /** What `send` accepts: text is sent as UTF-8. */
 export type SendData = string | Uint8Array | ArrayBuffer | ArrayBufferView;
@@ -30,6 +32,8 @@ export interface WebSocketLike {
   readonly bufferedAmount: number;
   /** Set to `"arraybuffer"` by the client. */
   binaryType: string;
+  /** The subprotocol the server chose (`wasmnet.v2` turns flow control on). */
+  readonly protocol?: string;
   /** Sends one text or binary message. */
   send(data: string | Uint8Array): void;
   /** Closes the connection. */
@@ -53,6 +57,14 @@ export interface WasmnetClientOptions {
   WebSocket?: WebSocketConstructor;
   /** WebSocket subprotocols to offer. */
   protocols?: string | string[];
+  /**
+   * Offer protocol v2 (`wasmnet.v2`): per-socket flow control both ways. A stream socket then grants the
+   * server credit only as its readable is read, so a page that stops reading stops the data at the server.
+   * Servers without v2 answer with the original protocol, and the client falls back silently. Default false.
+   */
+  flowControl?: boolean;
+  /** v2: the receive window granted per TCP socket, in bytes (default 1 MiB). */
+  receiveWindow?: number;
   /**
    * Largest payload of one `send` message; longer writes are split (servers cap message size, 1 MiB by
    * default, and base64 adds a third). Default 64 KiB.
@@ -118,6 +130,8 @@ interface Entry {
   error?: WasmnetError;
   /** Stream socket consuming this id's data instead of callbacks. */
   sink?: SocketSink;
+  /** v2 credit of a TCP socket (undefined without flow control). */
+  flow?: ClientFlow;
 }
 
 /** Sockets closed while still holding bytes nobody read, kept so a late `onData` still gets them. */
@@ -161,6 +175,10 @@ export class WasmnetClient {
   #wsClosed = false;
   #maxSendBytes: number;
   #lastErrorMessage = "";
+  /** Flow control asked for; {@link #v2} says whether the server agreed (known once open). */
+  #flowControl: boolean;
+  #receiveWindow: number | undefined;
+  #v2 = false;
 
   /**
    * Opens the WebSocket to `url` at once; await {@link ready} before relying on it (requests made earlier
@@ -182,7 +200,12 @@ export class WasmnetClient {
       this.#readyReject = reject;
     });
     this.#ready.catch(() => {}); // a caller who never asks for ready() must not get an unhandled rejection
-    this.#ws = options.protocols === undefined ? new Ctor(this.url) : new Ctor(this.url, options.protocols);
+    this.#flowControl = options.flowControl ?? false;
+    this.#receiveWindow = options.receiveWindow;
+    const protocols = this.#flowControl
+      ? [...[options.protocols ?? []].flat(), PROTOCOL_V2]
+      : options.protocols;
+    this.#ws = protocols === undefined ? new Ctor(this.url) : new Ctor(this.url, protocols);
     this.#ws.binaryType = "arraybuffer";
     const on = (type: string, fn: (event: Record<string, unknown>) => void) =>
       this.#ws.addEventListener(type, fn);
@@ -289,6 +312,7 @@ export class WasmnetClient {
       return false;
     }
     const bytes = toBytes(data);
+    if (entry.flow) return this.#sendWithCredit(entry, entry.flow.take(bytes));
     // A datagram is never split; a TCP stream may be.
     if (bytes.length <= this.#maxSendBytes || entry.kind !== "tcp") {
       return this.#send({ op: "send", id, data: bytes });
@@ -369,6 +393,19 @@ export class WasmnetClient {
   }
 
   /**
+   * Opens a UDP socket aimed at `host:port` as streams of datagrams (one chunk = one datagram, with its
+   * source when read; `{ data, remoteAddress, remotePort }` sends to another destination). See datagram.ts.
+   */
+  openDatagramSocket(
+    host: string,
+    port: number,
+    options: WasmnetDatagramSocketOptions = {},
+  ): WasmnetDatagramSocket {
+    const buffered = () => this.#ws.bufferedAmount + this.#outboxBytes;
+    return new WasmnetDatagramSocket(this, host, port, options, buffered);
+  }
+
+  /**
    * Opens a TCP connection as a stream socket, in the shape of the web's TCP socket APIs: `opened`,
    * `closed`, `readable`, `writable`, `close()`. Backpressure flows through both streams.
    */
@@ -385,11 +422,9 @@ export class WasmnetClient {
         entry.sink = sink;
       },
       send: (data) => this.send(id, data),
-      bufferedAmount: () => this.#ws.bufferedAmount + this.#outboxBytes,
+      bufferedAmount: () => this.#ws.bufferedAmount + this.#outboxBytes + (entry.flow?.queuedBytes ?? 0),
       close: () => this.close(id),
-      consumed: (_bytes) => {
-        // Flow control (protocol v2) grants the server credit for `_bytes` here.
-      },
+      consumed: (bytes) => this.#consumed(entry, bytes),
     });
     this.#startOpen(
       entry,
@@ -440,6 +475,9 @@ export class WasmnetClient {
       onClose: [],
       closeWaiters: [],
     };
+    if (kind === "tcp" && this.#flowControl && (!this.#opened || this.#v2)) {
+      entry.flow = new ClientFlow(this.#receiveWindow);
+    }
     this.#entries.set(id, entry);
     return entry;
   }
@@ -487,6 +525,15 @@ export class WasmnetClient {
   #onOpen(): void {
     if (this.#gone) return;
     this.#opened = true;
+    this.#v2 = this.#flowControl && this.#ws.protocol === PROTOCOL_V2;
+    if (this.#flowControl && !this.#v2) {
+      // The server speaks the original protocol: no credit; what waited for credit goes now.
+      for (const entry of this.#entries.values()) {
+        const queued = entry.flow?.flushAll() ?? [];
+        entry.flow = undefined;
+        this.#sendWithCredit(entry, queued);
+      }
+    }
     for (const message of this.#outbox) this.#ws.send(message);
     this.#outbox = [];
     this.#outboxBytes = 0;
@@ -531,9 +578,13 @@ export class WasmnetClient {
         entry.established = true;
         if (event.ev === "resolved") this.#entries.delete(entry.id);
         else if (entry.state === "opening") entry.state = "open";
+        if (event.ev === "connected" && entry.flow) this.#grant(entry, entry.flow.opening());
         pending?.resolve(event);
         return;
       }
+      case "credit":
+        if (entry.flow) this.#sendWithCredit(entry, entry.flow.granted(event.bytes));
+        return;
       case "data":
         return this.#inbound(entry, event.data);
       case "data_from":
@@ -584,6 +635,7 @@ export class WasmnetClient {
     const conn = this.#newEntry(connId, "tcp");
     conn.state = "open";
     conn.established = true;
+    if (conn.flow) this.#grant(conn, conn.flow.opening());
     if (listener.onAccept && !listener.heldAccepts.length) {
       this.#call(() => listener.onAccept!(connId, remote));
     } else {
@@ -594,13 +646,35 @@ export class WasmnetClient {
 
   /** The one place inbound stream bytes enter the client (flow control will count them here). */
   #inbound(entry: Entry, data: Uint8Array): void {
-    if (entry.sink) return entry.sink.data(data);
+    if (entry.sink) return entry.sink.data(data); // the stream grants as it is read (#consumed)
+    if (entry.flow) this.#consumed(entry, data.length); // callbacks take everything at once
     if (entry.onData && !entry.held.length && !entry.flushScheduled) {
       this.#call(() => entry.onData!(data));
       return;
     }
     entry.held.push(data);
     if (entry.onData) this.#scheduleFlush(entry);
+  }
+
+  /** v2: sends chunks the socket's credit allows, each split to `maxSendBytes`. */
+  #sendWithCredit(entry: Entry, chunks: Uint8Array[]): boolean {
+    for (const chunk of chunks) {
+      for (let off = 0; off < chunk.length; off += this.#maxSendBytes) {
+        if (!this.#send({ op: "send", id: entry.id, data: chunk.subarray(off, off + this.#maxSendBytes) })) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  /** v2: the page consumed `bytes` of `entry`'s data; grants them back to the server in batches. */
+  #consumed(entry: Entry, bytes: number): void {
+    if (entry.flow && entry.state !== "closed") this.#grant(entry, entry.flow.consumed(bytes));
+  }
+
+  #grant(entry: Entry, bytes: number): void {
+    if (bytes > 0 && this.#v2) this.#send({ op: "credit", id: entry.id, bytes });
   }
 
   #scheduleFlush(entry: Entry): void {

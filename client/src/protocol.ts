@@ -33,7 +33,9 @@ export type Request =
     port: number;
     data: Uint8Array;
   }
-  | { op: "resolve"; id: SocketId; name: string };
+  | { op: "resolve"; id: SocketId; name: string }
+  /** Protocol v2 (flow control): grant the server `bytes` more bytes of `data` on `id`. */
+  | { op: "credit"; id: SocketId; bytes: number };
 
 /** An event the server sends, with `data` already decoded to bytes. */
 export type Event =
@@ -49,7 +51,9 @@ export type Event =
     addr: string;
     port: number;
   }
-  | { ev: "resolved"; id: SocketId; addrs: string[] };
+  | { ev: "resolved"; id: SocketId; addrs: string[] }
+  /** Protocol v2 (flow control): the server grants `bytes` more bytes of `send` on `id`. */
+  | { ev: "credit"; id: SocketId; bytes: number };
 
 const REQUEST_TYPE: Record<Request["op"], number> = {
   connect: 0x01,
@@ -61,6 +65,7 @@ const REQUEST_TYPE: Record<Request["op"], number> = {
   send_to: 0x07,
   resolve: 0x08,
   connect_tls: 0x09,
+  credit: 0x10,
 };
 
 const EVENT_BY_TYPE: Record<number, Event["ev"]> = {
@@ -74,6 +79,7 @@ const EVENT_BY_TYPE: Record<number, Event["ev"]> = {
   0x88: "data_from",
   0x89: "resolved",
   0x8a: "udp_bound",
+  0x90: "credit",
 };
 
 const HEADER = 9;
@@ -197,6 +203,8 @@ export function decodeJson(text: string): Event {
       }
       return { ev, id, addrs };
     }
+    case "credit":
+      return { ev, id, bytes: field(obj, "bytes", "number") };
     default:
       throw new ProtocolError(`unknown event "${ev}"`);
   }
@@ -259,6 +267,11 @@ export function encodeBinary(req: Request): Uint8Array {
       const name = encoder.encode(req.name);
       const { out } = frame(type, req.id, name.length);
       out.set(name, HEADER);
+      return out;
+    }
+    case "credit": {
+      const { out, view } = frame(type, req.id, 4);
+      view.setUint32(HEADER, req.bytes);
       return out;
     }
   }
@@ -335,6 +348,9 @@ export function decodeBinary(bytes: Uint8Array): Event {
       }
       return { ev, id, addrs };
     }
+    case "credit":
+      need(4);
+      return { ev, id, bytes: view.getUint32(HEADER) };
   }
   throw new ProtocolError(`unhandled binary event "${ev}"`);
 }

@@ -107,6 +107,80 @@ for (const binary of [false, true]) {
     }
   });
 
+  Deno.test(`client ${framing}: openDatagramSocket streams datagrams both ways, with their sources`, async () => {
+    const echo = await startUdpPeer();
+    const other = await startUdpPeer();
+    try {
+      await withServer(undefined, async (server) => {
+        const client = new WasmnetClient(server.url, { binary });
+        try {
+          await client.ready();
+          const socket = client.openDatagramSocket("echo.test", echo.port);
+          const { readable, writable, localPort } = await socket.opened;
+          if (!(localPort > 0)) throw new Error(`local port ${localPort}`);
+          const writer = writable.getWriter();
+          await writer.write(new TextEncoder().encode("first"));
+          await writer.write("second");
+          await writer.write({ data: "third", remoteAddress: "127.0.0.1", remotePort: other.port });
+          const reader = readable.getReader();
+          const got: [string, string, number][] = [];
+          while (got.length < 3) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            got.push([text(value.data), value.remoteAddress, value.remotePort]);
+          }
+          got.sort((a, b) => a[0].localeCompare(b[0]));
+          assertEquals(got, [
+            ["first", "echo.test", echo.port],
+            ["second", "echo.test", echo.port],
+            ["third", "127.0.0.1", other.port],
+          ]);
+          assertEquals(echo.received.map((r) => r.port), [localPort, localPort]);
+          reader.releaseLock();
+          writer.releaseLock();
+          await socket.close();
+          await socket.closed;
+          const denied = client.openDatagramSocket("inside.test", 53);
+          assertEquals((await rejection(denied.opened)).kind, "denied");
+          assertEquals((await rejection(denied.closed)).kind, "denied");
+        } finally {
+          await client.disconnect();
+        }
+      });
+    } finally {
+      await echo.close();
+      await other.close();
+    }
+  });
+
+  Deno.test(`client ${framing}: a datagram socket's full readable drops new datagrams instead of growing`, async () => {
+    const echo = await startUdpPeer();
+    try {
+      await withServer(undefined, async (server) => {
+        const client = new WasmnetClient(server.url, { binary });
+        try {
+          await client.ready();
+          const socket = client.openDatagramSocket("127.0.0.1", echo.port, { readableHighWaterMark: 2 });
+          const { readable, writable } = await socket.opened;
+          const writer = writable.getWriter();
+          for (let i = 0; i < 5; i++) await writer.write(String(i));
+          await until(() => echo.received.length === 5 && socket.dropped === 3, "3 dropped");
+          const reader = readable.getReader();
+          const first = await reader.read();
+          const second = await reader.read();
+          assertEquals([text(first.value!.data), text(second.value!.data)].length, 2);
+          reader.releaseLock();
+          writer.releaseLock();
+          await socket.close();
+        } finally {
+          await client.disconnect();
+        }
+      });
+    } finally {
+      await echo.close();
+    }
+  });
+
   Deno.test(`client ${framing}: connectTls fetches plaintext; a bad certificate rejects with TLS_FAILED`, async () => {
     const pki = await makeTestPki();
     const good = startTlsServer(pki.good);

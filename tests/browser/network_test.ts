@@ -1,7 +1,8 @@
 /**
  * UDP, DNS and TLS from a real page: the npm bundle of the client in headless Chromium resolves a name,
- * exchanges datagrams with a UDP echo server on loopback, and fetches over `connect_tls` from a local TLS
- * server whose certificate is signed by a CA the test makes (and trusted through the policy's `[tls]`).
+ * exchanges datagrams with a UDP echo server on loopback (callbacks and datagram streams), and fetches
+ * over `connect_tls` (callbacks and streams) from a local TLS server whose certificate is signed by a CA
+ * the test makes (and trusted through the policy's `[tls]`).
  */
 
 import { buildClient } from "../../client/build.ts";
@@ -47,6 +48,23 @@ async function run(url, binary, { udpPort, otherPort, tlsPort, badTlsPort }) {
     out.datagrams = datagrams.sort();
     out.froms = froms;
     await client.close(udp.id);
+
+    // The stream form: one chunk is one datagram, with its source.
+    const dsock = client.openDatagramSocket("echo.test", udpPort);
+    const { readable: dgrams, writable: dgramOut } = await dsock.opened;
+    const dw = dgramOut.getWriter();
+    await dw.write("streamed datagram");
+    await dw.write({ data: "streamed elsewhere", remoteAddress: "127.0.0.1", remotePort: otherPort });
+    const dr = dgrams.getReader();
+    const streamed = [];
+    while (streamed.length < 2) {
+      const { value } = await within(10000, "datagram stream", dr.read());
+      streamed.push({ data: text(value.data), addr: value.remoteAddress, port: value.remotePort });
+    }
+    out.streamedDatagrams = streamed.sort((a, b) => a.data.localeCompare(b.data));
+    dr.releaseLock();
+    dw.releaseLock();
+    await dsock.close();
 
     // TLS: the server does the handshake (name checked against the test CA); the page sees plaintext.
     const id = await client.connectTls("tls.test", tlsPort);
@@ -132,6 +150,10 @@ Deno.test("browser: a page resolves, exchanges UDP datagrams and fetches over co
         `${framing}: data_from`,
       );
       if (!(Number(r.udpPort) > 0)) throw new Error(`${framing}: udp_bound port ${r.udpPort}`);
+      assertEquals(r.streamedDatagrams, [
+        { data: "streamed datagram", addr: "echo.test", port: udp.port },
+        { data: "streamed elsewhere", addr: "127.0.0.1", port: other.port },
+      ], `${framing}: datagram streams`);
       assertEquals(r.tlsResponse, "HTTP/1.0 200 OK\r\n\r\nhello over TLS at /", `${framing}: TLS fetch`);
       assertEquals(r.tlsClose, "clean", `${framing}: TLS close`);
       assertEquals(r.tlsStream, "HTTP/1.0 200 OK\r\n\r\nhello over TLS at /stream", `${framing}: TLS stream`);
@@ -141,7 +163,7 @@ Deno.test("browser: a page resolves, exchanges UDP datagrams and fetches over co
         `${framing}: wrong-name certificate`,
       );
     }
-    assertEquals(udp.received.length, 6, "datagrams that reached the UDP echo server");
+    assertEquals(udp.received.length, 8, "datagrams that reached the UDP echo server");
     assertEquals(pageErrors, [], "page errors");
     assertEquals(consoleErrors, [], "console errors");
   } finally {
