@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import { loadPolicyFile, Policy, PolicyError } from "./src/policy/mod.ts";
 import { Server } from "./src/server.ts";
+import { caCertsFor } from "./src/sockets/tls.ts";
 import { SecretError } from "./src/auth/mod.ts";
 
 /** The version printed by `--version`. */
@@ -85,6 +86,13 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
       return 1;
     }
     throw err;
+  }
+
+  try {
+    await caCertsFor(policy); // a bad [tls] ca_files entry stops startup, not the first connect_tls
+  } catch (err) {
+    console.error(`wasmnet-server: ${(err as Error).message}`);
+    return 1;
   }
 
   const builder = Server.builder().host(hostname).port(port).policy(policy);

@@ -88,6 +88,10 @@ Deno.test("a bad policy file stops startup with a message naming the file, key a
     const unknown = await run(["--policy", bad]);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /max_connectionz/);
+    await Deno.writeTextFile(bad, `[tls]\nca_files = ["${dir}/no-such-ca.pem"]\n`);
+    const badCa = await run(["--policy", bad]);
+    assert.equal(badCa.code, 1, "a bad tls.ca_files entry stops startup");
+    assert.match(badCa.stderr, /no-such-ca\.pem/);
     const missing = await run(["--policy", `${dir}/nope.toml`]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /nope\.toml/);

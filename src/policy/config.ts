@@ -80,7 +80,7 @@ export interface AuthConfig {
 export interface UdpConfig {
   /** Largest datagram sent or received. Default 65507 (the IPv4 maximum), range 1-65507. */
   readonly max_datagram_bytes: number;
-  /** Datagrams a session may send per second. Default 1000; 0 = unlimited. */
+  /** Datagrams one UDP socket may send per second (a token bucket per socket). Default 1000; 0 = unlimited. */
   readonly max_datagrams_per_sec: number;
 }
 
