@@ -1,8 +1,10 @@
 /**
- * `deno task bench [--quick] [--only name,name] [--no-write]`: wasmnet against its peers on one machine,
+ * `deno task bench [--quick] [--only name,name] [--work download,upload,...] [--no-write]`: wasmnet against
+ * its peers on one machine,
  * over loopback, all in one run. Every server under test runs in its own process (its CPU and RSS are its
  * own); the TCP targets run in another; the clients run here. Prints a table with ratios against the
- * baselines of this run and rewrites docs/benchmarks.md (keeping its hand-written part).
+ * baselines of this run; a full run (not `--quick`, `--only` or `--work`) rewrites docs/benchmarks.md,
+ * keeping its hand-written part ("Where the time goes").
  *
  * Peers are set up here: `@mercuryworkshop/wisp-js` is installed from the npm registry into a cache
  * directory and run under Node; websockify is Debian's `/usr/bin/websockify`.
@@ -597,7 +599,7 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   const report = render(rows, slow, { cpu, cores, seconds });
   console.log(report.table);
-  if (!args["no-write"] && !only && !WORK) writeDoc(report.markdown);
+  if (!args["no-write"] && !only && !WORK && !QUICK) writeDoc(report.markdown);
 }
 
 // ---------------------------------------------------------------------------------------------- report

@@ -33,19 +33,16 @@ import { ResolveRequests, type SessionHooks, UdpEntry } from "./session_udp.ts";
 import { DEFAULT_MAX_QUEUED_WRITE_BYTES, TcpStream } from "./sockets/tcp.ts";
 import { DEFAULT_UPLOAD_WINDOW, flowRoom, flowViolation, PROTOCOL_V2, sendQuietly, SocketFlow } from "./flow.ts";
 import { SocketTable, type TableEntry } from "./socket_table.ts";
-import { SendBufferGate, type WebSocketPort } from "./websocket.ts";
+import { DEFAULT_SEND_BUFFER_BYTES, SendBufferGate, type WebSocketPort } from "./websocket.ts";
 import { SocketLimiter } from "./limits.ts";
 
 export type { WebSocketPort };
 
 /**
- * Default bound of the WebSocket send buffer per session: 4 MiB. Measured (docs/benchmarks.md): at 1 MiB
+ * Default bound of the WebSocket send buffer per session (4 MiB). Measured (docs/benchmarks.md): at 1 MiB
  * the relay idles between polls and moves half as much; past 4 MiB it gains little.
  */
-export const DEFAULT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
-
-/** How often a session whose WebSocket buffer is full checks it again (Deno has no drain event). */
-const ROOM_POLL_MS = 1;
+export const DEFAULT_MAX_BUFFERED_BYTES = DEFAULT_SEND_BUFFER_BYTES;
 
 /** Everything a session needs from the server. */
 export interface SessionOptions {
@@ -125,7 +122,7 @@ export class Session {
     this.id = options.id ?? crypto.randomUUID().slice(0, 8);
     this.#resolver = options.resolver ?? defaultResolver(options.policy);
     this.#log = options.log ?? silentLog;
-    this.#room = new SendBufferGate(port, options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES, ROOM_POLL_MS);
+    this.#room = new SendBufferGate(port, options.maxBufferedBytes);
     this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal);
     this.#hooks = {
       policy: options.policy,

@@ -87,6 +87,12 @@ function offeredTokenProtocol(request: Request): string | undefined {
 }
 
 /**
+ * Default bound of a WebSocket's send buffer before a front end stops reading its TCP sockets: large enough
+ * to keep loopback at about 1 GB/s (docs/benchmarks.md), small enough to bound memory per session.
+ */
+export const DEFAULT_SEND_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/**
  * Waits for a WebSocket's send buffer to drain below a bound: how every front end pauses reading its TCP
  * sockets while the browser is slow. The runtime has no "drain" event, so while anyone waits it polls
  * `bufferedAmount` every `pollMs`; waiters are released once it is at or below half the bound.
@@ -100,7 +106,7 @@ export class SendBufferGate {
   #closed = false;
 
   /** Gates on `port`'s send buffer holding at most `maxBuffered` bytes. */
-  constructor(port: WebSocketPort, maxBuffered: number, pollMs = 1) {
+  constructor(port: WebSocketPort, maxBuffered = DEFAULT_SEND_BUFFER_BYTES, pollMs = 1) {
     this.#port = port;
     this.#maxBuffered = maxBuffered;
     this.#pollMs = pollMs;

@@ -27,13 +27,19 @@ import { decideTarget } from "../policy/mod.ts";
 import { dialTcp, formatHostPort } from "../sockets/dial.ts";
 import { systemResolver } from "../sockets/resolver.ts";
 import { TcpStream } from "../sockets/tcp.ts";
-import { offeredProtocols, SendBufferGate, upgradeToPort, type WebSocketPort } from "../websocket.ts";
+import {
+  DEFAULT_SEND_BUFFER_BYTES,
+  offeredProtocols,
+  SendBufferGate,
+  upgradeToPort,
+  type WebSocketPort,
+} from "../websocket.ts";
 
 /** The path prefix this endpoint serves. */
 export const WEBSOCKIFY_PREFIX = "/tcp/";
 
 /** Above this many bytes waiting in the WebSocket's send buffer, reading from the target pauses. */
-export const MAX_BUFFERED_BYTES = 1024 * 1024;
+export const MAX_BUFFERED_BYTES = DEFAULT_SEND_BUFFER_BYTES;
 
 /** The only subprotocol spoken: raw binary frames (websockify dropped `base64` too). */
 export const SUBPROTOCOL = "binary";
@@ -123,7 +129,7 @@ class WebsockifyConnection {
   constructor(port: WebSocketPort, ctx: EndpointContext, host: string, targetPort: number) {
     this.#port = port;
     this.#ctx = ctx;
-    this.#room = new SendBufferGate(port, MAX_BUFFERED_BYTES, 2);
+    this.#room = new SendBufferGate(port, MAX_BUFFERED_BYTES);
     this.#stream = new TcpStream(
       {
         onData: (bytes) => this.#send(bytes),

@@ -151,7 +151,7 @@ export class WispSession {
     this.#resolver = options.resolver ?? systemResolver(options.policy.config.dns.timeout_ms);
     this.#log = options.log ?? silentLog;
     this.#window = options.bufferPackets ?? DEFAULT_BUFFER_PACKETS;
-    this.#room = new SendBufferGate(port, options.maxBufferedBytes ?? 1024 * 1024, 2);
+    this.#room = new SendBufferGate(port, options.maxBufferedBytes);
     this.#maxQueued = options.maxQueuedWriteBytes ?? DEFAULT_STREAM_QUEUED_BYTES;
     this.#maxSessionQueued = options.maxSessionQueuedBytes ?? DEFAULT_SESSION_QUEUED_BYTES;
     this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal);

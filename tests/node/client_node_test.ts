@@ -5,7 +5,7 @@
  * against the packed `.d.ts`.
  */
 
-import { buildClient } from "../../client/build.ts";
+import { buildClient, buildClientWasi } from "../../client/build.ts";
 import { Policy } from "../../mod.ts";
 import { startServer, startTcpEchoServer } from "../helpers.ts";
 
@@ -125,7 +125,8 @@ export { id, kind, socket };
 `;
 
 Deno.test("node: the packed npm tarball installs into a fresh project and works from Node", async () => {
-  await buildClient();
+  // Everything the package exports (`.`, `./wasi`, `./wasi_worker.js`), as `prepack` builds it.
+  await Promise.all([buildClient(), buildClientWasi()]);
   const tmp = await Deno.makeTempDir({ prefix: "wasmnet-node-" });
   const server = await startServer(Policy.fromConfig({ network: { deny: ["127.0.0.2/32"], allow: ["*"] } }));
   const echo = startTcpEchoServer();
