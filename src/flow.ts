@@ -1,6 +1,6 @@
 /**
  * Flow control (wasmnet protocol v2): per-socket credit windows in both directions, as plain counters with
- * no I/O. docs/flow-control.md is the prose form; the session wires these to its sockets.
+ * no I/O. docs/protocol.md ("Flow control (v2)") is the prose form; the session wires these to its sockets.
  *
  * - {@link SendCredit} is the sender's side: bytes it may still send; a sender never exceeds it and waits
  *   for a grant when it is spent.

@@ -64,7 +64,7 @@ export interface SessionOptions {
   maxBufferedBytes?: number;
   /** Bound of bytes waiting to be written to one TCP socket (default 4 MiB); past it: `BUFFER_FULL`. */
   maxQueuedWriteBytes?: number;
-  /** Protocol v2: per-socket credit windows both ways (docs/flow-control.md). Off: the original protocol. */
+  /** Protocol v2: per-socket credit windows both ways (docs/protocol.md, "Flow control (v2)"). Off: the original protocol. */
   flowControl?: boolean;
   /** v2: the send window granted to the client per TCP socket (default 4 MiB, at most `maxQueuedWriteBytes`). */
   uploadWindow?: number;

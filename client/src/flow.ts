@@ -2,7 +2,7 @@
  * Flow control (wasmnet protocol v2) on the client: per-socket credit both ways, as plain counters. The
  * server grants the client a send window (`credit` events); the client grants the server a receive window
  * (`credit` requests) as the page consumes data: for a stream socket, as its ReadableStream is pulled, so a
- * page that stops reading stops the bytes coming. See docs/flow-control.md.
+ * page that stops reading stops the bytes coming. See docs/protocol.md, "Flow control (v2)".
  *
  * @module
  */

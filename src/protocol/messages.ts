@@ -79,7 +79,7 @@ export interface ResolveRequest {
 }
 /**
  * Flow control (protocol v2 only): the client grants the server `bytes` more bytes of `data` payload on
- * socket `id` (see docs/flow-control.md). Binary payload: 4-byte big-endian unsigned `bytes`, 1 to 2^32-1.
+ * socket `id` (see docs/protocol.md, "Flow control (v2)"). Binary payload: 4-byte big-endian unsigned `bytes`, 1 to 2^32-1.
  */
 export interface CreditRequest {
   op: "credit";
