@@ -320,24 +320,31 @@ export function wisp(url: string): Transport {
       return {
         open(port: number): Promise<Sock> {
           const stream: WispJsStream = client.stream("127.0.0.1", port);
+          // wisp-js keeps its queue when the server closes the stream: stop waiting on it then, and say why.
+          let closed: Error | undefined;
           const sock: Sock = {
             onData: () => {},
             onError: () => {},
             send(bytes) {
+              if (closed) throw closed;
               stream.send(bytes);
               const ws = client.conn.ws as { bufferedAmount: number };
               if (stream.raw.send_buffer.length > 8 || ws.bufferedAmount > 4 * 1024 * 1024) {
                 return (async () => {
-                  while (stream.raw.send_buffer.length > 2 || ws.bufferedAmount > 1024 * 1024) await sleep(1);
+                  while (stream.raw.send_buffer.length > 2 || ws.bufferedAmount > 1024 * 1024) {
+                    if (closed) throw closed;
+                    await sleep(1);
+                  }
                 })();
               }
             },
             close: () => stream.close(),
           };
           stream.onData((chunk) => sock.onData(chunk));
-          stream.closeReason.then((reason) =>
-            sock.onError(new Error(`Wisp stream closed, reason ${reason}`))
-          );
+          stream.closeReason.then((reason) => {
+            closed = new Error(`Wisp stream closed, reason 0x${reason.toString(16)}`);
+            sock.onError(closed);
+          });
           return Promise.resolve(sock);
         },
         close: () => client.close(),

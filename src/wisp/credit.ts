@@ -4,12 +4,18 @@
  * The server announces a buffer of `window` packets (CONTINUE on stream 0); the client spends one credit per
  * DATA packet and must stop at zero until a CONTINUE for its stream sets its credit again. The server renews
  * credit as it writes packets to the TCP socket: once `window / 4` packets (at least 1) have been written
- * since the last renewal, it sends CONTINUE(window − packets still buffered).
+ * since the last renewal and at least as many packets as the previous CONTINUE allowed have arrived since it
+ * was sent, it sends CONTINUE(window − packets still buffered), and nothing if that is not positive.
  *
  * A CONTINUE is absolute (the client replaces its credit with it), so packets the client sent while a
- * CONTINUE was travelling are not counted by the client against the new value. A well-behaved client can
- * therefore have at most `window` packets buffered plus `window` in flight; {@link InboundCredit.accept}
- * treats more than `2 × window` packets buffered as an overrun (the session closes the stream with 0x49).
+ * CONTINUE was travelling are not counted by the client against the new value, and a client that handles
+ * several CONTINUEs at once (wisp-js flushes its queue after each) spends them all. Renewing every
+ * `window / 4` packets written regardless let several CONTINUEs be in flight at once, and a fast wisp-js
+ * upload passed `2 × window` packets (closed with 0x49). One grant at a time keeps a client within `window`
+ * packets buffered plus `window` in flight (checked by simulation in `credit_test.ts`, not a proof), at the
+ * cost of at most one round trip without credit per `window` packets. It cannot stall: until the grant's
+ * packets have arrived, the client still holds credit from it. {@link InboundCredit.accept} treats more
+ * than `2 × window` packets buffered as an overrun (the session closes the stream with 0x49).
  * Byte-wise, the TCP stream's own bound applies ({@link TcpStream}'s `BUFFER_FULL`), and no credit is renewed
  * while more than half of it is queued.
  *
@@ -30,6 +36,9 @@ export class InboundCredit {
   #acceptedBytes = 0;
   #written = 0;
   #writtenAtGrant = 0;
+  /** Packets accepted in all, and when the last CONTINUE was sent. */
+  #accepted = 0;
+  #acceptedAtGrant = 0;
   #lastGrant: number;
 
   /** `window`: packets announced per stream (≥ 1). */
@@ -59,6 +68,7 @@ export class InboundCredit {
   accept(bytes: number): boolean {
     if (this.buffered >= 2 * this.window) return false;
     this.#acceptedBytes += bytes;
+    this.#accepted++;
     this.#ends.push(this.#acceptedBytes);
     return true;
   }
@@ -79,6 +89,10 @@ export class InboundCredit {
   /**
    * The CONTINUE value to send now, or undefined if no renewal is due. `bytesRoomy` is false while the
    * stream's byte queue is more than half full (no renewal then).
+   *
+   * One grant at a time (see the module doc): none until as many packets as the last grant allowed have
+   * arrived since it was sent. A grant of 0 is not sent: packets are still buffered, and writing them
+   * brings the next renewal.
    */
   renewal(bytesRoomy = true): number | undefined {
     if (!bytesRoomy) return undefined;
@@ -89,8 +103,13 @@ export class InboundCredit {
     if (since < this.#threshold && !(this.buffered === 0 && this.#lastGrant < this.#threshold)) {
       return undefined;
     }
+    // One grant at a time: the next only once as many packets as the last grant allowed have arrived since.
+    if (this.#accepted - this.#acceptedAtGrant < this.#lastGrant) return undefined;
+    const grant = this.window - this.buffered;
+    if (grant <= 0) return undefined;
     this.#writtenAtGrant = this.#written;
-    this.#lastGrant = Math.max(0, this.window - this.buffered);
-    return this.#lastGrant;
+    this.#acceptedAtGrant = this.#accepted;
+    this.#lastGrant = grant;
+    return grant;
   }
 }
