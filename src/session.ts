@@ -14,12 +14,12 @@ import { eventForCode, toWasmnetError, WasmnetError } from "./errors.ts";
 import { type DecisionLog, silentLog } from "./log.ts";
 import type { Policy } from "./policy/mod.ts";
 import {
+  BINARY_HEADER_BYTES,
   decodeRequest,
   encodeEvent,
   type Event,
-  BINARY_HEADER_BYTES,
-  type Framing,
   frameDataInPlace,
+  type Framing,
   type Request,
   SERVER_ID_BASE,
   type SocketId,
@@ -31,7 +31,14 @@ import type { Resolver } from "./sockets/resolver.ts";
 import { dialTls } from "./sockets/tls.ts";
 import { ResolveRequests, type SessionHooks, UdpEntry } from "./session_udp.ts";
 import { DEFAULT_MAX_QUEUED_WRITE_BYTES, TcpStream } from "./sockets/tcp.ts";
-import { DEFAULT_UPLOAD_WINDOW, flowRoom, flowViolation, PROTOCOL_V2, sendQuietly, SocketFlow } from "./flow.ts";
+import {
+  DEFAULT_UPLOAD_WINDOW,
+  flowRoom,
+  flowViolation,
+  PROTOCOL_V2,
+  sendQuietly,
+  SocketFlow,
+} from "./flow.ts";
 import { SocketTable, type TableEntry } from "./socket_table.ts";
 import { DEFAULT_SEND_BUFFER_BYTES, SendBufferGate, type WebSocketPort } from "./websocket.ts";
 import { SocketLimiter } from "./limits.ts";
@@ -156,7 +163,11 @@ export class Session {
     const entry = this.#table.get(id);
     if (entry?.kind !== "tcp") return undefined;
     const flow = entry.flow;
-    return { sentBytes: flow?.sentBytes ?? 0, credit: flow?.download.available ?? Infinity, queuedBytes: entry.stream.queuedBytes };
+    return {
+      sentBytes: flow?.sentBytes ?? 0,
+      credit: flow?.download.available ?? Infinity,
+      queuedBytes: entry.stream.queuedBytes,
+    };
   }
 
   /** Bytes waiting in this session's WebSocket send buffer (shared by all its sockets). */
@@ -398,7 +409,10 @@ export class Session {
   #credit(id: SocketId, bytes: number): void {
     const entry = this.#table.get(id);
     if (!this.#options.flowControl) {
-      throw new WasmnetError("UNKNOWN_OP", `"credit" needs protocol v2 (Sec-WebSocket-Protocol: ${PROTOCOL_V2})`);
+      throw new WasmnetError(
+        "UNKNOWN_OP",
+        `"credit" needs protocol v2 (Sec-WebSocket-Protocol: ${PROTOCOL_V2})`,
+      );
     }
     if (entry?.kind !== "tcp" || !entry.flow) return;
     if (!entry.flow.download.grant(bytes)) entry.stream.destroy(flowViolation(id, bytes, entry.flow));

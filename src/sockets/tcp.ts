@@ -207,7 +207,9 @@ export class TcpStream {
         if (this.#ended || this.#closing) return;
         const want = this.#readLimit ? Math.max(1, Math.min(size, this.#readLimit())) : size;
         // A reused buffer is sized to the read size (idle sockets keep a small one); fresh otherwise.
-        if (!this.#reuseBuffer || buf.length !== head + size) buf = new Uint8Array(head + (this.#reuseBuffer ? size : want));
+        if (!this.#reuseBuffer || buf.length !== head + size) {
+          buf = new Uint8Array(head + (this.#reuseBuffer ? size : want));
+        }
         const n = await conn.read(buf.subarray(head, head + want));
         if (n === null) break;
         size = nextReadSize(size, n === want ? size : n); // a read that filled its credit counts as full
