@@ -13,33 +13,40 @@ const here = new URL(".", import.meta.url);
 /** Where the build writes, as a file path. */
 export const DIST_DIR: string = new URL("dist/", here).pathname;
 
-/** Bundles `client/mod.ts` into `client/dist/mod.js` plus `mod.d.ts`; throws with deno's output on failure. */
-export async function buildClient(): Promise<string> {
-  await Deno.mkdir(DIST_DIR, { recursive: true });
-  const out = `${DIST_DIR}mod.js`;
+/**
+ * Runs `deno bundle` for the browser (ESM) from `entry` (a file path) to `out`, with a `.d.ts` beside it if
+ * `declaration`. With `selfContained`, throws if the bundle still imports anything: the npm package promises
+ * no runtime dependencies. Throws with deno's output when the bundle fails.
+ */
+export async function bundle(
+  entry: string,
+  out: string,
+  options: { declaration?: boolean; selfContained?: boolean } = {},
+): Promise<string> {
+  const args = ["bundle", "--quiet", "--platform", "browser", "--format", "esm", "--output", out];
+  if (options.declaration) args.push("--declaration");
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "bundle",
-      "--quiet",
-      "--platform",
-      "browser",
-      "--format",
-      "esm",
-      "--declaration",
-      "--output",
-      out,
-      new URL("mod.ts", here).pathname,
-    ],
+    args: [...args, entry],
     stdout: "inherit",
     stderr: "piped",
     env: { NO_COLOR: "1" },
   }).output();
-  if (code !== 0) throw new Error(`deno bundle failed (exit ${code}):\n${new TextDecoder().decode(stderr)}`);
-  const js = await Deno.readTextFile(out);
-  // The package promises no runtime dependencies: the bundle must not import anything.
-  if (/^\s*import\s|\bimport\(/m.test(js)) {
+  if (code !== 0) {
+    throw new Error(`deno bundle ${entry} failed (exit ${code}):\n${new TextDecoder().decode(stderr)}`);
+  }
+  if (options.selfContained && /^\s*import\s|\bimport\(/m.test(await Deno.readTextFile(out))) {
     throw new Error(`${out} still imports something; it must be self-contained`);
   }
+  return out;
+}
+
+/** Bundles `client/mod.ts` into `client/dist/mod.js` plus `mod.d.ts`; throws with deno's output on failure. */
+export async function buildClient(): Promise<string> {
+  await Deno.mkdir(DIST_DIR, { recursive: true });
+  const out = await bundle(new URL("mod.ts", here).pathname, `${DIST_DIR}mod.js`, {
+    declaration: true,
+    selfContained: true,
+  });
   await Deno.stat(`${DIST_DIR}mod.d.ts`);
   return out;
 }
@@ -51,25 +58,15 @@ export async function buildClient(): Promise<string> {
  */
 export async function buildClientWasi(): Promise<{ wasi: string; worker: string }> {
   await Deno.mkdir(DIST_DIR, { recursive: true });
-  const entries = [["wasi/mod.ts", "wasi.js"], ["wasi/worker_main.ts", "wasi_worker.js"]];
-  const [wasi, worker] = await Promise.all(entries.map(async ([entry, file]) => {
-    const out = `${DIST_DIR}${file}`;
-    const args = ["bundle", "--quiet", "--platform", "browser", "--format", "esm", "--output", out];
-    if (file === "wasi.js") args.push("--declaration");
-    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [...args, new URL(entry, here).pathname],
-      stdout: "inherit",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).output();
-    if (code !== 0) {
-      throw new Error(`deno bundle ${entry} failed (exit ${code}):\n${new TextDecoder().decode(stderr)}`);
-    }
-    if (/^\s*import\s|\bimport\(/m.test(await Deno.readTextFile(out))) {
-      throw new Error(`${out} still imports something; it must be self-contained`);
-    }
-    return out;
-  }));
+  const [wasi, worker] = await Promise.all([
+    bundle(new URL("wasi/mod.ts", here).pathname, `${DIST_DIR}wasi.js`, {
+      declaration: true,
+      selfContained: true,
+    }),
+    bundle(new URL("wasi/worker_main.ts", here).pathname, `${DIST_DIR}wasi_worker.js`, {
+      selfContained: true,
+    }),
+  ]);
   return { wasi, worker };
 }
 

@@ -8,44 +8,8 @@
 
 import assert from "node:assert/strict";
 import { DEFAULT_UPLOAD_WINDOW, INITIAL_WINDOW, PROTOCOL_V2 } from "../src/flow.ts";
-import { silentLog } from "../src/log.ts";
-import { Policy } from "../src/policy/mod.ts";
 import { decodeBinaryEvent, encodeBinaryRequest, type Event, type Request } from "../src/protocol/mod.ts";
-import { wasmnetEndpoint } from "../src/server.ts";
-import type { Session } from "../src/session.ts";
-import type { Closable } from "../src/endpoint.ts";
-import { startTcpEchoServer, startTcpServer, TestClient } from "./helpers.ts";
-
-/** The wasmnet endpoint on loopback, with every session it creates kept for inspection. */
-function startFlowServer() {
-  const sessions: Session[] = [];
-  const open = new Set<Closable>();
-  const ac = new AbortController();
-  const http = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
-    (request, info) =>
-      wasmnetEndpoint.upgrade(request, new URL(request.url), {
-        policy: Policy.allowAll(),
-        serverHost: "127.0.0.1",
-        clientIp: info.remoteAddr.hostname,
-        log: silentLog,
-        track: (session) => {
-          sessions.push(session as Session);
-          open.add(session);
-          return () => open.delete(session);
-        },
-      }),
-  );
-  return {
-    url: `ws://127.0.0.1:${http.addr.port}/`,
-    sessions,
-    async close() {
-      for (const s of open) s.shutdown();
-      ac.abort();
-      await http.finished;
-    },
-  };
-}
+import { startSessionServer, startTcpEchoServer, startTcpServer, TestClient } from "./helpers.ts";
 
 /** A TCP source that writes `total` bytes as fast as the network takes them, then closes. */
 function startSource(total: number) {
@@ -131,7 +95,7 @@ class V2Client {
 const MiB = 1024 * 1024;
 
 Deno.test("v2: the server answers wasmnet.v2; a slow reader stalls only its own socket, memory bounded", async () => {
-  const server = startFlowServer();
+  const server = startSessionServer();
   const source = startSource(64 * MiB);
   const client = new V2Client(server.url);
   try {
@@ -185,7 +149,7 @@ Deno.test("v2: the server answers wasmnet.v2; a slow reader stalls only its own 
 });
 
 Deno.test("v2: a slow page reading 64 MiB keeps the server's per-socket bytes within the window", async () => {
-  const server = startFlowServer();
+  const server = startSessionServer();
   const total = 64 * MiB;
   const source = startSource(total);
   const client = new V2Client(server.url);
@@ -222,7 +186,7 @@ Deno.test("v2: a slow page reading 64 MiB keeps the server's per-socket bytes wi
 });
 
 Deno.test("v2: uploads get a window, renewed as the network takes bytes; passing it drops the socket", async () => {
-  const server = startFlowServer();
+  const server = startSessionServer();
   const echo = startTcpEchoServer();
   const client = new V2Client(server.url);
   try {
@@ -277,7 +241,7 @@ Deno.test("v2: uploads get a window, renewed as the network takes bytes; passing
 });
 
 Deno.test("v1 clients work unchanged next to v2; credit is refused on v1; JSON v2 speaks credit too", async () => {
-  const server = startFlowServer();
+  const server = startSessionServer();
   const echo = startTcpEchoServer();
   const v1 = new TestClient(server.url);
   const v2json = new TestClient(server.url, [PROTOCOL_V2]);

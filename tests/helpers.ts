@@ -4,8 +4,11 @@
  * @module
  */
 
+import type { Closable } from "../src/endpoint.ts";
 import { Policy } from "../src/policy/mod.ts";
-import { type RunningServer, Server } from "../src/server.ts";
+import { type RunningServer, Server, wasmnetEndpoint } from "../src/server.ts";
+import type { Session } from "../src/session.ts";
+import { silentLog } from "../src/log.ts";
 import type { DecisionLog, DecisionRecord } from "../src/log.ts";
 import type { Resolver } from "../src/sockets/resolver.ts";
 
@@ -38,6 +41,40 @@ export async function startServer(
     close: async () => {
       ac.abort();
       await running.finished;
+    },
+  };
+}
+
+/**
+ * The wasmnet endpoint alone on loopback (everything allowed), keeping every session it creates so a test
+ * can read what each socket holds server-side (bytes, not time).
+ */
+export function startSessionServer(): { url: string; sessions: Session[]; close(): Promise<void> } {
+  const sessions: Session[] = [];
+  const open = new Set<Closable>();
+  const ac = new AbortController();
+  const http = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    (request, info) =>
+      wasmnetEndpoint.upgrade(request, new URL(request.url), {
+        policy: Policy.allowAll(),
+        serverHost: "127.0.0.1",
+        clientIp: info.remoteAddr.hostname,
+        log: silentLog,
+        track: (session) => {
+          sessions.push(session as Session);
+          open.add(session);
+          return () => open.delete(session);
+        },
+      }),
+  );
+  return {
+    url: `ws://127.0.0.1:${http.addr.port}/`,
+    sessions,
+    async close() {
+      for (const s of open) s.shutdown();
+      ac.abort();
+      await http.finished;
     },
   };
 }

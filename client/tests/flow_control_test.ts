@@ -6,47 +6,11 @@
  */
 
 import assert from "node:assert/strict";
-import { Policy } from "../../mod.ts";
-import type { Closable } from "../../src/endpoint.ts";
-import { silentLog } from "../../src/log.ts";
-import { wasmnetEndpoint } from "../../src/server.ts";
-import type { Session } from "../../src/session.ts";
-import { startTcpEchoServer, startTcpServer } from "../../tests/helpers.ts";
+import { startSessionServer, startTcpEchoServer, startTcpServer } from "../../tests/helpers.ts";
 import { WasmnetClient } from "../mod.ts";
 import { DEFAULT_RECEIVE_WINDOW, PROTOCOL_V2 } from "../src/flow.ts";
 
 const MiB = 1024 * 1024;
-
-/** The real wasmnet endpoint, keeping its sessions so the test can read what each socket holds. */
-function startServer() {
-  const sessions: Session[] = [];
-  const open = new Set<Closable>();
-  const ac = new AbortController();
-  const http = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
-    (request, info) =>
-      wasmnetEndpoint.upgrade(request, new URL(request.url), {
-        policy: Policy.allowAll(),
-        serverHost: "127.0.0.1",
-        clientIp: info.remoteAddr.hostname,
-        log: silentLog,
-        track: (session) => {
-          sessions.push(session as Session);
-          open.add(session);
-          return () => open.delete(session);
-        },
-      }),
-  );
-  return {
-    url: `ws://127.0.0.1:${http.addr.port}/`,
-    sessions,
-    async close() {
-      for (const s of open) s.shutdown();
-      ac.abort();
-      await http.finished;
-    },
-  };
-}
 
 async function until(pred: () => boolean, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -59,7 +23,7 @@ async function until(pred: () => boolean, what: string, ms = 10_000): Promise<vo
 for (const binary of [true, false]) {
   Deno.test(`client v2 (${binary ? "binary" : "JSON"}): a reader that stops stops the data at the server`, async () => {
     const total = 32 * MiB;
-    const server = startServer();
+    const server = startSessionServer();
     const source = startTcpServer(async (conn) => {
       const chunk = new Uint8Array(64 * 1024).fill(0x61);
       for (let left = total; left > 0;) {
@@ -104,7 +68,7 @@ for (const binary of [true, false]) {
 }
 
 Deno.test("client v2: uploads stay within the server's window and arrive whole; v2 is negotiated", async () => {
-  const server = startServer();
+  const server = startSessionServer();
   const echo = startTcpEchoServer();
   const client = new WasmnetClient(server.url, { binary: true, flowControl: true });
   try {

@@ -16,6 +16,7 @@ import { Policy } from "../../src/policy/mod.ts";
 import { runInPage } from "../browser/harness.ts";
 import { startServer, startTcpEchoServer } from "../helpers.ts";
 import { emcc, FLAGS, requireEmcc } from "./build.ts";
+import { startWebsockify } from "./reference.ts";
 
 /** The page side: load an Emscripten program with `argv` and collect what it prints until `DONE`. */
 const PAGE_MODULE = `
@@ -67,36 +68,6 @@ function line(lines: string[], prefix: string): string {
   const found = lines.find((l) => l.startsWith(prefix));
   assert.ok(found, `no line starting with "${prefix}" in:\n${lines.join("\n")}`);
   return found;
-}
-
-/** Starts Debian's websockify (the reference) in front of `target`; returns its port and a stop function. */
-async function startWebsockify(targetPort: number): Promise<{ port: number; stop: () => Promise<void> }> {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
-  const child = new Deno.Command("websockify", {
-    args: [`127.0.0.1:${port}`, `127.0.0.1:${targetPort}`],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    await child.status;
-  };
-  for (let i = 0; i < 100; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return { port, stop };
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  await stop();
-  throw new Error("websockify did not start listening");
 }
 
 Deno.test("emscripten: a default-SOCKFS program through /tcp/HOST:PORT, denied, and against Debian's websockify", async () => {

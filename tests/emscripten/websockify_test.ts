@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { importHs256Key, signHs256 } from "../../src/auth/mod.ts";
 import { Policy } from "../../src/policy/mod.ts";
 import { startServer, startTcpEchoServer, startTcpServer } from "../helpers.ts";
+import { startWebsockify } from "./reference.ts";
 
 /** Opens a WebSocket like Emscripten's SOCKFS does (subprotocol `binary`, arraybuffer). */
 function open(url: string, protocols: string[] = ["binary"]) {
@@ -69,35 +70,6 @@ async function upgradeStatus(port: number, path: string, protocol?: string): Pro
   } finally {
     conn.close();
   }
-}
-
-async function startWebsockify(targetPort: number): Promise<{ url: string; stop: () => Promise<void> }> {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = probe.addr.port;
-  probe.close();
-  const child = new Deno.Command("websockify", {
-    args: [`127.0.0.1:${port}`, `127.0.0.1:${targetPort}`],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // gone
-    }
-    await child.status;
-  };
-  for (let i = 0; i < 100; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return { url: `ws://127.0.0.1:${port}/`, stop };
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  await stop();
-  throw new Error("websockify did not start");
 }
 
 Deno.test("websockify mode: same behaviour as Debian's websockify (binary subprotocol, echo, close on target close)", async () => {

@@ -6,7 +6,7 @@
  * Blocking calls return promises here, which is what `jco transpile --async-mode jspi` suspends on.
  */
 import assert from "node:assert/strict";
-import { buildClient } from "../../client/build.ts";
+import { buildClient, bundle } from "../../client/build.ts";
 import { startServer } from "../helpers.ts";
 import { runInPage } from "../browser/harness.ts";
 import { startHttpServer } from "./peers.ts";
@@ -17,24 +17,7 @@ const OUT = new URL("./.build/", import.meta.url).pathname;
 
 async function bundleP2(): Promise<string> {
   await Deno.mkdir(OUT, { recursive: true });
-  const out = `${OUT}p2.js`;
-  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "bundle",
-      "--quiet",
-      "--platform",
-      "browser",
-      "--format",
-      "esm",
-      "--output",
-      out,
-      new URL("./p2_entry.ts", import.meta.url).pathname,
-    ],
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  if (code !== 0) throw new Error(`deno bundle p2_entry.ts failed:\n${new TextDecoder().decode(stderr)}`);
-  return out;
+  return await bundle(new URL("./p2_entry.ts", import.meta.url).pathname, `${OUT}p2.js`);
 }
 
 const PAGE = `
