@@ -231,8 +231,7 @@ class WasmnetSession implements ClientSession {
     }
     // v1 has no backpressure: a client that lets megabytes pile up gets its socket dropped (BUFFER_FULL)
     // when the server's per-socket queue passes 4 MiB, so the v1 client keeps its own buffer small.
-    if (!this.#v2 && this.#ws.bufferedAmount > 1024 * 1024) await drain(this.#ws, 256 * 1024);
-    else if (this.#ws.bufferedAmount > 4 * 1024 * 1024) await drain(this.#ws, 1024 * 1024);
+    if (this.#ws.bufferedAmount > 4 * 1024 * 1024) await drain(this.#ws, 1024 * 1024);
   }
 
   #grant(id: number, bytes: number): void {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { warmAllocator } from "./allocator.ts";
 import { Admission } from "./admission.ts";
 import { messageLimits, setMessageLimits } from "./limits.ts";
 import type { Closable, Endpoint, EndpointContext } from "./endpoint.ts";
@@ -67,6 +68,7 @@ export class Server {
     this.options = options.resolver ? options : { ...options, resolver: defaultResolver(options.policy) };
     this.#endpoints = endpoints;
     this.#admission = new Admission(options.policy, this.options.log);
+    warmAllocator(); // keeps the data path off fresh pages (src/allocator.ts)
   }
 
   /** Starts a builder: `Server.builder().host("0.0.0.0").port(9000).policyFile("policy.toml").build()`. */

@@ -30,7 +30,12 @@ import { defaultResolver } from "./sockets/dns.ts";
 import type { Resolver } from "./sockets/resolver.ts";
 import { dialTls } from "./sockets/tls.ts";
 import { ResolveRequests, type SessionHooks, UdpEntry } from "./session_udp.ts";
-import { DEFAULT_MAX_QUEUED_WRITE_BYTES, TcpStream } from "./sockets/tcp.ts";
+import {
+  DEFAULT_MAX_QUEUED_WRITE_BYTES,
+  DEFAULT_SESSION_QUEUED_WRITE_BYTES,
+  TcpStream,
+  WriteBudget,
+} from "./sockets/tcp.ts";
 import {
   DEFAULT_UPLOAD_WINDOW,
   flowRoom,
@@ -69,8 +74,10 @@ export interface SessionOptions {
    * sockets until the buffer drains below half of it (default {@link DEFAULT_MAX_BUFFERED_BYTES}).
    */
   maxBufferedBytes?: number;
-  /** Bound of bytes waiting to be written to one TCP socket (default 4 MiB); past it: `BUFFER_FULL`. */
+  /** Bound of bytes waiting to be written to one TCP socket (default 64 MiB); past it: `BUFFER_FULL`. */
   maxQueuedWriteBytes?: number;
+  /** v1: bound of bytes waiting to be written across all of the session's TCP sockets (default 64 MiB). */
+  maxSessionQueuedWriteBytes?: number;
   /** Protocol v2: per-socket credit windows both ways (docs/protocol.md, "Flow control (v2)"). Off: the original protocol. */
   flowControl?: boolean;
   /** v2: the send window granted to the client per TCP socket (default 4 MiB, at most `maxQueuedWriteBytes`). */
@@ -115,6 +122,8 @@ export class Session {
   readonly #log: DecisionLog;
   /** Pauses reading TCP while the WebSocket's send buffer is over its bound. */
   readonly #room: SendBufferGate;
+  /** Bytes waiting for the TCP peers, across every socket of the session (v1 uploads cannot be paused). */
+  readonly #writeBudget: WriteBudget;
   /** Bandwidth bucket and socket idle timers (src/limits.ts). */
   readonly #limiter: SocketLimiter;
   #nextServerId = SERVER_ID_BASE;
@@ -130,6 +139,9 @@ export class Session {
     this.#resolver = options.resolver ?? defaultResolver(options.policy);
     this.#log = options.log ?? silentLog;
     this.#room = new SendBufferGate(port, options.maxBufferedBytes);
+    this.#writeBudget = new WriteBudget(
+      options.maxSessionQueuedWriteBytes ?? DEFAULT_SESSION_QUEUED_WRITE_BYTES,
+    );
     this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal);
     this.#hooks = {
       policy: options.policy,
@@ -322,6 +334,8 @@ export class Session {
         headroom: framing === "binary" ? BINARY_HEADER_BYTES : 0,
         readLimit: flow && (() => flow.readLimit()),
         reuseBuffer: this.#options.reuseReadBuffers,
+        // v2 sockets are bounded by their window; v1 uploads share the session's budget.
+        budget: flow ? undefined : this.#writeBudget,
       },
     );
     this.#table.add(id, entry);
@@ -490,7 +504,9 @@ export class Session {
       log: this.#log,
       session: this.id,
       client: this.#options.clientIp,
-      signal: AbortSignal.any([this.#controller.signal, signal]),
+      // Every caller passes a signal the session's close aborts (its own, or a socket's that `close` aborts),
+      // so no per-socket AbortSignal.any (which would stay registered on the session's signal).
+      signal,
     };
   }
 

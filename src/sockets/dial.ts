@@ -9,7 +9,7 @@
 import { toWasmnetError, WasmnetError } from "../errors.ts";
 import type { DecisionLog } from "../log.ts";
 import { decideResolved, decideTarget, type Policy } from "../policy/mod.ts";
-import { raceAbort, type Resolver } from "./resolver.ts";
+import { DeadlineExceeded, raceDeadline, type Resolver } from "./resolver.ts";
 
 /** What dialling needs to know about the session asking. */
 export interface DialContext {
@@ -87,18 +87,17 @@ export async function dialTcp(
   timeoutMs: number,
 ): Promise<{ conn: Deno.TcpConn; address: string }> {
   const addresses = await vetTarget(ctx, op, host, port);
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const signal = AbortSignal.any([ctx.signal, timeout]);
+  const deadline = performance.now() + timeoutMs;
   let last: WasmnetError | undefined;
   for (const address of addresses) {
     const connecting = Deno.connect({ hostname: address, port, transport: "tcp" });
     try {
-      const conn = await raceAbort(connecting, signal);
+      const conn = await raceDeadline(connecting, ctx.signal, Math.max(1, deadline - performance.now()));
       return { conn, address };
     } catch (err) {
       // A connect that completes after we gave up must not leak.
       connecting.then((c) => c.close(), () => {});
-      if (timeout.aborted) {
+      if (err instanceof DeadlineExceeded) {
         throw new WasmnetError(
           "CONNECT_TIMEOUT",
           `connecting to ${formatHostPort(host, port)} timed out after ${timeoutMs} ms`,

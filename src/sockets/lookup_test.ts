@@ -108,3 +108,14 @@ Deno.test("lookup: resolveForClient answers, denies and fails with the documente
   ]);
   assert.deepEqual(log[0].resolved, ["127.0.0.1", "93.184.216.34"]);
 });
+
+Deno.test("raceDeadline: settles with the promise, or DeadlineExceeded after ms, or the signal's reason; leaves no timer", async () => {
+  const { DeadlineExceeded, raceDeadline } = await import("./resolver.ts");
+  assert.equal(await raceDeadline(Promise.resolve(7), undefined, 10_000), 7);
+  await assert.rejects(raceDeadline(new Promise(() => {}), undefined, 5), DeadlineExceeded);
+  const controller = new AbortController();
+  const pending = raceDeadline(new Promise(() => {}), controller.signal, 10_000);
+  controller.abort(new Error("cancelled"));
+  await assert.rejects(pending, /cancelled/);
+  // The test sanitizer fails this test if a 10 s timer is still pending here.
+});

@@ -16,13 +16,11 @@ export type Resolver = (name: string, signal?: AbortSignal) => Promise<string[]>
  */
 export function systemResolver(timeoutMs = 5000): Resolver {
   return async (name, signal) => {
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const abort = signal ? AbortSignal.any([signal, timeout]) : timeout;
     const lookedUp = lookup(name, { all: true, verbatim: true }).then((rows) => rows.map((r) => r.address));
     try {
-      return await raceAbort(lookedUp, abort);
+      return await raceDeadline(lookedUp, signal, timeoutMs);
     } catch (err) {
-      if (timeout.aborted) {
+      if (err instanceof DeadlineExceeded) {
         throw new WasmnetError("RESOLVE_FAILED", `looking up ${name} timed out after ${timeoutMs} ms`);
       }
       if (err instanceof WasmnetError) throw err;
@@ -40,5 +38,35 @@ export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<
     const onAbort = () => reject(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** Rejection of {@link raceDeadline} when its time is up. */
+export class DeadlineExceeded extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`);
+  }
+}
+
+/**
+ * Resolves with `promise`, or rejects as soon as `signal` aborts (with its reason) or `ms` pass
+ * ({@link DeadlineExceeded}). The timer and the listener are gone once it settles, so a socket that
+ * connected holds neither (`AbortSignal.timeout` would keep a timer and a signal per socket for `ms`).
+ */
+export function raceDeadline<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  ms: number,
+): Promise<T> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const onAbort = () => (done(), reject(signal!.reason));
+    const timer = setTimeout(() => (done(), reject(new DeadlineExceeded(ms))), ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    promise.then((value) => (done(), resolve(value)), (err) => (done(), reject(err)));
   });
 }

@@ -13,14 +13,18 @@
 
 import { WasmnetError } from "../errors.ts";
 
-/** Largest read: large reads amortise per-message cost on the data path. */
-export const READ_CHUNK_BYTES = 256 * 1024;
+/**
+ * Largest read: large reads amortise per-message cost on the data path. Kept under glibc's 128 KiB mmap
+ * threshold: Deno copies each outgoing WebSocket message into a fresh native buffer, and at 256 KiB those
+ * copies were mapped and unmapped per message, a page fault every 4 KiB (docs/benchmarks.md).
+ */
+export const READ_CHUNK_BYTES = 120 * 1024;
 
 /**
  * Smallest (and first) read. A pending read holds its buffer, so an idle socket costs this much; reads
  * double while they come back full and halve while they come back under 1/8 full (see {@link nextReadSize}).
  */
-export const MIN_READ_BYTES = 2 * 1024;
+export const MIN_READ_BYTES = 1024;
 
 /** The size of the next read after one of `size` bytes returned `n`: grow on full reads, shrink on tiny ones. */
 export function nextReadSize(size: number, n: number): number {
@@ -29,11 +33,56 @@ export function nextReadSize(size: number, n: number): number {
   return size;
 }
 
-/** Queued chunks smaller than this are merged into one write (see `TcpStream` batching). */
+/** Queued chunks are merged into writes of at most this many bytes (see `TcpStream` batching). */
 export const COALESCE_BYTES = 1024 * 1024;
 
-/** Default bound of bytes waiting to be written to one TCP socket. */
-export const DEFAULT_MAX_QUEUED_WRITE_BYTES = 4 * 1024 * 1024;
+/**
+ * Chunks smaller than this are always merged; larger ones already amortise their system call, and writing
+ * them as they are saves a copy, unless the queue is behind ({@link CATCH_UP_BYTES}).
+ */
+export const MERGE_BELOW_BYTES = 32 * 1024;
+
+/** A write queue over this is behind: large chunks are merged too (see `TcpStream` batching). */
+export const CATCH_UP_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Default bound of bytes waiting to be written to one TCP socket. Protocol v1 cannot pause the browser, so
+ * this is how far an upload may run ahead of its TCP peer: on loopback with two busy cores, a v1 client that
+ * keeps its own WebSocket buffer under 4 MiB was measured running 15-30 MiB ahead while the peer's
+ * process waited for a core. v2 sockets never get near it (their window is 4 MiB).
+ */
+export const DEFAULT_MAX_QUEUED_WRITE_BYTES = 64 * 1024 * 1024;
+
+/** Default bound of bytes waiting to be written across one session's TCP sockets (see {@link WriteBudget}). */
+export const DEFAULT_SESSION_QUEUED_WRITE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A bound shared by the write queues of several streams (one session's sockets), so the memory a session
+ * holds for its TCP peers is bounded however many sockets it opens.
+ */
+export class WriteBudget {
+  #used = 0;
+
+  /** At most `max` bytes queued across every stream that shares this budget. */
+  constructor(readonly max: number) {}
+
+  /** Bytes queued now, across the streams. */
+  get used(): number {
+    return this.#used;
+  }
+
+  /** Takes `bytes` from the budget; false (and nothing taken) if that would pass `max`. */
+  take(bytes: number): boolean {
+    if (this.#used + bytes > this.max) return false;
+    this.#used += bytes;
+    return true;
+  }
+
+  /** Returns `bytes` (written to the kernel, or dropped). */
+  give(bytes: number): void {
+    this.#used -= bytes;
+  }
+}
 
 /** Callbacks a stream reports to; called in order, `onEnd` exactly once. */
 export interface StreamEvents {
@@ -63,6 +112,8 @@ export interface TcpStreamOptions {
    * `onData` returns (the wasmnet session: Deno's `WebSocket.send` and `toBase64` copy synchronously).
    */
   reuseBuffer?: boolean;
+  /** A session-wide bound on queued writes, checked after this stream's own (`BUFFER_FULL` past either). */
+  budget?: WriteBudget;
 }
 
 /** A TCP connection that may not exist yet: writes before `attach` are queued and flushed after. */
@@ -74,12 +125,14 @@ export class TcpStream {
   #closing = false;
   #ended = false;
   #drained: (() => void)[] = [];
+  #mergeBuffer: Uint8Array | undefined;
   readonly #maxQueuedBytes: number;
   readonly #events: StreamEvents;
   readonly #waitForRoom: () => Promise<void> | void;
   readonly #headroom: number;
   readonly #readLimit: (() => number) | undefined;
   readonly #reuseBuffer: boolean;
+  readonly #budget: WriteBudget | undefined;
 
   /** `waitForRoom` is awaited before each read; it resolves when the reader's side can take more. */
   constructor(
@@ -94,6 +147,7 @@ export class TcpStream {
     this.#headroom = options.headroom ?? 0;
     this.#readLimit = options.readLimit;
     this.#reuseBuffer = options.reuseBuffer ?? false;
+    this.#budget = options.budget;
   }
 
   /** Bytes accepted but not yet written to the kernel. */
@@ -130,6 +184,12 @@ export class TcpStream {
         `more than ${this.#maxQueuedBytes} bytes are waiting to be written to this socket (the peer is not reading)`,
       );
     }
+    if (this.#budget && !this.#budget.take(bytes.length)) {
+      return new WasmnetError(
+        "BUFFER_FULL",
+        `more than ${this.#budget.max} bytes are waiting to be written to this session's sockets`,
+      );
+    }
     this.#queue.push(bytes);
     this.#queuedBytes += bytes.length;
     this.#pump();
@@ -164,6 +224,7 @@ export class TcpStream {
         while (rest.length > 0) rest = rest.subarray(await conn.write(rest));
         this.#queue.shift();
         this.#queuedBytes -= head.length;
+        this.#budget?.give(head.length);
         this.#events.onWritten?.(head.length);
       }
     } catch (err) {
@@ -173,21 +234,33 @@ export class TcpStream {
     } finally {
       this.#writing = false;
     }
-    if (this.#queue.length === 0) { for (const r of this.#drained.splice(0)) r(); }
+    if (this.#queue.length === 0) {
+      this.#mergeBuffer = undefined; // an idle socket holds no merge buffer
+      for (const r of this.#drained.splice(0)) r();
+    }
   }
 
   /**
-   * Batching where it pays: many small queued chunks (a chatty client) are merged into one write of at most
-   * {@link COALESCE_BYTES}, one copy instead of one system call each. Returns the new head of the queue.
+   * Batching where it pays: queued chunks are merged into one write of at most {@link COALESCE_BYTES}, one
+   * copy instead of one system call (and one event-loop turn) each. Small chunks (a chatty client) are always
+   * merged; large ones only once the queue is over {@link CATCH_UP_BYTES}, when the writer has fallen behind
+   * the WebSocket (which hands over several messages per turn) and must write more per turn to catch up.
+   * Returns the new head of the queue.
    */
   #coalesce(): Uint8Array {
     const q = this.#queue;
-    if (q.length < 2 || q[0].length >= COALESCE_BYTES / 2) return q[0];
+    const behind = this.#queuedBytes > CATCH_UP_BYTES;
+    const mergeable = (chunk: Uint8Array) => behind || chunk.length < MERGE_BELOW_BYTES;
+    if (q.length < 2 || !mergeable(q[0])) return q[0];
     let count = 0;
     let total = 0;
-    while (count < q.length && total + q[count].length <= COALESCE_BYTES) total += q[count++].length;
+    while (count < q.length && mergeable(q[count]) && total + q[count].length <= COALESCE_BYTES) {
+      total += q[count++].length;
+    }
     if (count < 2) return q[0];
-    const merged = new Uint8Array(total);
+    // One buffer per stream, reused while the queue stays non-empty (the write before this one has completed).
+    this.#mergeBuffer ??= new Uint8Array(COALESCE_BYTES);
+    const merged = this.#mergeBuffer.subarray(0, total);
     let at = 0;
     for (const chunk of q.splice(0, count, merged)) {
       merged.set(chunk, at);
@@ -230,6 +303,7 @@ export class TcpStream {
     if (this.#ended) return;
     this.#ended = true;
     this.#queue = [];
+    this.#budget?.give(this.#queuedBytes);
     this.#queuedBytes = 0;
     for (const r of this.#drained.splice(0)) r();
     try {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MIN_READ_BYTES, nextReadSize, READ_CHUNK_BYTES, TcpStream } from "./tcp.ts";
+import { MIN_READ_BYTES, nextReadSize, READ_CHUNK_BYTES, TcpStream, WriteBudget } from "./tcp.ts";
 
 Deno.test("nextReadSize: grows on full reads up to the cap, shrinks on tiny ones down to the floor", () => {
   const cases: [number, number, number][] = [
@@ -49,5 +49,36 @@ Deno.test("TcpStream: headroom before each chunk, reads within readLimit, onWrit
   assert.equal(written, 100);
   stream.destroy();
   assert.ok(ended);
+  client.close();
+});
+
+Deno.test("WriteBudget: streams sharing a budget are refused BUFFER_FULL past it; writing or ending gives it back", async () => {
+  const budget = new WriteBudget(1000);
+  const events = { onData: () => {}, onEnd: () => {} };
+  // Not attached yet: writes wait in the queue, holding budget.
+  const a = new TcpStream(events, () => undefined, 800, { budget });
+  const b = new TcpStream(events, () => undefined, 800, { budget });
+  assert.equal(a.write(new Uint8Array(600)), undefined);
+  assert.equal(b.write(new Uint8Array(300)), undefined);
+  assert.equal(budget.used, 900);
+  const refused = b.write(new Uint8Array(200));
+  assert.equal(refused?.code, "BUFFER_FULL", "the session's budget, though b's own bound (800) has room");
+  assert.match(refused!.message, /session/);
+  assert.equal(a.write(new Uint8Array(300))?.code, "BUFFER_FULL", "a's own bound (800) is checked too");
+  assert.equal(budget.used, 900, "a refused write takes nothing");
+  a.destroy();
+  assert.equal(budget.used, 300, "dropped bytes are given back");
+
+  // Written bytes are given back as they reach the kernel.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  b.attach(await listener.accept());
+  listener.close();
+  const got = new Uint8Array(300);
+  for (let at = 0; at < 300;) at += (await client.read(got.subarray(at)))!;
+  for (let i = 0; budget.used !== 0 && i < 100; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(budget.used, 0);
+  assert.equal(b.write(new Uint8Array(700)), undefined, "room again");
+  b.destroy();
   client.close();
 });

@@ -16,7 +16,7 @@
 import { toWasmnetError, WasmnetError } from "../errors.ts";
 import { normaliseAddress, normaliseHostName, type Policy } from "../policy/mod.ts";
 import { type DialContext, dialTcp, formatHostPort } from "./dial.ts";
-import { raceAbort } from "./resolver.ts";
+import { DeadlineExceeded, raceDeadline } from "./resolver.ts";
 
 const caCache = new WeakMap<Policy, Promise<string[]>>();
 
@@ -96,11 +96,10 @@ export async function dialTls(
   const started = performance.now();
   const { conn: tcp, address } = await dialTcp(ctx, op, host, port, timeoutMs);
   const remaining = Math.max(1, timeoutMs - (performance.now() - started));
-  const deadline = AbortSignal.timeout(remaining);
   let tls: Deno.TlsConn | undefined;
   try {
     tls = await Deno.startTls(tcp, { hostname: serverNameFor(host), caCerts });
-    await raceAbort(tls.handshake(), AbortSignal.any([ctx.signal, deadline]));
+    await raceDeadline(tls.handshake(), ctx.signal, remaining);
     return { conn: tls, address };
   } catch (err) {
     try {
@@ -108,7 +107,7 @@ export async function dialTls(
     } catch {
       // already closed
     }
-    const e = deadline.aborted
+    const e = err instanceof DeadlineExceeded
       ? new WasmnetError("CONNECT_TIMEOUT", `TLS handshake with ${formatHostPort(host, port)} timed out`)
       : ctx.signal.aborted
       ? new WasmnetError("CONNECT_FAILED", "connect cancelled")
