@@ -229,8 +229,8 @@ class WasmnetSession implements ClientSession {
     } else {
       this.#ws.send(`{"op":"send","id":${id},"data":"${bytes.toBase64()}"}`);
     }
-    // v1 has no backpressure: a client that lets megabytes pile up gets its socket dropped (BUFFER_FULL)
-    // when the server's per-socket queue passes 4 MiB, so the v1 client keeps its own buffer small.
+    // Every WebSocket client in the bench keeps its own send buffer under 4 MiB (as browsers' pages must,
+    // or they buffer without end). v1 has no other backpressure: the server's write bound takes the rest.
     if (this.#ws.bufferedAmount > 4 * 1024 * 1024) await drain(this.#ws, 1024 * 1024);
   }
 

@@ -27,7 +27,7 @@ export const MAX_GRANT = 0xffff_ffff;
 /** Largest credit a sender may hold: more is a protocol error (it would be a window past any buffer). */
 export const MAX_CREDIT = 2 ** 40;
 
-/** The window the server grants a client for its uploads, per socket, unless configured (4 MiB: the write queue bound). */
+/** The window the server grants a client for its uploads, per socket, unless configured (4 MiB). */
 export const DEFAULT_UPLOAD_WINDOW = 4 * 1024 * 1024;
 
 /** The sender's credit on one socket: how many payload bytes it may still send. */

@@ -51,8 +51,8 @@ import { SocketLimiter } from "./limits.ts";
 export type { WebSocketPort };
 
 /**
- * Default bound of the WebSocket send buffer per session (4 MiB). Measured (docs/benchmarks.md): at 1 MiB
- * the relay idles between polls and moves half as much; past 4 MiB it gains little.
+ * Default bound of the WebSocket send buffer per session ({@link DEFAULT_SEND_BUFFER_BYTES}, 8 MiB): the
+ * session stops reading its TCP sockets above it (see `SendBufferGate`).
  */
 export const DEFAULT_MAX_BUFFERED_BYTES = DEFAULT_SEND_BUFFER_BYTES;
 
@@ -93,7 +93,8 @@ interface TcpEntry extends TableEntry {
   kind: "tcp";
   framing: Framing;
   stream: TcpStream;
-  controller: AbortController;
+  /** Cancels the connect while it is in flight; dropped once it settles (an idle socket holds no signal). */
+  dial?: AbortController;
   /** A `close` was asked for: it is answered by `closed` whatever else happens. */
   closeAsked: boolean;
   /** The entry already reported its end (error or denied for a failed connect). */
@@ -280,12 +281,13 @@ export class Session {
   #connect(id: SocketId, host: string, port: number, framing: Framing, tls = false): void {
     this.#admit(id, "tcp");
     const entry = this.#newTcpEntry(id, framing, true);
-    const ctx = this.#dialContext(entry.controller.signal);
+    entry.dial = new AbortController();
+    const ctx = this.#dialContext(entry.dial.signal);
     const timeoutMs = this.#options.policy.config.network.connection_timeout_secs * 1000;
     const dial = tls
       ? dialTls(ctx, "connect_tls", host, port, timeoutMs)
       : dialTcp(ctx, "connect", host, port, timeoutMs);
-    dial.then(
+    dial.finally(() => (entry.dial = undefined)).then(
       ({ conn }) => {
         entry.connecting = false;
         if (this.#table.get(id) !== entry) return conn.close();
@@ -305,19 +307,20 @@ export class Session {
   }
 
   #newTcpEntry(id: SocketId, framing: Framing, connecting: boolean): TcpEntry {
+    // Data path (issue 5): binary reads land after 9 bytes of headroom and go out as one view, header
+    // written in place; v2 sockets read no more than the client's credit (flow.ts).
+    const flow = this.#options.flowControl ? this.#newFlow(id, framing) : undefined;
+    // Every field is in the literal, so entries share one shape (idle sockets stay small).
     const entry: TcpEntry = {
       kind: "tcp",
       connecting,
       framing,
-      controller: new AbortController(),
+      dial: undefined,
       closeAsked: false,
       settled: false,
+      flow,
       stream: undefined as unknown as TcpStream,
     };
-    // Data path (issue 5): binary reads land after 9 bytes of headroom and go out as one view, header
-    // written in place; v2 sockets read no more than the client's credit (flow.ts).
-    const flow = this.#options.flowControl ? this.#newFlow(id, framing) : undefined;
-    entry.flow = flow;
     entry.stream = new TcpStream(
       {
         onData: (data) => {
@@ -343,7 +346,7 @@ export class Session {
   }
 
   #onStreamEnd(id: SocketId, entry: TcpEntry, error?: WasmnetError): void {
-    entry.controller.abort();
+    entry.dial?.abort();
     entry.flow?.close();
     if (entry.settled || this.closed) return;
     entry.settled = true;
@@ -456,7 +459,7 @@ export class Session {
       // Nothing to deliver: cancel the dial now rather than hold a slot until it ends.
       entry.settled = true;
       this.#table.remove(id, entry);
-      entry.controller.abort();
+      entry.dial?.abort();
       entry.stream.destroy();
       this.#emit({ ev: "closed", id }, entry.framing);
       return;
@@ -475,7 +478,7 @@ export class Session {
       }
     } else {
       entry.settled = true;
-      entry.controller.abort();
+      entry.dial?.abort();
       entry.stream.destroy();
     }
   }

@@ -276,7 +276,8 @@ export class TcpStream {
     let buf = new Uint8Array(0);
     try {
       while (!this.#ended && !this.#closing) {
-        await this.#waitForRoom();
+        const room = this.#waitForRoom();
+        if (room) await room; // no extra turn of the event loop when there is room already
         if (this.#ended || this.#closing) return;
         const want = this.#readLimit ? Math.max(1, Math.min(size, this.#readLimit())) : size;
         // A reused buffer is sized to the read size (idle sockets keep a small one); fresh otherwise.
@@ -286,7 +287,8 @@ export class TcpStream {
         const n = await conn.read(buf.subarray(head, head + want));
         if (n === null) break;
         size = nextReadSize(size, n === want ? size : n); // a read that filled its credit counts as full
-        await this.#events.onData(buf.subarray(head, head + n));
+        const taken = this.#events.onData(buf.subarray(head, head + n));
+        if (taken) await taken;
       }
     } catch (err) {
       if (this.#ended || this.#closing) return;
