@@ -123,6 +123,12 @@ async function waitForPort(port: number, proc: Proc, ms = 20_000): Promise<void>
   throw new Error(`nothing listens on ${port} after ${ms} ms`);
 }
 
+/** Minor page faults of a process so far (Linux /proc: field 10 of `stat`). */
+function minorFaults(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
+}
+
 /** Resident memory of a process in bytes (Linux /proc). */
 function rss(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
@@ -176,6 +182,8 @@ interface Running {
   proc?: Proc;
   /** The port a wasmnet server listens on (the slow-reader run opens its own client). */
   port?: number;
+  /** Its work happens in child processes (websockify forks per connection): no per-process figures. */
+  forks?: boolean;
 }
 
 interface Contender {
@@ -284,6 +292,7 @@ function contenders(policyPath: string): Contender[] {
         const url = `ws://127.0.0.1:${port}/`;
         return {
           proc,
+          forks: true,
           transport: rawWebSocket(url, ["binary"]),
           latency: rawWebSocket(url, ["binary"], true),
         };
@@ -521,6 +530,8 @@ interface Row {
   conn?: Rounds;
   idle1k?: number | string;
   idle10k?: number | string;
+  /** The server's minor page faults per MiB downloaded, per round (warm-up included). */
+  faults?: number[];
 }
 
 type RoundMetric = "down" | "up" | "par" | "conn";
@@ -551,7 +562,7 @@ async function inRounds<T extends number | number[]>(
   what: string,
   live: { row: Row; running: Running }[],
   pick: (r: Running) => Transport,
-  run: (t: Transport) => Promise<T>,
+  run: (t: Transport, running: Running, row: Row) => Promise<T>,
   store: (row: Row, value: T[] | string) => void,
 ): Promise<void> {
   if (!selected(what)) return;
@@ -563,7 +574,7 @@ async function inRounds<T extends number | number[]>(
     for (const { row, running } of live) {
       const sofar = results.get(row)!;
       if (typeof sofar === "string") continue; // failed in an earlier round
-      const value = await measure(what, () => run(pick(running)));
+      const value = await measure(what, () => run(pick(running), running, row));
       if (typeof value === "string" || value === undefined) results.set(row, value ?? "—");
       else if (round > 0) sofar.push(value);
     }
@@ -613,7 +624,14 @@ async function main(): Promise<void> {
     const rtts = (m: RttMetric) => (row: Row, v: number[][] | string) => (row[m] = v);
     const bulk = (r: Running) => r.transport;
     const latency = (r: Running) => r.latency ?? r.transport;
-    await inRounds("download", live, bulk, (t) => download(t, targetPort, SIZE.bulk), rate("down"));
+    await inRounds("download", live, bulk, async (t, running, row) => {
+      // The server's minor page faults per MiB relayed (what src/allocator.ts is about); one process only.
+      const pid = running.proc && !running.forks ? running.proc.pid : undefined;
+      const before = pid ? minorFaults(pid) : 0;
+      const rate = await download(t, targetPort, SIZE.bulk);
+      if (pid) (row.faults ??= []).push((minorFaults(pid) - before) / (SIZE.bulk / MiB));
+      return rate;
+    }, rate("down"));
     await inRounds("upload", live, bulk, (t) => upload(t, targetPort, SIZE.bulk), rate("up"));
     await inRounds("16 sockets", live, bulk, (t) => parallel(t, targetPort, SIZE.parallel), rate("par"));
     const perRound = (n: number) => Math.ceil(n / SIZE.repeats);
@@ -653,8 +671,8 @@ async function main(): Promise<void> {
         console.error(`${c.name}: ${what} ...`);
         const running = await c.start(targetPort);
         try {
-          await download(running.transport, targetPort, SIZE.bulk / 4);
-          await sleep(500);
+          await download(running.transport, targetPort, SIZE.bulk / 16);
+          await sleep(1500);
           return await measure(what, () => f(running.transport, running.proc!.pid));
         } finally {
           await running.proc?.stop();
@@ -828,6 +846,13 @@ function render(
     memCheck("binary: server memory per idle socket (1×1000)", binary?.idle1k),
     memCheck("binary: server memory per idle socket (100×100)", binary?.idle10k),
   ];
+  const faultLines = [
+    "| server | minor page faults per MiB downloaded |",
+    "|---|---|",
+    ...rows.filter((r) => (r.faults?.length ?? 0) > 1).map((r) =>
+      `| ${r.name} | ${median(r.faults!.slice(1)).toFixed(0)} |` // round 0 is the warm-up
+    ),
+  ];
   const slowLines = [
     `| server | page reads at | server RSS min → max | page backlog max |`,
     "|---|---|---|---|",
@@ -851,6 +876,8 @@ function render(
     "",
     ...targets,
     "",
+    ...faultLines,
+    "",
     ...slowLines,
   ].join("\n");
   const markdown = [
@@ -868,6 +895,12 @@ function render(
     "## Against the targets",
     "",
     ...targets,
+    "",
+    "## Page faults on the download",
+    "",
+    'The server process\'s minor page faults per MiB of the bulk download (median over the rounds; a MiB is 256 pages of 4 KiB, so 256 means a fresh page for every byte relayed). Where they come from and what wasmnet does about it: see below, "Where the time goes".',
+    "",
+    ...faultLines,
     "",
     "## Flow control: a page that reads slowly",
     "",
