@@ -24,7 +24,7 @@ export const READ_CHUNK_BYTES = 120 * 1024;
  * Smallest (and first) read. A pending read holds its buffer, so an idle socket costs this much; reads
  * double while they come back full and halve while they come back under 1/8 full (see {@link nextReadSize}).
  */
-export const MIN_READ_BYTES = 1024;
+export const MIN_READ_BYTES = 512;
 
 /** The size of the next read after one of `size` bytes returned `n`: grow on full reads, shrink on tiny ones. */
 export function nextReadSize(size: number, n: number): number {
