@@ -96,3 +96,31 @@ Deno.test("after close(), the session sends nothing more", () => {
   s.shutdown();
   assert.equal(port.closedWith, 1001);
 });
+
+Deno.test("v1: the session's write budget is shared by its sockets; passing it drops only that socket with BUFFER_FULL", async () => {
+  const port = new FakePort();
+  const s = new Session(port, {
+    policy: Policy.allowAll(),
+    serverHost: "127.0.0.1",
+    clientIp: "192.0.2.7",
+    // A lookup that never answers: the connects stay in flight, so sent bytes wait in the write queues.
+    resolver: () => new Promise(() => {}),
+    maxQueuedWriteBytes: 80_000,
+    maxSessionQueuedWriteBytes: 100_000,
+  });
+  const chunk = new Uint8Array(60_000).toBase64();
+  s.receive('{"op":"connect","id":1,"addr":"pending.test","port":80}');
+  s.receive('{"op":"connect","id":2,"addr":"pending.test","port":80}');
+  s.receive(`{"op":"send","id":1,"data":"${chunk}"}`);
+  assert.equal(port.events.length, 0, "60,000 bytes fit both bounds");
+  s.receive(`{"op":"send","id":2,"data":"${chunk}"}`);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(port.events.map((e) => [e.ev, e.id, e.code]), [
+    ["error", 2, "BUFFER_FULL"],
+    ["closed", 2, undefined],
+  ]);
+  assert.match(String(port.events[0].msg), /session/);
+  assert.equal(s.socketCount, 1, "socket 1 and its queued bytes are untouched");
+  assert.equal(s.socketStats(1)?.queuedBytes, 60_000);
+  s.close();
+});
