@@ -136,6 +136,9 @@ class WebsockifyConnection {
         onEnd: (error) => this.#end(error),
       },
       () => this.#room.wait(),
+      undefined,
+      // The port is always Deno's WebSocket (upgradeToPort), whose send copies before returning.
+      { reuseBuffer: true },
     );
     // max_bandwidth_mbps and socket_idle_timeout_secs, as for any other socket.
     this.#limiter = SocketLimiter.forPolicy(ctx.policy, this.#controller.signal);

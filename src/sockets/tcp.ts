@@ -192,7 +192,7 @@ export class TcpStream {
     }
     this.#queue.push(bytes);
     this.#queuedBytes += bytes.length;
-    this.#pump();
+    if (!this.#writing) this.#pump(); // else the running pump takes it (no promise per queued chunk)
     return undefined;
   }
 

@@ -15,7 +15,7 @@ import { toWasmnetError } from "../errors.ts";
 import { type DialContext, dialTcp } from "../sockets/dial.ts";
 import { systemResolver } from "../sockets/resolver.ts";
 import { TcpStream } from "../sockets/tcp.ts";
-import { offeredProtocols, upgradeToPort, type WebSocketPort } from "../websocket.ts";
+import { offeredProtocols, SendBufferGate, upgradeToPort, type WebSocketPort } from "../websocket.ts";
 import { truncateUtf8, type WispOptions, WispSession } from "./session.ts";
 
 /** Options of the Wisp endpoint. */
@@ -69,6 +69,7 @@ export function wispEndpoint(options: WispEndpointOptions = {}): Endpoint {
           log: ctx.log,
           resolver: ctx.resolver,
           version: protocol === undefined ? 1 : 2,
+          reuseReadBuffers: true, // Deno's WebSocket.send copies before returning
         });
         const untrack = ctx.track(session);
         options.onSession?.(session);
@@ -137,11 +138,11 @@ class WsproxyRelay {
   readonly #stream: TcpStream;
   readonly #target: { host: string; port: number };
   readonly #ctx: EndpointContext;
-  #waiters: (() => void)[] = [];
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #room: SendBufferGate;
 
   constructor(port: WebSocketPort, target: { host: string; port: number }, ctx: EndpointContext) {
     this.#port = port;
+    this.#room = new SendBufferGate(port);
     this.#stream = new TcpStream(
       {
         onData: (bytes) => this.#port.send(bytes),
@@ -151,6 +152,9 @@ class WsproxyRelay {
         },
       },
       () => this.#waitForRoom(),
+      undefined,
+      // The port is always Deno's WebSocket (upgradeToPort), whose send copies before returning.
+      { reuseBuffer: true },
     );
     this.#target = target;
     this.#ctx = ctx;
@@ -191,8 +195,7 @@ class WsproxyRelay {
   close(): void {
     if (this.#controller.signal.aborted) return;
     this.#controller.abort();
-    clearTimeout(this.#timer);
-    for (const r of this.#waiters.splice(0)) r();
+    this.#room.close();
     this.#stream.destroy();
   }
 
@@ -207,16 +210,6 @@ class WsproxyRelay {
   }
 
   #waitForRoom(): Promise<void> | undefined {
-    if (this.#port.bufferedAmount <= 1024 * 1024 || this.#controller.signal.aborted) return undefined;
-    const waiting = new Promise<void>((r) => this.#waiters.push(r));
-    const poll = () => {
-      this.#timer = setTimeout(() => {
-        if (this.#controller.signal.aborted || this.#port.bufferedAmount <= 512 * 1024) {
-          for (const r of this.#waiters.splice(0)) r();
-        } else poll();
-      }, 2);
-    };
-    if (this.#waiters.length === 1) poll();
-    return waiting;
+    return this.#room.wait();
   }
 }

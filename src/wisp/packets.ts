@@ -171,6 +171,26 @@ export function encodePacket(packet: Packet): Uint8Array {
   return out;
 }
 
+/**
+ * A DATA packet for `payload` written in place: the 5-byte header goes in the {@link HEADER_BYTES} of the
+ * same buffer just before `payload` (the TCP stream reads with that headroom), so relaying costs no copy.
+ */
+export function encodeDataInPlace(streamId: number, payload: Uint8Array): Uint8Array {
+  if (payload.byteOffset < HEADER_BYTES) throw new RangeError("payload has no header room");
+  const out = new Uint8Array(
+    payload.buffer,
+    payload.byteOffset - HEADER_BYTES,
+    payload.byteLength + HEADER_BYTES,
+  );
+  out[0] = PacketType.DATA;
+  new DataView(out.buffer, out.byteOffset, HEADER_BYTES).setUint32(
+    1,
+    checkInt(streamId, 0xffffffff, "stream id"),
+    true,
+  );
+  return out;
+}
+
 /** Decodes the extension records of an INFO packet (`u8 id | u32 len | payload`, repeated). */
 export function decodeExtensions(bytes: Uint8Array): Extension[] | { problem: string } {
   const out: Extension[] = [];

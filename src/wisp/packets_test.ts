@@ -6,6 +6,7 @@ import {
   decodeExtensions,
   decodePacket,
   encodeCredentials,
+  encodeDataInPlace,
   encodeExtensions,
   encodePacket,
   ExtensionId,
@@ -148,3 +149,13 @@ for (const [err, reason] of REASONS) {
     assert.equal(closeReasonFor(err), reason);
   });
 }
+
+Deno.test("encodeDataInPlace: the header goes in the headroom, the result decodes as the same DATA packet", () => {
+  const buffer = new Uint8Array(5 + 3);
+  const payload = buffer.subarray(5);
+  payload.set([7, 8, 9]);
+  const framed = encodeDataInPlace(0x01020304, payload);
+  assert.equal(framed.buffer, buffer.buffer, "no copy");
+  assert.deepEqual(framed, encodePacket({ type: "data", streamId: 0x01020304, data: Uint8Array.of(7, 8, 9) }));
+  assert.throws(() => encodeDataInPlace(1, new Uint8Array(3)), RangeError);
+});

@@ -29,9 +29,11 @@ import {
   CloseReason,
   decodeCredentials,
   decodePacket,
+  encodeDataInPlace,
   encodePacket,
   type Extension,
   ExtensionId,
+  HEADER_BYTES,
   motdExtension,
   type Packet,
   StreamType,
@@ -48,7 +50,7 @@ export interface WispOptions {
   passwords?: Readonly<Record<string, string>>;
   /** Offer and accept UDP streams. Default true. */
   udp?: boolean;
-  /** Bound of the WebSocket's send buffer; TCP reads pause above it (default 1 MiB). */
+  /** Bound of the WebSocket's send buffer; TCP reads pause above it (default 8 MiB, as wasmnet sessions). */
   maxBufferedBytes?: number;
   /**
    * Bytes queued towards one TCP target before the stream is closed with 0x49 (default 16 MiB). Credit is
@@ -60,6 +62,12 @@ export interface WispOptions {
   maxSessionQueuedBytes?: number;
   /** v2 with a password: time allowed for the client's INFO, in ms (default 10 s). */
   handshakeTimeoutMs?: number;
+  /**
+   * Reuse one read buffer per TCP stream (no allocation per read). Only when the port's `send` copies the
+   * message before returning, as Deno's WebSocket does (the endpoint sets it); a port that keeps messages
+   * must leave it off.
+   */
+  reuseReadBuffers?: boolean;
 }
 
 /** Everything a Wisp session needs. */
@@ -357,12 +365,14 @@ export class WispSession {
       {
         onData: (data) => {
           stream.lastActivity = performance.now();
-          this.#send({ type: "data", streamId: id, data });
+          // The header is written into the read buffer's headroom: no copy before the runtime's own.
+          if (!this.closed) this.#sendRaw(encodeDataInPlace(id, data));
         },
         onEnd: (error) => this.#onTcpEnd(stream, error),
       },
       () => this.#waitForRoom(),
       this.#maxQueued,
+      { headroom: HEADER_BYTES, reuseBuffer: this.#options.reuseReadBuffers },
     );
     this.#streams.set(id, stream);
     dialTcp(
@@ -600,8 +610,12 @@ export class WispSession {
 
   #send(packet: Packet): void {
     if (this.closed) return;
+    this.#sendRaw(encodePacket(packet));
+  }
+
+  #sendRaw(bytes: Uint8Array): void {
     try {
-      this.#port.send(encodePacket(packet));
+      this.#port.send(bytes);
     } catch {
       // The WebSocket closed under us; the endpoint closes the session.
     }
