@@ -26,9 +26,12 @@ export const READ_CHUNK_BYTES = 120 * 1024;
  */
 export const MIN_READ_BYTES = 512;
 
-/** The size of the next read after one of `size` bytes returned `n`: grow on full reads, shrink on tiny ones. */
-export function nextReadSize(size: number, n: number): number {
-  if (n >= size) return Math.min(size * 2, READ_CHUNK_BYTES);
+/**
+ * The size of the next read after one of `size` bytes returned `n`: grow on full reads (up to `max`), shrink
+ * on tiny ones.
+ */
+export function nextReadSize(size: number, n: number, max = READ_CHUNK_BYTES): number {
+  if (n >= size) return Math.min(size * 2, max);
   if (n < size / 8) return Math.max(size / 2, MIN_READ_BYTES);
   return size;
 }
@@ -114,6 +117,8 @@ export interface TcpStreamOptions {
   reuseBuffer?: boolean;
   /** A session-wide bound on queued writes, checked after this stream's own (`BUFFER_FULL` past either). */
   budget?: WriteBudget;
+  /** The largest read (default {@link READ_CHUNK_BYTES}). */
+  maxReadBytes?: number;
 }
 
 /** A TCP connection that may not exist yet: writes before `attach` are queued and flushed after. */
@@ -133,6 +138,7 @@ export class TcpStream {
   readonly #readLimit: (() => number) | undefined;
   readonly #reuseBuffer: boolean;
   readonly #budget: WriteBudget | undefined;
+  readonly #maxRead: number;
 
   /** `waitForRoom` is awaited before each read; it resolves when the reader's side can take more. */
   constructor(
@@ -148,6 +154,10 @@ export class TcpStream {
     this.#readLimit = options.readLimit;
     this.#reuseBuffer = options.reuseBuffer ?? false;
     this.#budget = options.budget;
+    this.#maxRead = Math.max(
+      MIN_READ_BYTES,
+      Math.min(options.maxReadBytes ?? READ_CHUNK_BYTES, READ_CHUNK_BYTES),
+    );
   }
 
   /** Bytes accepted but not yet written to the kernel. */
@@ -286,7 +296,7 @@ export class TcpStream {
         }
         const n = await conn.read(buf.subarray(head, head + want));
         if (n === null) break;
-        size = nextReadSize(size, n === want ? size : n); // a read that filled its credit counts as full
+        size = nextReadSize(size, n === want ? size : n, this.#maxRead); // filling its credit counts as full
         const taken = this.#events.onData(buf.subarray(head, head + n));
         if (taken) await taken;
       }

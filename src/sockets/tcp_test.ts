@@ -10,6 +10,7 @@ Deno.test("nextReadSize: grows on full reads up to the cap, shrinks on tiny ones
     [MIN_READ_BYTES, 1, MIN_READ_BYTES],
   ];
   for (const [size, n, want] of cases) assert.equal(nextReadSize(size, n), want, `${size}/${n}`);
+  assert.equal(nextReadSize(64 * 1024, 64 * 1024, 64 * 1024), 64 * 1024, "a lower cap holds (JSON sockets)");
 });
 
 Deno.test("TcpStream: headroom before each chunk, reads within readLimit, onWritten counts, small writes merge", async () => {

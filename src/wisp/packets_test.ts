@@ -156,6 +156,9 @@ Deno.test("encodeDataInPlace: the header goes in the headroom, the result decode
   payload.set([7, 8, 9]);
   const framed = encodeDataInPlace(0x01020304, payload);
   assert.equal(framed.buffer, buffer.buffer, "no copy");
-  assert.deepEqual(framed, encodePacket({ type: "data", streamId: 0x01020304, data: Uint8Array.of(7, 8, 9) }));
+  assert.deepEqual(
+    framed,
+    encodePacket({ type: "data", streamId: 0x01020304, data: Uint8Array.of(7, 8, 9) }),
+  );
   assert.throws(() => encodeDataInPlace(1, new Uint8Array(3)), RangeError);
 });
