@@ -162,6 +162,7 @@ class WasmnetSession implements ClientSession {
   readonly #autoCredit: boolean;
   readonly #socks = new Map<number, WasmnetSock>();
   #nextId = 1;
+  #frame = new Uint8Array(0);
 
   private constructor(ws: WebSocket, framing: "json" | "binary", v2: boolean, manualCredit: boolean) {
     this.#ws = ws;
@@ -221,7 +222,9 @@ class WasmnetSession implements ClientSession {
       sock.credit -= bytes.length;
     }
     if (this.#binary) {
-      const out = new Uint8Array(9 + bytes.length);
+      // One frame buffer per session, reused: Deno's WebSocket.send copies the message before returning.
+      if (this.#frame.length < 9 + bytes.length) this.#frame = new Uint8Array(9 + bytes.length);
+      const out = this.#frame.subarray(0, 9 + bytes.length);
       out[0] = 0x04;
       new DataView(out.buffer).setBigUint64(1, BigInt(id));
       out.set(bytes, 9);
