@@ -656,20 +656,15 @@ async function main(): Promise<void> {
     await inRounds("upload", live, bulk, (t) => upload(t, targetPort, SIZE.bulk), rate("up"));
     await inRounds("16 sockets", live, bulk, (t) => parallel(t, targetPort, SIZE.parallel), rate("par"));
     const perRound = (n: number) => Math.ceil(n / SIZE.repeats);
-    await inRounds(
-      "echo 1 B",
-      live,
-      latency,
-      (t) => echo(t, targetPort, 1, perRound(SIZE.echoes)),
-      rtts("rtt1"),
-    );
-    await inRounds(
-      "echo 1 KiB",
-      live,
-      latency,
-      (t) => echo(t, targetPort, 1024, perRound(SIZE.echoes)),
-      rtts("rtt1k"),
-    );
+    for (const [what, size, metric] of [["echo 1 B", 1, "rtt1"], ["echo 1 KiB", 1024, "rtt1k"]] as const) {
+      await inRounds(
+        what,
+        live,
+        latency,
+        (t) => echo(t, targetPort, size, perRound(SIZE.echoes)),
+        rtts(metric),
+      );
+    }
     await inRounds(
       "connects",
       live,

@@ -87,17 +87,21 @@ export function encodeBinaryEvent(event: Event): Uint8Array {
 }
 
 /**
+ * `payload` widened to take in the `headerBytes` just before it in the same buffer (the TCP read left them
+ * free), for framing without a copy. Throws if the buffer has no such room.
+ */
+export function withHeaderRoom(payload: Uint8Array, headerBytes: number): Uint8Array {
+  if (payload.byteOffset < headerBytes) throw new RangeError("payload has no header room");
+  return new Uint8Array(payload.buffer, payload.byteOffset - headerBytes, payload.byteLength + headerBytes);
+}
+
+/**
  * The zero-copy form of a binary `data` event: `payload` must be preceded, in its own buffer, by
  * {@link BINARY_HEADER_BYTES} bytes the caller owns (TcpStream's `headroom`). The header is written there
  * and the frame is a view over header and payload: no allocation, no copy.
  */
 export function frameDataInPlace(id: SocketId, payload: Uint8Array): Uint8Array {
-  if (payload.byteOffset < BINARY_HEADER_BYTES) throw new RangeError("payload has no header room");
-  const out = new Uint8Array(
-    payload.buffer,
-    payload.byteOffset - BINARY_HEADER_BYTES,
-    payload.byteLength + BINARY_HEADER_BYTES,
-  );
+  const out = withHeaderRoom(payload, BINARY_HEADER_BYTES);
   out[0] = EVENT_TYPE.data;
   new DataView(out.buffer, out.byteOffset, BINARY_HEADER_BYTES).setBigUint64(1, BigInt(id));
   return out;

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { withHeaderRoom } from "../protocol/binary.ts";
+
 /** Packet types. */
 export const PacketType = {
   CONNECT: 0x01,
@@ -176,12 +178,7 @@ export function encodePacket(packet: Packet): Uint8Array {
  * same buffer just before `payload` (the TCP stream reads with that headroom), so relaying costs no copy.
  */
 export function encodeDataInPlace(streamId: number, payload: Uint8Array): Uint8Array {
-  if (payload.byteOffset < HEADER_BYTES) throw new RangeError("payload has no header room");
-  const out = new Uint8Array(
-    payload.buffer,
-    payload.byteOffset - HEADER_BYTES,
-    payload.byteLength + HEADER_BYTES,
-  );
+  const out = withHeaderRoom(payload, HEADER_BYTES);
   out[0] = PacketType.DATA;
   new DataView(out.buffer, out.byteOffset, HEADER_BYTES).setUint32(
     1,
