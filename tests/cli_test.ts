@@ -3,7 +3,7 @@
  */
 
 import assert from "node:assert/strict";
-import { startTcpEchoServer, TestClient } from "./helpers.ts";
+import { spawnCli, startTcpEchoServer, TestClient } from "./helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -18,34 +18,9 @@ async function run(args: string[], denoFlags = ["--allow-net", "--allow-read", "
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
-/** Starts the server as a subprocess and waits for its "listening on" line. */
-async function spawnServer(
-  args: string[],
-  denoFlags = ["--allow-net", "--allow-read", "--allow-env"],
-  entry = "cli.ts",
-) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...denoFlags, `${ROOT}${entry}`, "--host", "127.0.0.1", "--port", "0", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  while (!/listening on (ws:\/\/\S+)[\s\S]*policy: .*\n/.test(seen)) {
-    const { value, done } = await lines.read();
-    if (done) throw new Error(`server exited before listening: ${seen}`);
-    seen += value;
-  }
-  const url = /listening on (ws:\/\/\S+)/.exec(seen)![1];
-  const rest = (async () => {
-    for (;;) {
-      const { value, done } = await lines.read();
-      if (done) return seen;
-      seen += value;
-    }
-  })();
-  const stderr = new Response(child.stderr).text();
-  return { child, url, banner: seen, output: async () => ({ stdout: await rest, stderr: await stderr }) };
+/** Starts the server as a subprocess and waits for its banner ("listening on" and "policy:" lines). */
+function spawnServer(args: string[], denoFlags?: string[], entry?: string) {
+  return spawnCli(args, { denoFlags, entry, waitFor: /listening on (ws:\/\/\S+)[\s\S]*policy: .*\n/ });
 }
 
 Deno.test("--help and --version exit 0", async () => {

@@ -221,3 +221,83 @@ export function b64(text: string | Uint8Array): string {
 export function unb64(data: unknown): string {
   return new TextDecoder().decode(Uint8Array.fromBase64(data as string));
 }
+
+/** A `wasmnet-server` subprocess (see {@link spawnCli}). */
+export interface CliProcess {
+  child: Deno.ChildProcess;
+  pid: number;
+  /** The port it listens on, and its `ws://` URL as printed. */
+  port: number;
+  url: string;
+  /** stdout up to the line `waitFor` matched. */
+  banner: string;
+  /** Everything it printed, once it has exited. */
+  output(): Promise<{ stdout: string; stderr: string }>;
+  /** SIGTERM, then waits for the exit and the output. */
+  stop(): Promise<void>;
+}
+
+const ROOT_DIR = new URL("../", import.meta.url).pathname;
+
+/**
+ * Starts `cli.ts` (or another `entry`) as a real subprocess on a free loopback port (`--port 0`) and waits
+ * for stdout to match `waitFor` (by default the "listening on ws://…" line). Output is always drained, so a
+ * chatty server never blocks on a full pipe.
+ */
+export async function spawnCli(
+  args: string[] = [],
+  options: { denoFlags?: string[]; entry?: string; waitFor?: RegExp } = {},
+): Promise<CliProcess> {
+  const denoFlags = options.denoFlags ?? ["--allow-net", "--allow-read", "--allow-env"];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...denoFlags,
+      `${ROOT_DIR}${options.entry ?? "cli.ts"}`,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      ...args,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const waitFor = options.waitFor ?? /listening on ws:\/\/\S+/;
+  let seen = "";
+  while (!waitFor.test(seen)) {
+    const { value, done } = await lines.read();
+    if (done) throw new Error(`server exited before listening: ${seen}${await stderr}`);
+    seen += value;
+  }
+  const url = /listening on (ws:\/\/\S+)/.exec(seen)![1];
+  const banner = seen;
+  const stdout = (async () => {
+    for (;;) {
+      const { value, done } = await lines.read();
+      if (done) return seen;
+      seen += value;
+    }
+  })();
+  const output = async () => ({ stdout: await stdout, stderr: await stderr });
+  return {
+    child,
+    pid: child.pid,
+    port: Number(new URL(url).port),
+    url,
+    banner,
+    output,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already exited
+      }
+      await child.status;
+      await output();
+    },
+  };
+}

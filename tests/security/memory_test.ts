@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { Policy } from "../../src/policy/mod.ts";
 import { DEFAULT_MAX_QUEUED_WRITE_BYTES } from "../../src/sockets/tcp.ts";
-import { b64, startServer, startTcpServer, TestClient } from "../helpers.ts";
+import { b64, spawnCli, startServer, startTcpServer, TestClient } from "../helpers.ts";
 import { clientFrame, rawHandshake, write } from "./raw_ws.ts";
 
 const GiB = 1024 * 1024 * 1024;
@@ -24,49 +24,6 @@ async function rss(pid: number): Promise<number> {
   const status = new TextDecoder().decode(out.stdout);
   const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)![1]);
   return kb * 1024;
-}
-
-/** Starts `cli.ts` as a subprocess on a free loopback port and returns its port and a stop function. */
-async function startServerProcess(args: string[]) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      new URL("../../cli.ts", import.meta.url).pathname,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--quiet",
-      ...args,
-    ],
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  let port = 0;
-  while (port === 0) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`server exited before listening: ${seen}`);
-    seen += value;
-    const m = /listening on ws:\/\/127\.0\.0\.1:(\d+)\//.exec(seen);
-    if (m) port = Number(m[1]);
-  }
-  const drain = (async () => {
-    while (!(await reader.read()).done) { /* keep stdout flowing */ }
-  })();
-  return {
-    pid: child.pid,
-    port,
-    stop: async () => {
-      child.kill("SIGTERM");
-      await child.status;
-      await drain;
-    },
-  };
 }
 
 Deno.test({
@@ -84,7 +41,7 @@ Deno.test({
         }
       } catch { /* closed at the end of the test */ }
     });
-    const server = await startServerProcess(["--no-policy"]);
+    const server = await spawnCli(["--no-policy", "--quiet"]);
     let client: Deno.TcpConn | undefined;
     try {
       const h = await rawHandshake(server.port);

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { spawnCli } from "../helpers.ts";
 import { WispJsClient } from "./wisp_client.ts";
 
 const POLICY = `[network]
@@ -50,59 +51,15 @@ function startCountingSink(): { port: number; bytes: () => number; close: () => 
   };
 }
 
-/** Starts `cli.ts` in its own process on a free port; resolves once it accepts connections. */
-async function startServerProcess(policyPath: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (probe.addr as Deno.NetAddr).port;
-  probe.close();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      new URL("../../cli.ts", import.meta.url).pathname,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--policy",
-      policyPath,
-      "--quiet",
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const close = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // exited
-    }
-    await child.status;
-  };
-  for (let i = 0; i < 300; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return { url: `ws://127.0.0.1:${port}/wisp/`, close };
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  await close();
-  throw new Error("the wasmnet server process did not start");
-}
-
 Deno.test("wisp-js: 4 × 256 MiB uploads through a wasmnet server process arrive whole", async () => {
   const total = 256 * 1024 * 1024;
   const dir = Deno.makeTempDirSync({ prefix: "wasmnet-wisp-upload-" });
   Deno.writeTextFileSync(`${dir}/policy.toml`, POLICY);
   const sink = startCountingSink();
-  const server = await startServerProcess(`${dir}/policy.toml`);
+  const server = await spawnCli(["--policy", `${dir}/policy.toml`, "--quiet"]);
   let client: WispJsClient | undefined;
   try {
-    client = await WispJsClient.connect(server.url, { version: 2, timeoutMs: 10_000 });
+    client = await WispJsClient.connect(new URL("wisp/", server.url).href, { version: 2, timeoutMs: 10_000 });
     // The overrun depended on timing (about one 256 MiB upload in four): four uploads, one stream each.
     for (let round = 0; round < 4; round++) {
       const before = sink.bytes();
@@ -128,7 +85,7 @@ Deno.test("wisp-js: 4 × 256 MiB uploads through a wasmnet server process arrive
     }
   } finally {
     await client?.close();
-    await server.close();
+    await server.stop();
     await sink.close();
     Deno.removeSync(dir, { recursive: true });
   }
