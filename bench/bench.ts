@@ -803,6 +803,11 @@ const fmtRtt = (v: RttRounds | undefined) => {
 };
 const fmtMem = (v: Row["idle1k"]) => typeof v === "number" ? `${(v / 1024).toFixed(1)}` : v ?? "n/a";
 
+/** `x` to two decimals, or three when two would read as the threshold itself (so the verdict can be seen). */
+function shown(x: number, threshold: number): string {
+  return Number(x.toFixed(2)) === threshold ? x.toFixed(3) : x.toFixed(2);
+}
+
 /** " (n of R rounds dropped: BUFFER_FULL)" when a v1 upload round overflowed the server's write bound. */
 function dropNote(row: Row, what: string): string {
   const n = row.dropped?.[what];
@@ -847,13 +852,13 @@ function render(
   const check = (label: string, v: Rounds | undefined, base: Rounds | undefined, want: number) => {
     const x = pairedRatio(v, base);
     if (x === undefined) return `| ${label} | — | ≥ ${want}x | not measured |`;
-    return `| ${label} | ${x.toFixed(2)}x | ≥ ${want}x | ${x >= want ? "met" : "**missed**"} |`;
+    return `| ${label} | ${shown(x, want)}x | ≥ ${want}x | ${x >= want ? "met" : "**missed**"} |`;
   };
   const rttCheck = (label: string, v: RttRounds | undefined, base: RttRounds | undefined) => {
     const inverse = pairedRatio(v, base); // base p50 / this p50
     if (inverse === undefined) return `| ${label} | — | ≤ 1.10x | not measured |`;
     const x = 1 / inverse;
-    return `| ${label} | ${x.toFixed(2)}x | ≤ 1.10x | ${x <= 1.1 ? "met" : "**missed**"} |`;
+    return `| ${label} | ${shown(x, 1.1)}x | ≤ 1.10x | ${x <= 1.1 ? "met" : "**missed**"} |`;
   };
   const memCheck = (label: string, v: unknown) =>
     typeof v === "number"
