@@ -12,7 +12,7 @@ import { messageLimits, setMessageLimits } from "./limits.ts";
 import type { Closable, Endpoint, EndpointContext } from "./endpoint.ts";
 import { EXTRA_ENDPOINTS } from "./endpoints.ts";
 import { type DecisionLog, jsonLineLog, silentLog } from "./log.ts";
-import { loadPolicyFileSync, Policy, type PolicyConfigInput } from "./policy/mod.ts";
+import { clientAddressOf, loadPolicyFileSync, Policy, type PolicyConfigInput } from "./policy/mod.ts";
 import { Session } from "./session.ts";
 import { defaultResolver } from "./sockets/dns.ts";
 import type { Resolver } from "./sockets/resolver.ts";
@@ -103,7 +103,12 @@ export class Server {
     const url = new URL(request.url);
     const endpoint = this.#endpoints.find((e) => e.matches(url));
     if (!endpoint) return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
-    const clientIp = info.remoteAddr.hostname;
+    // Behind a trusted reverse proxy, the browser's address from X-Forwarded-For (src/policy/proxies.ts).
+    const clientIp = clientAddressOf(
+      info.remoteAddr.hostname,
+      request.headers.get("x-forwarded-for"),
+      this.options.policy.rules.trustedProxies,
+    ).ip;
     // Origin, session caps and token are checked here, before any endpoint upgrades (src/admission.ts).
     return this.#admission.admit(request, url, clientIp, (admitted) => {
       return endpoint.upgrade(request, url, {
@@ -222,7 +227,10 @@ export class ServerBuilder {
 
 /** Options for {@link handleWsUpgrade}. */
 export interface UpgradeOptions {
-  /** The client's IP (for logs and limits); from `info.remoteAddr.hostname` in a `Deno.serve` handler. */
+  /**
+   * The client's IP (for logs and limits); from `info.remoteAddr.hostname` in a `Deno.serve` handler. When it
+   * is one of the policy's `server.trusted_proxies`, `X-Forwarded-For` says who the client is.
+   */
   clientIp?: string;
   /** The interface the server listens on (default bind address). Default `0.0.0.0`. */
   serverHost?: string;
@@ -242,7 +250,11 @@ export function handleWsUpgrade(request: Request, policy: Policy, options: Upgra
   const ctx: EndpointContext = {
     policy,
     serverHost: options.serverHost ?? "0.0.0.0",
-    clientIp: options.clientIp ?? "unknown",
+    clientIp: clientAddressOf(
+      options.clientIp ?? "unknown",
+      request.headers.get("x-forwarded-for"),
+      policy.rules.trustedProxies,
+    ).ip,
     log: options.log ?? silentLog,
     resolver: options.resolver,
     track: (session) => {

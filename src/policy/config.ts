@@ -64,6 +64,12 @@ export interface ServerConfig {
   readonly max_message_bytes: number;
   /** A session with no messages this long, in seconds, is closed. Default 0 = never. */
   readonly session_idle_timeout_secs: number;
+  /**
+   * Reverse proxies whose `X-Forwarded-For` is believed: IP addresses or CIDR ranges. A request from one of
+   * them is counted (per-IP caps) and logged under the client address the proxies recorded. Default `[]`:
+   * the header is ignored and the peer address is the client.
+   */
+  readonly trusted_proxies: readonly string[];
 }
 
 /** `[auth]`: HMAC tokens. The secret itself never appears in the config or the logs, only where to find it. */
@@ -161,6 +167,8 @@ export interface PolicyRules {
   readonly allow: readonly Rule[];
   /** Null means the default: only the server's listen host. */
   readonly bindAddrs: readonly Rule[] | null;
+  /** `server.trusted_proxies`: address ranges only. */
+  readonly trustedProxies: readonly Rule[];
 }
 
 /** A checked config together with its parsed rules. */
@@ -181,10 +189,12 @@ export class TomlFloat {
 /** Checks `input` (a parsed TOML table or a {@link PolicyConfigInput}) and fills in defaults. Throws {@link PolicyError}. */
 export function checkConfig(input: unknown, source: string): CheckedConfig {
   const root = new TableReader(source, "", asTable(input, source, undefined));
-  const { network, rules } = checkNetwork(root.section("network"));
+  const { network, rules: networkRules } = checkNetwork(root.section("network"));
+  const { server, trustedProxies } = checkServer(root.section("server"));
+  const rules: PolicyRules = { ...networkRules, trustedProxies };
   const config: PolicyConfig = {
     network,
-    server: checkServer(root.section("server")),
+    server,
     auth: checkAuth(root.section("auth")),
     udp: checkUdp(root.section("udp")),
     dns: checkDns(root.section("dns")),
@@ -195,7 +205,9 @@ export function checkConfig(input: unknown, source: string): CheckedConfig {
   return { config: deepFreeze(config), rules: Object.freeze(rules) };
 }
 
-function checkNetwork(r: TableReader): { network: NetworkConfig; rules: PolicyRules } {
+function checkNetwork(
+  r: TableReader,
+): { network: NetworkConfig; rules: Omit<PolicyRules, "trustedProxies"> } {
   const deny = r.rules("deny", DEFAULT_DENY);
   const allow = r.rules("allow", ["*"]);
   const bindAddrs = r.bindAddrRules("bind_addrs");
@@ -215,7 +227,8 @@ function checkNetwork(r: TableReader): { network: NetworkConfig; rules: PolicyRu
   return { network, rules: { deny: deny.rules, allow: allow.rules, bindAddrs: bindAddrs?.rules ?? null } };
 }
 
-function checkServer(r: TableReader): ServerConfig {
+function checkServer(r: TableReader): { server: ServerConfig; trustedProxies: Rule[] } {
+  const proxies = r.addressRules("trusted_proxies", "trusted proxies");
   const server: ServerConfig = {
     allowed_origins: r.stringList("allowed_origins", ["*"], originProblem),
     require_origin: r.boolean("require_origin", false),
@@ -223,9 +236,10 @@ function checkServer(r: TableReader): ServerConfig {
     max_sessions_per_ip: r.integer("max_sessions_per_ip", 32, 1, 1_000_000),
     max_message_bytes: r.integer("max_message_bytes", 1_048_576, 1024, 64 * 1_048_576),
     session_idle_timeout_secs: r.integer("session_idle_timeout_secs", 0, 0, 604_800),
+    trusted_proxies: proxies.texts,
   };
   r.finish();
-  return server;
+  return { server, trustedProxies: proxies.rules };
 }
 
 function checkAuth(r: TableReader): AuthConfig {
@@ -390,6 +404,23 @@ class TableReader {
       return parsed.rule;
     });
     return { texts, rules };
+  }
+
+  /** A list of IP addresses and CIDR ranges only: no `*`, names or ports (absent: empty). */
+  addressRules(key: string, what: string): { texts: readonly string[]; rules: Rule[] } {
+    const list = this.rules(key, []);
+    for (const [i, rule] of list.rules.entries()) {
+      if (rule.kind !== "range" || rule.port !== undefined) {
+        throw new PolicyError(
+          this.source,
+          `${
+            JSON.stringify(rule.text)
+          }: ${what} are IP addresses or CIDR ranges, without ports (not "*" or names)`,
+          { key: `${this.keyOf(key)}[${i}]`, rule: rule.text },
+        );
+      }
+    }
+    return list;
   }
 
   /** A list of bind address rules (`*`, IPs and ranges, no ports), or null when absent. */

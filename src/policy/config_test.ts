@@ -41,6 +41,7 @@ Deno.test("defaults: every key filled in", () => {
     max_sessions_per_ip: 32,
     max_message_bytes: 1_048_576,
     session_idle_timeout_secs: 0,
+    trusted_proxies: [],
   });
   assert.deepEqual(config.auth, { required: false, secret_env: "", secret_file: "" });
   assert.deepEqual(config.udp, { max_datagram_bytes: 65_507, max_datagrams_per_sec: 1000 });
@@ -240,4 +241,23 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("server.trusted_proxies: addresses and ranges only, parsed into rules", () => {
+  const policy = Policy.fromToml(`[server]\ntrusted_proxies = ["127.0.0.1", "10.0.0.0/8", "::1"]`, "p.toml");
+  assert.deepEqual(policy.config.server.trusted_proxies, ["127.0.0.1", "10.0.0.0/8", "::1"]);
+  assert.equal(policy.rules.trustedProxies.length, 3);
+  assert.deepEqual(Policy.defaults().config.server.trusted_proxies, []);
+  for (const bad of ["*", "proxy.example.com", "10.0.0.0/8:80"]) {
+    assertPolicyError(
+      () => Policy.fromToml(`[server]\ntrusted_proxies = ["127.0.0.1", ${JSON.stringify(bad)}]`, "p.toml"),
+      "server.trusted_proxies[1]",
+      "IP addresses or CIDR ranges",
+    );
+  }
+  assertPolicyError(
+    () => Policy.fromToml(`[server]\ntrusted_proxies = ["10.0.0.1/8"]`, "p.toml"),
+    "server.trusted_proxies[0]",
+    "host bits",
+  );
 });

@@ -235,3 +235,30 @@ export async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+Deno.test("trusted_proxies: behind a trusted proxy, per-IP caps and the log count X-Forwarded-For; otherwise the peer", async () => {
+  const behindProxy = await startServer(
+    Policy.fromConfig({ server: { max_sessions_per_ip: 1, trusted_proxies: ["127.0.0.1"] } }),
+  );
+  try {
+    const a = await rawHandshake(behindProxy.port, "/", { "X-Forwarded-For": "198.51.100.1" });
+    const b = await rawHandshake(behindProxy.port, "/", { "X-Forwarded-For": "198.51.100.2" });
+    assert.deepEqual([a.status, b.status], [101, 101], "two browsers behind one proxy are two clients");
+    const again = await rawHandshake(behindProxy.port, "/", { "X-Forwarded-For": "6.6.6.6, 198.51.100.1" });
+    assert.equal(again.status, 429, "the same browser again, whatever it wrote itself");
+    assert.equal(behindProxy.decisions.at(-1)?.client, "198.51.100.1");
+    for (const h of [a, b, again]) h.conn.close();
+  } finally {
+    await behindProxy.close();
+  }
+  const untrusted = await startServer(Policy.fromConfig({ server: { max_sessions_per_ip: 1 } }));
+  try {
+    const a = await rawHandshake(untrusted.port, "/", { "X-Forwarded-For": "198.51.100.1" });
+    const b = await rawHandshake(untrusted.port, "/", { "X-Forwarded-For": "198.51.100.2" });
+    assert.deepEqual([a.status, b.status], [101, 429], "without trusted_proxies the header is ignored");
+    assert.equal(untrusted.decisions.at(-1)?.client, "127.0.0.1");
+    for (const h of [a, b]) h.conn.close();
+  } finally {
+    await untrusted.close();
+  }
+});

@@ -1,0 +1,61 @@
+/**
+ * Who the client is behind a reverse proxy: a pure decision from the peer address, the `X-Forwarded-For`
+ * header and `server.trusted_proxies`, so per-IP caps and the decision log count the browser's address and
+ * not the proxy's. The header is believed only as far as trusted proxies wrote it: read from the right,
+ * each trusted hop is skipped and the first address that is not a trusted proxy is the client. Anything the
+ * client put further left is never used, so it cannot pick its own address.
+ *
+ * @module
+ */
+
+import { formatIp, type IpAddress, parseIpv4Strict, parseIpv6 } from "./address.ts";
+import { type Rule, ruleMatchesAddress } from "./rules.ts";
+
+/** The client address of one request, and the trusted proxy it came through (if any). */
+export interface ClientAddress {
+  /** The address to count and log the client under. */
+  readonly ip: string;
+  /** The peer, when it is a trusted proxy whose header was used. */
+  readonly via?: string;
+}
+
+/**
+ * The client of a request from `peer` carrying `forwardedFor` (the `X-Forwarded-For` value, or null).
+ * Untrusted peer, no trusted proxies configured, or a header that cannot be read to an untrusted hop: the
+ * peer itself (a malformed entry stops the walk, and the proxy is counted as it was before this feature).
+ */
+export function clientAddressOf(
+  peer: string,
+  forwardedFor: string | null,
+  trusted: readonly Rule[],
+): ClientAddress {
+  if (trusted.length === 0 || forwardedFor === null || !isTrusted(parseAddress(peer), trusted)) {
+    return { ip: peer };
+  }
+  const hops = forwardedFor.split(",").map((hop) => hop.trim());
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const address = parseAddress(hops[i]);
+    if (address === null) return { ip: peer };
+    if (!isTrusted(address, trusted)) return { ip: formatIp(address), via: peer };
+  }
+  return { ip: peer }; // every hop is a trusted proxy: the request started at one of them
+}
+
+/** An `X-Forwarded-For` entry: an IPv4 dotted quad or an IPv6 address, each optionally with a port. */
+function parseAddress(text: string): IpAddress | null {
+  const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::\d{1,5})?$/.exec(text);
+  if (bracketed) return parseIpv6(bracketed[1]);
+  if (text.includes(":") && text.indexOf(":") !== text.lastIndexOf(":")) return parseIpv6(text);
+  return parseIpv4Strict(text.replace(/:\d{1,5}$/, ""));
+}
+
+/** Whether `address` (or the IPv4 address it maps, `::ffff:a.b.c.d`) is in a trusted range. */
+function isTrusted(address: IpAddress | null, trusted: readonly Rule[]): boolean {
+  if (address === null) return false;
+  const mapped: IpAddress | null = address.family === 6 && address.value >> 32n === 0xffffn
+    ? { family: 4, value: address.value & 0xffff_ffffn }
+    : null;
+  return trusted.some((rule) =>
+    ruleMatchesAddress(rule, address, 0) || (mapped !== null && ruleMatchesAddress(rule, mapped, 0))
+  );
+}
