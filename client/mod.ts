@@ -35,6 +35,7 @@ export {
   type WasmnetSocketInfo,
   type WasmnetSocketOptions,
 } from "./src/socket.ts";
+export { WasmnetListener } from "./src/listener.ts";
 export {
   type DatagramMessage,
   type ReceivedDatagram,

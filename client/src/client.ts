@@ -17,7 +17,8 @@ import {
   type SocketId,
   toBytes,
 } from "./protocol.ts";
-import { type SocketSink, WasmnetSocket, type WasmnetSocketOptions } from "./socket.ts";
+import { type SocketChannel, type SocketSink, WasmnetSocket, type WasmnetSocketOptions } from "./socket.ts";
+import { WasmnetListener } from "./listener.ts";
 import { WasmnetDatagramSocket, type WasmnetDatagramSocketOptions } from "./datagram.ts";
 import { ClientFlow, PROTOCOL_V2 } from "./flow.ts";
 
@@ -132,10 +133,22 @@ interface Entry {
   sink?: SocketSink;
   /** v2 credit of a TCP socket (undefined without flow control). */
   flow?: ClientFlow;
+  /** Bytes an accepted stream socket was handed that were already granted (see `openListener`). */
+  preconsumed?: number;
 }
 
 /** Sockets closed while still holding bytes nobody read, kept so a late `onData` still gets them. */
 const MAX_LEFTOVERS = 256;
+
+/** `host:port` as the server writes a peer (`[v6]:port` for IPv6) split in two. */
+function splitHostPort(remote: string): { host: string; port: number } {
+  const at = remote.lastIndexOf(":");
+  const host = remote.slice(0, at);
+  return {
+    host: host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host,
+    port: Number(remote.slice(at + 1)),
+  };
+}
 
 /** Rethrows outside the dispatch loop, so a throwing callback is reported but does not stop other sockets. */
 function rethrowLater(error: unknown): void {
@@ -417,15 +430,7 @@ export class WasmnetClient {
     const id = this.#allocId();
     const op = options.tls ? "connect_tls" : "connect";
     const entry = this.#newEntry(id, "tcp");
-    const socket = new WasmnetSocket(host, port, id, options, {
-      attach: (sink) => {
-        entry.sink = sink;
-      },
-      send: (data) => this.send(id, data),
-      bufferedAmount: () => this.#ws.bufferedAmount + this.#outboxBytes + (entry.flow?.queuedBytes ?? 0),
-      close: () => this.close(id),
-      consumed: (bytes) => this.#consumed(entry, bytes),
-    });
+    const socket = new WasmnetSocket(host, port, id, options, this.#channelFor(entry));
     this.#startOpen(
       entry,
       { op, id, addr: host, port },
@@ -436,6 +441,46 @@ export class WasmnetClient {
         (error: WasmnetError) => entry.sink?.closed(error),
       );
     return socket;
+  }
+
+  /**
+   * Binds a TCP listener on the server at `addr:port` (port 0 picks one) and hands out its inbound
+   * connections as stream sockets, already open: `for await (const socket of listener)`, `accept()`, or the
+   * `accepted` stream. `options` apply to every accepted socket (`tls` does not).
+   */
+  async openListener(
+    addr: string,
+    port: number,
+    options: WasmnetSocketOptions = {},
+  ): Promise<WasmnetListener> {
+    const bound = await this.bind(addr, port);
+    let accepted!: ReadableStreamDefaultController<WasmnetSocket>;
+    const stream = new ReadableStream<WasmnetSocket>({ start: (c) => void (accepted = c) });
+    // Set before any later message is handled (this runs in the microtask after `listening`), so no
+    // accepted connection waits for a handler and none of its bytes arrive before its socket exists.
+    this.onAccept(bound.id, (connId, remote) => {
+      const entry = this.#entries.get(connId);
+      if (!entry) return;
+      const { host, port } = splitHostPort(remote);
+      const socket = new WasmnetSocket(host, port, connId, options, this.#channelFor(entry));
+      const early = entry.held.splice(0); // bytes held before the socket existed (were granted then)
+      entry.preconsumed = early.reduce((n, chunk) => n + chunk.byteLength, 0);
+      entry.sink!.opened();
+      for (const chunk of early) entry.sink!.data(chunk);
+      accepted.enqueue(socket);
+    });
+    const closed = new Promise<void>((resolve, reject) => {
+      this.onClose(bound.id, (error) => {
+        if (error) {
+          accepted.error(error);
+          reject(error);
+        } else {
+          accepted.close();
+          resolve();
+        }
+      });
+    });
+    return new WasmnetListener(bound.id, bound.port, stream, closed, () => this.close(bound.id));
   }
 
   /**
@@ -460,6 +505,25 @@ export class WasmnetClient {
     }
     this.#nextId = id + 1 >= SERVER_ID_BASE ? 1 : id + 1;
     return id;
+  }
+
+  /** How a stream socket reaches the client: one per TCP entry (outbound or accepted). */
+  #channelFor(entry: Entry): SocketChannel {
+    const id = entry.id;
+    return {
+      attach: (sink) => {
+        entry.sink = sink;
+      },
+      send: (data) => this.send(id, data),
+      bufferedAmount: () => this.#ws.bufferedAmount + this.#outboxBytes + (entry.flow?.queuedBytes ?? 0),
+      close: () => this.close(id),
+      consumed: (bytes) => {
+        // Bytes held before an accepted socket existed were granted when they arrived: not twice.
+        const already = Math.min(entry.preconsumed ?? 0, bytes);
+        if (already > 0) entry.preconsumed! -= already;
+        if (bytes > already) this.#consumed(entry, bytes - already);
+      },
+    };
   }
 
   #newEntry(id: SocketId, kind: Kind): Entry {

@@ -119,6 +119,53 @@ for (const binary of [false, true]) {
     });
   });
 
+  for (const flowControl of [false, true]) {
+    Deno.test(`client (${framing}${flowControl ? ", v2" : ""}): openListener hands out accepted connections as stream sockets`, async () => {
+      await withSetup({ binary, flowControl }, async ({ client }) => {
+        const listener = await client.openListener("127.0.0.1", 0);
+        assert(listener.port > 0, "no port");
+        // A server program: echo every accepted connection through its streams, upper-cased.
+        const served = (async () => {
+          for await (const socket of listener) {
+            const { readable, writable, remoteAddress, remotePort } = await socket.opened;
+            assertEquals(remoteAddress, "127.0.0.1");
+            assert(remotePort > 0, "no remote port");
+            void readable.pipeThrough(
+              new TransformStream<Uint8Array, Uint8Array>({
+                transform: (chunk, c) => c.enqueue(new TextEncoder().encode(text(chunk).toUpperCase())),
+              }),
+            ).pipeTo(writable).catch(() => {});
+          }
+        })();
+        for (const word of ["ping", "pong"]) {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.port });
+          await conn.write(new TextEncoder().encode(word));
+          const buf = new Uint8Array(4);
+          let n = 0;
+          while (n < 4) n += (await conn.read(buf.subarray(n))) ?? 0;
+          assertEquals(text(buf), word.toUpperCase());
+          conn.close();
+        }
+        // 1 MiB from a peer arrives whole through an accepted socket (flow control renews its window).
+        const big = new Uint8Array(1 << 20).map((_, i) => 97 + (i % 26));
+        const second = await client.openListener("127.0.0.1", 0);
+        const peer = await Deno.connect({ hostname: "127.0.0.1", port: second.port });
+        const socket = await second.accept();
+        const writing = peer.write(big).then(() => peer.closeWrite());
+        let got = 0;
+        for await (const chunk of socket.readable) got += chunk.byteLength;
+        await writing;
+        assertEquals(got, big.length);
+        peer.close();
+        await second.close();
+        await second.closed;
+        await listener.close();
+        await served; // the iteration ends when the listener closes
+        await listener.closed;
+      });
+    });
+  }
+
   Deno.test(`client (${framing}): a policy denial rejects connect with kind "denied"`, async () => {
     const policy = Policy.fromConfig({ network: { deny: ["127.0.0.2/32"], allow: ["*"] } });
     await withSetup({ binary }, async ({ client, echoPort }) => {
