@@ -241,6 +241,8 @@ export class Session {
         return this.#send(request.id, request.data, framing);
       case "close":
         return this.#close(request.id, framing);
+      case "shutdown":
+        return this.#shutdown(request.id);
       case "connect_tls":
         return this.#connect(request.id, request.addr, request.port, framing, true);
       case "connect_udp":
@@ -450,6 +452,16 @@ export class Session {
       this.#options.maxQueuedWriteBytes ?? DEFAULT_MAX_QUEUED_WRITE_BYTES,
     );
     return new SocketFlow(window, (bytes) => this.#emit({ ev: "credit", id, bytes }, framing));
+  }
+
+  /** Half-close of a TCP socket: the peer reads end-of-stream after what was sent; `closed` when it closes too. */
+  #shutdown(id: SocketId): void {
+    const entry = this.#table.get(id);
+    if (!entry) throw new WasmnetError("UNKNOWN_ID", `no socket with id ${id}`);
+    if (entry.kind !== "tcp") {
+      throw new WasmnetError("BAD_REQUEST", `id ${id} is not a TCP socket; shutdown needs a connected socket`);
+    }
+    entry.stream.shutdown();
   }
 
   #close(id: SocketId, _framing: Framing): void {

@@ -113,6 +113,45 @@ Deno.test("a remote close is reported as closed, after the data the peer sent", 
   await peer.close();
 });
 
+Deno.test("shutdown (both framings): the peer reads end-of-stream, its answer still arrives, then closed", async () => {
+  // A peer that reads until end-of-stream, then answers with how much it got and closes.
+  const peer = startTcpServer(async (conn) => {
+    let got = 0;
+    const buf = new Uint8Array(1024);
+    for (let n; (n = await conn.read(buf)) !== null;) got += n;
+    await conn.write(new TextEncoder().encode(`got ${got}`));
+    conn.close();
+  });
+  await withSession(async (c) => {
+    // JSON: what was sent before the shutdown is written first; a send after it is refused.
+    c.json({ op: "connect", id: 1, addr: "127.0.0.1", port: peer.port });
+    await c.event("connected", 1);
+    c.json({ op: "send", id: 1, data: b64("hello") });
+    c.json({ op: "shutdown", id: 1 });
+    c.json({ op: "send", id: 1, data: b64("late") });
+    const refused = await c.event("error", 1);
+    assert.equal(refused.code, "SEND_FAILED");
+    assert.match(String(refused.msg), /shut down/);
+    assert.equal(unb64((await c.event("data", 1)).data), "got 5");
+    await c.event("closed", 1);
+    // Binary, shut down right after the connect was asked for (before it completed).
+    c.raw(encodeBinaryRequest({ op: "connect", id: 2, addr: "127.0.0.1", port: peer.port }));
+    c.raw(encodeBinaryRequest({ op: "send", id: 2, data: new Uint8Array(3000) }));
+    c.raw(encodeBinaryRequest({ op: "shutdown", id: 2 }));
+    const data = decodeBinaryEvent(await c.nextBinary((m) => m[0] === 0x82));
+    assert.deepEqual(data.ev === "data" && new TextDecoder().decode(data.data), "got 3000");
+    assert.deepEqual(decodeBinaryEvent(await c.nextBinary((m) => m[0] === 0x85)), { ev: "closed", id: 2 });
+    // Not a TCP socket, or no socket at all.
+    c.json({ op: "bind", id: 3, addr: "127.0.0.1", port: 0 });
+    await c.event("listening", 3);
+    c.json({ op: "shutdown", id: 3 });
+    assert.equal((await c.event("error", 3)).code, "BAD_REQUEST");
+    c.json({ op: "shutdown", id: 99 });
+    assert.equal((await c.event("error", 99)).code, "UNKNOWN_ID");
+  });
+  await peer.close();
+});
+
 Deno.test("bind, accept with data both ways; closing the listener keeps accepted connections", async () => {
   await withSession(async (c) => {
     c.json({ op: "bind", id: 10, addr: "127.0.0.1", port: 0 });

@@ -135,6 +135,10 @@ interface Entry {
   flow?: ClientFlow;
   /** Bytes an accepted stream socket was handed that were already granted (see `openListener`). */
   preconsumed?: number;
+  /** `shutdown` was asked for: no more sends. */
+  writeShut?: boolean;
+  /** ... and the request went out (after any bytes that were waiting for credit). */
+  shutdownSent?: boolean;
 }
 
 /** Sockets closed while still holding bytes nobody read, kept so a late `onData` still gets them. */
@@ -321,7 +325,7 @@ export class WasmnetClient {
    */
   send(id: SocketId, data: SendData): boolean {
     const entry = this.#entries.get(id);
-    if (!entry || entry.state === "closing" || entry.kind === "listener") {
+    if (!entry || entry.state === "closing" || entry.kind === "listener" || entry.writeShut) {
       return false;
     }
     const bytes = toBytes(data);
@@ -385,6 +389,23 @@ export class WasmnetClient {
     }
     const error = this.#leftovers.get(id)?.error;
     queueMicrotask(() => this.#call(() => callback(error)));
+  }
+
+  /**
+   * Half-closes TCP socket `id`: no more sends; once what was sent is written, the peer reads end-of-stream,
+   * and data from the peer keeps arriving until it closes too. Needs a server that has it (this one); the
+   * original protocol has no half-close, so this returns false (and sends nothing) unless the server
+   * accepted protocol v2, which is how the client knows. True if the request was sent.
+   */
+  shutdown(id: SocketId): boolean {
+    const entry = this.#entries.get(id);
+    if (!entry || entry.kind !== "tcp" || !this.#v2 || entry.state === "closing") return false;
+    if (entry.writeShut) return true;
+    entry.writeShut = true;
+    // Bytes still waiting for credit go first: the shutdown follows the last of them (see "credit").
+    if ((entry.flow?.queuedBytes ?? 0) > 0) return true;
+    entry.shutdownSent = true;
+    return this.#send({ op: "shutdown", id });
   }
 
   /** Closes socket or listener `id`; resolves once the server confirms (or the WebSocket is gone). Never rejects. */
@@ -517,6 +538,7 @@ export class WasmnetClient {
       send: (data) => this.send(id, data),
       bufferedAmount: () => this.#ws.bufferedAmount + this.#outboxBytes + (entry.flow?.queuedBytes ?? 0),
       close: () => this.close(id),
+      shutdown: () => this.shutdown(id),
       consumed: (bytes) => {
         // Bytes held before an accepted socket existed were granted when they arrived: not twice.
         const already = Math.min(entry.preconsumed ?? 0, bytes);
@@ -647,7 +669,12 @@ export class WasmnetClient {
         return;
       }
       case "credit":
-        if (entry.flow) this.#sendWithCredit(entry, entry.flow.granted(event.bytes));
+        if (!entry.flow) return;
+        this.#sendWithCredit(entry, entry.flow.granted(event.bytes));
+        if (entry.writeShut && !entry.shutdownSent && entry.flow.queuedBytes === 0) {
+          entry.shutdownSent = true;
+          this.#send({ op: "shutdown", id: entry.id });
+        }
         return;
       case "data":
         return this.#inbound(entry, event.data);

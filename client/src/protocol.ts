@@ -26,6 +26,8 @@ export type Request =
   | { op: "listen"; id: SocketId; backlog?: number }
   | { op: "send"; id: SocketId; data: Uint8Array }
   | { op: "close"; id: SocketId }
+  /** Half-close (this server's extension): no more sends; the peer reads end-of-stream. */
+  | { op: "shutdown"; id: SocketId }
   | {
     op: "send_to";
     id: SocketId;
@@ -66,6 +68,7 @@ const REQUEST_TYPE: Record<Request["op"], number> = {
   resolve: 0x08,
   connect_tls: 0x09,
   credit: 0x10,
+  shutdown: 0x11,
 };
 
 const EVENT_BY_TYPE: Record<number, Event["ev"]> = {
@@ -249,6 +252,7 @@ export function encodeBinary(req: Request): Uint8Array {
       return out;
     }
     case "close":
+    case "shutdown":
       return frame(type, req.id, 0).out;
     case "send_to": {
       const addr = encoder.encode(req.addr);

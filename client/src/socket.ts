@@ -57,6 +57,8 @@ export interface SocketChannel {
   close(): Promise<void>;
   /** Bytes moved from the socket's queue into the readable (where flow control grants credit). */
   consumed(bytes: number): void;
+  /** Half-close: the peer reads end-of-stream; false where the server has no half-close. */
+  shutdown?(): boolean;
 }
 
 const DRAIN_POLL_MS = 2;
@@ -153,6 +155,8 @@ export class WasmnetSocket {
       close: async () => {
         await this.#drained();
         this.#writableDone = true;
+        // Half-close where the server has it: the peer reads end-of-stream, the readable goes on.
+        if (!this.#ended) this.#channel.shutdown?.();
         this.#closeIfBothDone();
       },
       abort: async () => {

@@ -166,6 +166,46 @@ for (const binary of [false, true]) {
     });
   }
 
+  Deno.test(`client (${framing}): half-close, with v2: closing the writable ends the peer's input, the answer still arrives`, async () => {
+    // A peer that reads to end-of-stream, then answers with how much it got and closes.
+    const peer = startTcpServer(async (conn) => {
+      let got = 0;
+      const buf = new Uint8Array(65536);
+      for (let n; (n = await conn.read(buf)) !== null;) got += n;
+      await conn.write(new TextEncoder().encode(`got ${got}`));
+      conn.close();
+    });
+    try {
+      await withSetup({ binary, flowControl: true }, async ({ client }) => {
+        // Streams: more than the first window (64 KiB) is sent, so the shutdown must wait for credit.
+        const socket = client.openSocket("127.0.0.1", peer.port);
+        const { readable, writable } = await socket.opened;
+        const writer = writable.getWriter();
+        await writer.write(new Uint8Array(300_000));
+        await writer.close();
+        let answer = "";
+        for await (const chunk of readable) answer += text(chunk);
+        assertEquals(answer, "got 300000");
+        await socket.closed;
+        // Callbacks: shutdown() says it was sent; send() after it is refused.
+        const id = await client.connect("127.0.0.1", peer.port);
+        const reply = collect(client, id, "got 2".length);
+        assert(client.send(id, "hi"));
+        assert(client.shutdown(id), "shutdown sent");
+        assert(!client.send(id, "late"), "no sends after shutdown");
+        assertEquals(text(await reply), "got 2");
+      });
+      // Without v2 the client cannot know the server has half-close: shutdown() sends nothing.
+      await withSetup({ binary }, async ({ client, echoPort }) => {
+        const id = await client.connect("127.0.0.1", echoPort);
+        assert(!client.shutdown(id), "no half-close on the original protocol");
+        await client.close(id);
+      });
+    } finally {
+      await peer.close();
+    }
+  });
+
   Deno.test(`client (${framing}): a policy denial rejects connect with kind "denied"`, async () => {
     const policy = Policy.fromConfig({ network: { deny: ["127.0.0.2/32"], allow: ["*"] } });
     await withSetup({ binary }, async ({ client, echoPort }) => {

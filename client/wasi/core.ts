@@ -36,6 +36,8 @@ export interface CoreClient {
   send(id: number, data: Uint8Array): boolean;
   /** Closes a socket or listener. */
   close(id: number): Promise<void>;
+  /** Half-closes a TCP socket (the peer reads end-of-stream); absent or false where the server lacks it. */
+  shutdown?(id: number): boolean;
   /** Looks a name up on the server (under its policy). */
   resolve?(name: string): Promise<string[]>;
   /** Opens a UDP socket aimed at `host:port`; resolves to its id and the server's local port. */
@@ -454,8 +456,9 @@ export class SocketCore {
   }
 
   /**
-   * Shuts down reading (1), writing (2) or both (3). The wasmnet protocol has no half-close: shutting
-   * writing makes later sends fail with PIPE, but the peer sees the end of stream only at `close`.
+   * Shuts down reading (1), writing (2) or both (3). Shutting writing makes later sends fail with PIPE and,
+   * on a server that has half-close (one that accepted protocol v2), the peer reads end-of-stream at once;
+   * with the original protocol it sees it only at `close`.
    */
   shutdown(handle: number, how: number): number {
     const s = this.#sockets.get(handle);
@@ -467,7 +470,10 @@ export class SocketCore {
       s.chunks = [];
       s.buffered = 0;
     }
-    if (how & 2) s.writeShut = true;
+    if (how & 2 && !s.writeShut) {
+      s.writeShut = true;
+      if (s.id !== undefined) this.#client.shutdown?.(s.id);
+    }
     s.notify();
     return 0;
   }

@@ -130,6 +130,7 @@ export function encodeBinaryRequest(request: Request): Uint8Array {
     case "send":
       return withBytes(type, request.id, request.data);
     case "close":
+    case "shutdown":
       return frame(type, request.id, 0);
     case "send_to":
       return withBytes(type, request.id, addressed(request.port, request.addr, request.data));
@@ -192,6 +193,7 @@ function readPayload(op: Op, id: SocketId, p: Uint8Array): Request {
     case "send":
       return { op, id, data: p };
     case "close":
+    case "shutdown":
       return { op, id };
     case "send_to": {
       const { port, addr, data } = readAddressed(p);

@@ -97,6 +97,7 @@ function readRequest(op: string, id: SocketId, m: Fields): Request {
     case "send":
       return { op, id, data: base64(m, "data") };
     case "close":
+    case "shutdown":
       return { op, id };
     case "send_to":
       return { op, id, addr: str(m, "addr"), port: port(m, "port"), data: base64(m, "data") };
@@ -106,7 +107,7 @@ function readRequest(op: string, id: SocketId, m: Fields): Request {
       return { op, id, bytes: creditBytes(m.bytes) };
     default:
       throw new FieldError(
-        `unknown op (expected one of connect, bind, listen, send, close, connect_tls, connect_udp, send_to, resolve, credit)`,
+        `unknown op (expected one of connect, bind, listen, send, close, shutdown, connect_tls, connect_udp, send_to, resolve, credit)`,
         "UNKNOWN_OP",
       );
   }

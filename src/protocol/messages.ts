@@ -49,6 +49,14 @@ export interface CloseRequest {
   op: "close";
   id: SocketId;
 }
+/**
+ * Half-close (an extension, both framings): no more `send` on TCP socket `id`; once what was sent is written,
+ * the peer reads end-of-stream. Data from the peer keeps coming until it closes too, then `closed`.
+ */
+export interface ShutdownRequest {
+  op: "shutdown";
+  id: SocketId;
+}
 /** Outbound TCP plus a TLS handshake done by the server. */
 export interface ConnectTlsRequest {
   op: "connect_tls";
@@ -94,6 +102,7 @@ export type Request =
   | ListenRequest
   | SendRequest
   | CloseRequest
+  | ShutdownRequest
   | ConnectTlsRequest
   | ConnectUdpRequest
   | SendToRequest
@@ -190,7 +199,7 @@ export type Event =
 /** The name of an event. */
 export type EventName = Event["ev"];
 
-/** Binary type bytes of requests (the original's, plus 0x06-0x09 for UDP, DNS and TLS). */
+/** Binary type bytes of requests (the original's, plus 0x06-0x09 for UDP, DNS and TLS, 0x10-0x11 beyond). */
 export const REQUEST_TYPE = {
   connect: 0x01,
   bind: 0x02,
@@ -203,6 +212,8 @@ export const REQUEST_TYPE = {
   connect_tls: 0x09,
   /** Flow control (v2). Outside the original's range and the 0x06-0x09 extensions on purpose. */
   credit: 0x10,
+  /** Half-close (an extension; no payload). */
+  shutdown: 0x11,
 } as const satisfies Record<Op, number>;
 
 /** Binary type bytes of events (the original's, plus 0x88-0x8A for UDP and DNS). */

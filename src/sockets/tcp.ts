@@ -129,6 +129,8 @@ export class TcpStream {
   #writing = false;
   #closing = false;
   #ended = false;
+  /** Half-closed: no more writes; the write side is shut once the queue is written. */
+  #writeShut = false;
   #drained: (() => void)[] = [];
   #mergeBuffer: Uint8Array | undefined;
   readonly #maxQueuedBytes: number;
@@ -187,6 +189,7 @@ export class TcpStream {
   /** Queues bytes for the peer. Returns an error (and queues nothing) when the bound would be passed. */
   write(bytes: Uint8Array): WasmnetError | undefined {
     if (this.#ended || this.#closing) return new WasmnetError("SEND_FAILED", "socket is closing");
+    if (this.#writeShut) return new WasmnetError("SEND_FAILED", "socket is shut down for writing");
     if (bytes.length === 0) return undefined;
     if (this.#queuedBytes + bytes.length > this.#maxQueuedBytes) {
       return new WasmnetError(
@@ -204,6 +207,20 @@ export class TcpStream {
     this.#queuedBytes += bytes.length;
     if (!this.#writing) this.#pump(); // else the running pump takes it (no promise per queued chunk)
     return undefined;
+  }
+
+  /**
+   * Half-close: what was accepted is written, then the write side is shut (the peer reads end-of-stream);
+   * reading goes on until the peer closes too. Later writes are refused with `SEND_FAILED`.
+   */
+  shutdown(): void {
+    if (this.#closing || this.#ended || this.#writeShut) return;
+    this.#writeShut = true;
+    if (this.#conn && this.#queue.length === 0 && !this.#writing) this.#shutWrite();
+  }
+
+  #shutWrite(): void {
+    this.#conn?.closeWrite().catch(() => {}); // the peer may already be gone; reading reports that
   }
 
   /** Orderly close: what was accepted is written first, then the socket closes and `onEnd()` fires. */
@@ -246,6 +263,7 @@ export class TcpStream {
     }
     if (this.#queue.length === 0) {
       this.#mergeBuffer = undefined; // an idle socket holds no merge buffer
+      if (this.#writeShut && !this.#ended && !this.#closing) this.#shutWrite();
       for (const r of this.#drained.splice(0)) r();
     }
   }
