@@ -459,7 +459,10 @@ export class Session {
     const entry = this.#table.get(id);
     if (!entry) throw new WasmnetError("UNKNOWN_ID", `no socket with id ${id}`);
     if (entry.kind !== "tcp") {
-      throw new WasmnetError("BAD_REQUEST", `id ${id} is not a TCP socket; shutdown needs a connected socket`);
+      throw new WasmnetError(
+        "BAD_REQUEST",
+        `id ${id} is not a TCP socket; shutdown needs a connected socket`,
+      );
     }
     entry.stream.shutdown();
   }
