@@ -544,7 +544,7 @@ export class Session {
   #emit(event: Event, framing: Framing): void {
     if (this.closed) return;
     try {
-      this.#port.send(encodeEvent(event, framing));
+      this.#port.send(encodeEvent(event, framing, this.#options.flowControl));
     } catch {
       // The WebSocket closed under us; the server will close the session.
     }

@@ -632,10 +632,11 @@ export class WasmnetClient {
     try {
       if (typeof data === "string") event = decodeJson(data);
       else if (data instanceof ArrayBuffer) {
-        event = decodeBinary(new Uint8Array(data));
+        event = decodeBinary(new Uint8Array(data), { v2: this.#v2 });
       } else if (ArrayBuffer.isView(data)) {
         event = decodeBinary(
           new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+          { v2: this.#v2 },
         );
       } else return;
     } catch (error) {

@@ -282,7 +282,7 @@ export function encodeBinary(req: Request): Uint8Array {
 }
 
 /** Decodes one binary message into an event; throws {@link ProtocolError} on a malformed one. */
-export function decodeBinary(bytes: Uint8Array): Event {
+export function decodeBinary(bytes: Uint8Array, options: { v2?: boolean } = {}): Event {
   if (bytes.length < HEADER) {
     throw new ProtocolError(
       `binary event of ${bytes.length} bytes has no header`,
@@ -323,8 +323,14 @@ export function decodeBinary(bytes: Uint8Array): Event {
         remote: decoder.decode(payload.subarray(8)),
       };
     case "error":
-    case "denied":
-      return { ev, id, msg: decoder.decode(payload) };
+    case "denied": {
+      const text = decoder.decode(payload);
+      // v2: `message 0x00 CODE` (the message may itself contain 0x00; the code is after the last one).
+      const cut = options.v2 ? text.lastIndexOf("\0") : -1;
+      return cut >= 0 && /^[A-Z_]+$/.test(text.slice(cut + 1))
+        ? { ev, id, msg: text.slice(0, cut), code: text.slice(cut + 1) }
+        : { ev, id, msg: text };
+    }
     case "data_from": {
       need(4);
       const port = view.getUint16(HEADER);

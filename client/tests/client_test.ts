@@ -206,21 +206,25 @@ for (const binary of [false, true]) {
     }
   });
 
-  Deno.test(`client (${framing}): a policy denial rejects connect with kind "denied"`, async () => {
-    const policy = Policy.fromConfig({ network: { deny: ["127.0.0.2/32"], allow: ["*"] } });
-    await withSetup({ binary }, async ({ client, echoPort }) => {
-      const error = await assertRejects(client.connect("127.0.0.2", echoPort));
-      assert(error instanceof WasmnetError, `not a WasmnetError: ${error}`);
-      assertEquals(error.kind, "denied");
-      assert(error.denied);
-      assert(/denied/.test(error.message), error.message);
-      assert(error.serverMessage && error.message.includes(error.serverMessage), error.message);
-      if (!binary) assertEquals(error.code, "POLICY_DENIED");
-      // The client stays usable after a denial.
-      const id = await client.connect("127.0.0.1", echoPort);
-      await client.close(id);
-    }, policy);
-  });
+  for (const flowControl of [false, true]) {
+    Deno.test(`client (${framing}${flowControl ? ", v2" : ""}): a policy denial rejects connect with kind "denied"`, async () => {
+      const policy = Policy.fromConfig({ network: { deny: ["127.0.0.2/32"], allow: ["*"] } });
+      await withSetup({ binary, flowControl }, async ({ client, echoPort }) => {
+        const error = await assertRejects(client.connect("127.0.0.2", echoPort));
+        assert(error instanceof WasmnetError, `not a WasmnetError: ${error}`);
+        assertEquals(error.kind, "denied");
+        assert(error.denied);
+        assert(/denied/.test(error.message), error.message);
+        assert(error.serverMessage && error.message.includes(error.serverMessage), error.message);
+        // JSON always carries the code; binary only with v2 (the original's binary layout has no room).
+        if (!binary || flowControl) assertEquals(error.code, "POLICY_DENIED");
+        else assertEquals(error.code, undefined);
+        // The client stays usable after a denial.
+        const id = await client.connect("127.0.0.1", echoPort);
+        await client.close(id);
+      }, policy);
+    });
+  }
 }
 
 Deno.test('client: a refused connection rejects with kind "failed" and the server\'s message', async () => {

@@ -50,8 +50,17 @@ export function decodeBinaryRequest(bytes: Uint8Array): Decoded {
   }
 }
 
+/** How {@link encodeBinaryEvent} lays out what the original protocol has no room for. */
+export interface BinaryEventOptions {
+  /**
+   * Protocol v2: `error` and `denied` carry their code too, as `message 0x00 CODE` (clients of the original
+   * protocol read the whole payload as the message, so v1 sessions leave it out).
+   */
+  errorCodes?: boolean;
+}
+
 /** Encodes an event as one binary message. */
-export function encodeBinaryEvent(event: Event): Uint8Array {
+export function encodeBinaryEvent(event: Event, options: BinaryEventOptions = {}): Uint8Array {
   switch (event.ev) {
     case "connected":
     case "closed":
@@ -76,7 +85,12 @@ export function encodeBinaryEvent(event: Event): Uint8Array {
     }
     case "error":
     case "denied":
-      return withBytes(EVENT_TYPE[event.ev], event.id, utf8.encode(event.msg));
+      // v2 adds the code after a 0x00 (the original's layout is the message alone).
+      return withBytes(
+        EVENT_TYPE[event.ev],
+        event.id,
+        utf8.encode(options.errorCodes && event.code ? `${event.msg}\0${event.code}` : event.msg),
+      );
     case "resolved":
       return withBytes(EVENT_TYPE.resolved, event.id, utf8.encode(JSON.stringify(event.addrs)));
     case "data_from":
@@ -161,8 +175,14 @@ export function decodeBinaryEvent(bytes: Uint8Array): Event {
     case "accepted":
       return { ev, id, conn_id: Number(pv.getBigUint64(0)), remote: utf8Strict.decode(p.subarray(8)) };
     case "error":
-    case "denied":
-      return { ev, id, msg: utf8Strict.decode(p) };
+    case "denied": {
+      // The code, when there is one (v2), follows the last 0x00; the message itself may contain 0x00.
+      const text = utf8Strict.decode(p);
+      const cut = text.lastIndexOf("\0");
+      return cut < 0 || !/^[A-Z_]+$/.test(text.slice(cut + 1))
+        ? { ev, id, msg: text }
+        : { ev, id, msg: text.slice(0, cut), code: text.slice(cut + 1) };
+    }
     case "resolved":
       return { ev, id, addrs: JSON.parse(utf8Strict.decode(p)) };
     case "data_from": {

@@ -95,3 +95,13 @@ Deno.test("binary send payload is a view of the message, not a copy", () => {
   assert.equal(d.request.data.buffer, message.buffer);
   assert.deepEqual([...d.request.data], [1, 2, 3, 4, 5]);
 });
+
+Deno.test("binary error/denied: the code only with v2 (message 0x00 CODE); the original layout otherwise", () => {
+  const event = { ev: "denied", id: 3, msg: "a\0b is denied", code: "POLICY_DENIED" } as const;
+  const v1 = encodeBinaryEvent(event);
+  assert.equal(new TextDecoder().decode(v1.subarray(9)), "a\0b is denied");
+  assert.deepEqual(decodeBinaryEvent(v1), { ev: "denied", id: 3, msg: "a\0b is denied" });
+  const v2 = encodeBinaryEvent(event, { errorCodes: true });
+  assert.equal(new TextDecoder().decode(v2.subarray(9)), "a\0b is denied\0POLICY_DENIED");
+  assert.deepEqual(decodeBinaryEvent(v2), event, "a 0x00 inside the message does not confuse the code");
+});

@@ -20,7 +20,7 @@ export function decodeRequest(message: string | Uint8Array): Decoded & { framing
     : { ...decodeBinaryRequest(message), framing: "binary" };
 }
 
-/** Encodes an event in the given framing. */
-export function encodeEvent(event: Event, framing: Framing): string | Uint8Array {
-  return framing === "json" ? encodeJsonEvent(event) : encodeBinaryEvent(event);
+/** Encodes an event in the given framing (`v2`: binary errors carry their code, see `BinaryEventOptions`). */
+export function encodeEvent(event: Event, framing: Framing, v2 = false): string | Uint8Array {
+  return framing === "json" ? encodeJsonEvent(event) : encodeBinaryEvent(event, { errorCodes: v2 });
 }
