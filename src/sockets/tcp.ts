@@ -1,12 +1,14 @@
 /**
  * One TCP connection with explicit bounds in both directions.
  *
- * - Towards the network: writes are queued (bounded by `maxQueuedBytes`); a write that would pass the bound
- *   is refused with `BUFFER_FULL` and the caller closes the socket (the wasmnet v1 protocol has no way to
- *   pause the browser). Bytes queued before the connection exists are written, in order, once it does.
- * - From the network: one read at a time into a fresh buffer, and before each read the stream awaits
- *   `waitForRoom()`, so a full WebSocket (or a spent flow-control window) pauses reading the TCP socket
- *   and the kernel's receive window pushes back on the peer.
+ * - Towards the network: writes are queued, bounded per stream (`maxQueuedBytes`) and, through a shared
+ *   {@link WriteBudget}, per session; a write that would pass a bound is refused with `BUFFER_FULL` and the
+ *   caller closes the socket (the wasmnet v1 protocol has no way to pause the browser). Bytes queued before
+ *   the connection exists are written, in order, once it does. `shutdown()` half-closes after the queue.
+ * - From the network: one read at a time (512 bytes growing to 120 KiB while reads come back full), into a
+ *   fresh buffer or one reused per stream, and before each read the stream awaits `waitForRoom()`, so a full
+ *   WebSocket (or a spent flow-control window) pauses reading the TCP socket and the kernel's receive window
+ *   pushes back on the peer.
  *
  * @module
  */
