@@ -95,6 +95,20 @@ export function startTcpEchoServer(hostname = "127.0.0.1"): TcpPeer {
   }, hostname);
 }
 
+/**
+ * A TCP peer that reads until end-of-stream, then answers `got N` (the bytes it read) and closes: how tests
+ * see that a half-close reached the peer after every byte sent before it.
+ */
+export function startEofCountingPeer(): TcpPeer {
+  return startTcpServer(async (conn) => {
+    let got = 0;
+    const buf = new Uint8Array(65536);
+    for (let n; (n = await conn.read(buf)) !== null;) got += n;
+    await conn.write(new TextEncoder().encode(`got ${got}`));
+    conn.close();
+  });
+}
+
 /** Starts a TCP server that runs `handle` for each connection; `close()` stops it and its connections. */
 export function startTcpServer(
   handle: (conn: Deno.TcpConn) => Promise<void>,

@@ -7,7 +7,15 @@ import assert from "node:assert/strict";
 import { Policy } from "../src/policy/mod.ts";
 import { SERVER_ID_BASE } from "../src/protocol/messages.ts";
 import { decodeBinaryEvent, encodeBinaryRequest } from "../src/protocol/binary.ts";
-import { b64, startServer, startTcpEchoServer, startTcpServer, TestClient, unb64 } from "./helpers.ts";
+import {
+  b64,
+  startEofCountingPeer,
+  startServer,
+  startTcpEchoServer,
+  startTcpServer,
+  TestClient,
+  unb64,
+} from "./helpers.ts";
 
 /** Runs `body` with a server, an echo peer and a connected client, and stops them all. */
 async function withSession(
@@ -114,14 +122,7 @@ Deno.test("a remote close is reported as closed, after the data the peer sent", 
 });
 
 Deno.test("shutdown (both framings): the peer reads end-of-stream, its answer still arrives, then closed", async () => {
-  // A peer that reads until end-of-stream, then answers with how much it got and closes.
-  const peer = startTcpServer(async (conn) => {
-    let got = 0;
-    const buf = new Uint8Array(1024);
-    for (let n; (n = await conn.read(buf)) !== null;) got += n;
-    await conn.write(new TextEncoder().encode(`got ${got}`));
-    conn.close();
-  });
+  const peer = startEofCountingPeer();
   await withSession(async (c) => {
     // JSON: what was sent before the shutdown is written first; a send after it is refused.
     c.json({ op: "connect", id: 1, addr: "127.0.0.1", port: peer.port });

@@ -3,7 +3,13 @@
  */
 
 import { Policy } from "../../mod.ts";
-import { startServer, startTcpEchoServer, startTcpServer, type TestServer } from "../../tests/helpers.ts";
+import {
+  startEofCountingPeer,
+  startServer,
+  startTcpEchoServer,
+  startTcpServer,
+  type TestServer,
+} from "../../tests/helpers.ts";
 import { WasmnetClient, type WasmnetClientOptions, WasmnetError } from "../mod.ts";
 
 function assert(cond: unknown, message = "assertion failed"): asserts cond {
@@ -167,14 +173,7 @@ for (const binary of [false, true]) {
   }
 
   Deno.test(`client (${framing}): half-close, with v2: closing the writable ends the peer's input, the answer still arrives`, async () => {
-    // A peer that reads to end-of-stream, then answers with how much it got and closes.
-    const peer = startTcpServer(async (conn) => {
-      let got = 0;
-      const buf = new Uint8Array(65536);
-      for (let n; (n = await conn.read(buf)) !== null;) got += n;
-      await conn.write(new TextEncoder().encode(`got ${got}`));
-      conn.close();
-    });
+    const peer = startEofCountingPeer();
     try {
       await withSetup({ binary, flowControl: true }, async ({ client }) => {
         // Streams: more than the first window (64 KiB) is sent, so the shutdown must wait for credit.
