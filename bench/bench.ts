@@ -7,7 +7,8 @@
  * keeping its hand-written part ("Where the time goes").
  *
  * Peers are set up here: `@mercuryworkshop/wisp-js` is installed from the npm registry into a cache
- * directory and run under Node; websockify is Debian's `/usr/bin/websockify`.
+ * directory and run under Node; websockify is Debian's `/usr/bin/websockify`, installed with apt-get when
+ * missing.
  *
  * @module
  */
@@ -163,6 +164,33 @@ async function wispJsCli(): Promise<string> {
   return cli;
 }
 
+const WEBSOCKIFY = "/usr/bin/websockify";
+
+/** Installs Debian's websockify (once) when it is missing, as `tools/setup.sh` does for the tests. */
+async function websockifyBin(): Promise<string> {
+  try {
+    Deno.statSync(WEBSOCKIFY);
+    return WEBSOCKIFY;
+  } catch {
+    // not installed yet
+  }
+  console.error("installing websockify (apt-get) ...");
+  const root = Deno.uid() === 0;
+  const run = async (args: string[]) => {
+    const cmd = root ? args : ["sudo", ...args];
+    const out = await new Deno.Command(cmd[0], {
+      args: cmd.slice(1),
+      env: { DEBIAN_FRONTEND: "noninteractive" },
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!out.success) throw new Error(`${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+  };
+  await run(["apt-get", "update", "-q"]);
+  await run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "websockify"]);
+  return WEBSOCKIFY;
+}
+
 const POLICY = `# The benchmark's policy: loopback targets allowed, limits high enough for 10,000 sockets.
 [network]
 deny = []
@@ -289,7 +317,7 @@ function contenders(policyPath: string): Contender[] {
       noMemory: true,
       async start(target) {
         const port = freePort();
-        const proc = spawn("/usr/bin/websockify", [`127.0.0.1:${port}`, `127.0.0.1:${target}`]);
+        const proc = spawn(await websockifyBin(), [`127.0.0.1:${port}`, `127.0.0.1:${target}`]);
         await waitForPort(port, proc);
         const url = `ws://127.0.0.1:${port}/`;
         return {
