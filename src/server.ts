@@ -246,6 +246,7 @@ export interface UpgradeOptions {
  */
 export function handleWsUpgrade(request: Request, policy: Policy, options: UpgradeOptions = {}): Response {
   if (!isWebSocketUpgrade(request)) return notWebSocket();
+  warmAllocator(); // once per process (src/allocator.ts)
   setMessageLimits(request, messageLimits(policy)); // max_message_bytes, session idle (src/limits.ts)
   const ctx: EndpointContext = {
     policy,
