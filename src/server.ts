@@ -103,11 +103,12 @@ export class Server {
     const url = new URL(request.url);
     const endpoint = this.#endpoints.find((e) => e.matches(url));
     if (!endpoint) return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
-    // Behind a trusted reverse proxy, the browser's address from X-Forwarded-For (src/policy/proxies.ts).
+    // Behind a trusted reverse proxy, the browser's address from Forwarded or X-Forwarded-For (src/policy/proxies.ts).
     const clientIp = clientAddressOf(
       info.remoteAddr.hostname,
       request.headers.get("x-forwarded-for"),
       this.options.policy.rules.trustedProxies,
+      request.headers.get("forwarded"),
     ).ip;
     // Origin, session caps and token are checked here, before any endpoint upgrades (src/admission.ts).
     return this.#admission.admit(request, url, clientIp, (admitted) => {
@@ -229,7 +230,7 @@ export class ServerBuilder {
 export interface UpgradeOptions {
   /**
    * The client's IP (for logs and limits); from `info.remoteAddr.hostname` in a `Deno.serve` handler. When it
-   * is one of the policy's `server.trusted_proxies`, `X-Forwarded-For` says who the client is.
+   * is one of the policy's `server.trusted_proxies`, `Forwarded` or `X-Forwarded-For` says who the client is.
    */
   clientIp?: string;
   /** The interface the server listens on (default bind address). Default `0.0.0.0`. */
@@ -255,6 +256,7 @@ export function handleWsUpgrade(request: Request, policy: Policy, options: Upgra
       options.clientIp ?? "unknown",
       request.headers.get("x-forwarded-for"),
       policy.rules.trustedProxies,
+      request.headers.get("forwarded"),
     ).ip,
     log: options.log ?? silentLog,
     resolver: options.resolver,

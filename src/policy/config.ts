@@ -65,7 +65,7 @@ export interface ServerConfig {
   /** A session with no messages this long, in seconds, is closed. Default 0 = never. */
   readonly session_idle_timeout_secs: number;
   /**
-   * Reverse proxies whose `X-Forwarded-For` is believed: IP addresses or CIDR ranges. A request from one of
+   * Reverse proxies whose `Forwarded` or `X-Forwarded-For` is believed: IP addresses or CIDR ranges. A request from one of
    * them is counted (per-IP caps) and logged under the client address the proxies recorded. Default `[]`:
    * the header is ignored and the peer address is the client.
    */

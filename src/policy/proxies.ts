@@ -1,6 +1,6 @@
 /**
- * Who the client is behind a reverse proxy: a pure decision from the peer address, the `X-Forwarded-For`
- * header and `server.trusted_proxies`, so per-IP caps and the decision log count the browser's address and
+ * Who the client is behind a reverse proxy: a pure decision from the peer address, the `Forwarded` or
+ * `X-Forwarded-For` header and `server.trusted_proxies`, so per-IP caps and the decision log count the browser's address and
  * not the proxy's. The header is believed only as far as trusted proxies wrote it: read from the right,
  * each trusted hop is skipped and the first address that is not a trusted proxy is the client. Anything the
  * client put further left is never used, so it cannot pick its own address.
@@ -20,25 +20,37 @@ export interface ClientAddress {
 }
 
 /**
- * The client of a request from `peer` carrying `forwardedFor` (the `X-Forwarded-For` value, or null).
- * Untrusted peer, no trusted proxies configured, or a header that cannot be read to an untrusted hop: the
- * peer itself (a malformed entry stops the walk, and the proxy is counted as it was before this feature).
+ * The client of a request from `peer` carrying `forwardedFor` (the `X-Forwarded-For` value, or null) and
+ * `forwarded` (the RFC 7239 `Forwarded` value, or null; it wins when both are there). Untrusted peer, no
+ * trusted proxies configured, or a header that cannot be read to an untrusted hop: the peer itself (a
+ * malformed or obfuscated entry stops the walk, and the proxy is counted as it was before this feature).
  */
 export function clientAddressOf(
   peer: string,
   forwardedFor: string | null,
   trusted: readonly Rule[],
+  forwarded: string | null = null,
 ): ClientAddress {
-  if (trusted.length === 0 || forwardedFor === null || !isTrusted(parseAddress(peer), trusted)) {
-    return { ip: peer };
-  }
-  const hops = forwardedFor.split(",").map((hop) => hop.trim());
+  if (trusted.length === 0 || (forwardedFor === null && forwarded === null)) return { ip: peer };
+  if (!isTrusted(parseAddress(peer), trusted)) return { ip: peer };
+  const hops = forwarded !== null
+    ? forwardedForHops(forwarded)
+    : forwardedFor!.split(",").map((h) => h.trim());
   for (let i = hops.length - 1; i >= 0; i--) {
     const address = parseAddress(hops[i]);
     if (address === null) return { ip: peer };
     if (!isTrusted(address, trusted)) return { ip: formatIp(address), via: peer };
   }
   return { ip: peer }; // every hop is a trusted proxy: the request started at one of them
+}
+
+/** The `for=` values of a `Forwarded` header, in order, unquoted (`for="[2001:db8::1]:443"` → `[2001:db8::1]:443`). */
+function forwardedForHops(header: string): string[] {
+  const hops: string[] = [];
+  for (const m of header.matchAll(/(?:^|[;,\s])for\s*=\s*(?:"([^"]*)"|([^;,\s]*))/gi)) {
+    hops.push(m[1] ?? m[2]);
+  }
+  return hops;
 }
 
 /** An `X-Forwarded-For` entry: an IPv4 dotted quad or an IPv6 address, each optionally with a port. */

@@ -38,3 +38,25 @@ Deno.test("clientAddressOf: X-Forwarded-For is believed only as far as trusted p
   }
   assert.deepEqual(clientAddressOf("127.0.0.1", "198.51.100.1", []), { ip: "127.0.0.1" }, "nothing trusted");
 });
+
+Deno.test("clientAddressOf: RFC 7239 Forwarded, which wins over X-Forwarded-For", () => {
+  const trusted = rules("127.0.0.1", "10.0.0.0/8");
+  const cases: [string, string, string | undefined, string][] = [
+    // Forwarded value, client, via, why
+    ["for=198.51.100.1", "198.51.100.1", "127.0.0.1", "one hop"],
+    ['for=198.51.100.1;proto=https;by=10.0.0.1, For="10.0.0.2:80"', "198.51.100.1", "127.0.0.1", "two hops"],
+    ['for="[2001:db8:cafe::17]:4711"', "2001:db8:cafe::17", "127.0.0.1", "a quoted IPv6 hop with a port"],
+    ["for=6.6.6.6, for=198.51.100.1", "198.51.100.1", "127.0.0.1", "what the client wrote is never used"],
+    ["for=unknown", "127.0.0.1", undefined, "an unknown client: the proxy is counted"],
+    ["for=_hidden, for=10.0.0.3", "127.0.0.1", undefined, "an obfuscated hop stops the walk"],
+    ["proto=https", "127.0.0.1", undefined, "no for= at all"],
+  ];
+  for (const [header, ip, via, why] of cases) {
+    assert.deepEqual(
+      clientAddressOf("127.0.0.1", "203.0.113.7", trusted, header),
+      via ? { ip, via } : { ip },
+      why,
+    );
+  }
+  assert.deepEqual(clientAddressOf("203.0.113.9", null, trusted, "for=198.51.100.1"), { ip: "203.0.113.9" });
+});

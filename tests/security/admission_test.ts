@@ -247,7 +247,10 @@ Deno.test("trusted_proxies: behind a trusted proxy, per-IP caps and the log coun
     const again = await rawHandshake(behindProxy.port, "/", { "X-Forwarded-For": "6.6.6.6, 198.51.100.1" });
     assert.equal(again.status, 429, "the same browser again, whatever it wrote itself");
     assert.equal(behindProxy.decisions.at(-1)?.client, "198.51.100.1");
-    for (const h of [a, b, again]) h.conn.close();
+    const viaForwarded = await rawHandshake(behindProxy.port, "/", { Forwarded: 'for="198.51.100.2:5555"' });
+    assert.equal(viaForwarded.status, 429, "RFC 7239 Forwarded names the same second browser");
+    assert.equal(behindProxy.decisions.at(-1)?.client, "198.51.100.2");
+    for (const h of [a, b, again, viaForwarded]) h.conn.close();
   } finally {
     await behindProxy.close();
   }
