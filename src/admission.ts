@@ -18,7 +18,7 @@ import { Authenticator, TokenError, tokenFromRequest } from "./auth/mod.ts";
 import type { DecisionLog } from "./log.ts";
 import { messageLimits, setMessageLimits } from "./limits.ts";
 import { decideOrigin, type Policy } from "./policy/mod.ts";
-import { parseIpLiteral } from "./policy/address.ts";
+import { formatIp, parseIpLiteral, unmapped } from "./policy/address.ts";
 
 /** What an endpoint needs from an admitted request. */
 export interface Admitted {
@@ -200,10 +200,7 @@ export function clientKey(clientIp: string): string {
   const address = parseIpLiteral(clientIp);
   if (address === null) return clientIp;
   if (address.family === 4) return clientIp;
-  if (address.value >> 32n === 0xffffn) return clientKeyV4(address.value & 0xffff_ffffn);
+  const plain = unmapped(address);
+  if (plain.family === 4) return formatIp(plain);
   return `${(address.value >> 64n).toString(16)}::/64`;
-}
-
-function clientKeyV4(value: bigint): string {
-  return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 0xffn)).join(".");
 }

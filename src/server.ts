@@ -103,13 +103,7 @@ export class Server {
     const url = new URL(request.url);
     const endpoint = this.#endpoints.find((e) => e.matches(url));
     if (!endpoint) return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
-    // Behind a trusted reverse proxy, the browser's address from Forwarded or X-Forwarded-For (src/policy/proxies.ts).
-    const clientIp = clientAddressOf(
-      info.remoteAddr.hostname,
-      request.headers.get("x-forwarded-for"),
-      this.options.policy.rules.trustedProxies,
-      request.headers.get("forwarded"),
-    ).ip;
+    const clientIp = clientIpOf(request, info.remoteAddr.hostname, this.options.policy);
     // Origin, session caps and token are checked here, before any endpoint upgrades (src/admission.ts).
     return this.#admission.admit(request, url, clientIp, (admitted) => {
       return endpoint.upgrade(request, url, {
@@ -226,6 +220,20 @@ export class ServerBuilder {
   }
 }
 
+/**
+ * The client's address for limits and logs: `peer`, or, when `peer` is one of the policy's trusted reverse
+ * proxies, the browser's address from `Forwarded` or `X-Forwarded-For` (src/policy/proxies.ts).
+ */
+function clientIpOf(request: Request, peer: string, policy: Policy): string {
+  const headers = request.headers;
+  return clientAddressOf(
+    peer,
+    headers.get("x-forwarded-for"),
+    policy.rules.trustedProxies,
+    headers.get("forwarded"),
+  ).ip;
+}
+
 /** Options for {@link handleWsUpgrade}. */
 export interface UpgradeOptions {
   /**
@@ -252,12 +260,7 @@ export function handleWsUpgrade(request: Request, policy: Policy, options: Upgra
   const ctx: EndpointContext = {
     policy,
     serverHost: options.serverHost ?? "0.0.0.0",
-    clientIp: clientAddressOf(
-      options.clientIp ?? "unknown",
-      request.headers.get("x-forwarded-for"),
-      policy.rules.trustedProxies,
-      request.headers.get("forwarded"),
-    ).ip,
+    clientIp: clientIpOf(request, options.clientIp ?? "unknown", policy),
     log: options.log ?? silentLog,
     resolver: options.resolver,
     track: (session) => {

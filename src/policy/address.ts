@@ -182,14 +182,21 @@ function longestZeroRun(groups: number[]): { start: number; length: number } {
 }
 
 /**
+ * The IPv4 address an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) stands for, the same host; any other
+ * address as it is. (Unlike {@link embeddedIpv4}, only the mapping that is the same socket.)
+ */
+export function unmapped(address: IpAddress): IpAddress {
+  return address.family === 6 && address.value >> 32n === 0xffffn
+    ? { family: 4, value: LOW_32(address.value) }
+    : address;
+}
+
+/**
  * The string to hand to the socket layer: {@link formatIp}, except that IPv4-mapped IPv6 becomes the plain
  * dotted quad (it is the same destination and also works on IPv4-only hosts).
  */
 export function canonicalAddress(address: IpAddress): string {
-  if (address.family === 6 && address.value >> 32n === 0xffffn) {
-    return formatIp({ family: 4, value: LOW_32(address.value) });
-  }
-  return formatIp(address);
+  return formatIp(unmapped(address));
 }
 
 /** The canonical IP if `host` is an IP address in any accepted spelling (see {@link parseIpLiteral}), else null. */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { formatIp, type IpAddress, parseIpv4Strict, parseIpv6 } from "./address.ts";
+import { formatIp, type IpAddress, parseIpv4Strict, parseIpv6, unmapped } from "./address.ts";
 import { type Rule, ruleMatchesAddress } from "./rules.ts";
 
 /** The client address of one request, and the trusted proxy it came through (if any). */
@@ -64,10 +64,6 @@ function parseAddress(text: string): IpAddress | null {
 /** Whether `address` (or the IPv4 address it maps, `::ffff:a.b.c.d`) is in a trusted range. */
 function isTrusted(address: IpAddress | null, trusted: readonly Rule[]): boolean {
   if (address === null) return false;
-  const mapped: IpAddress | null = address.family === 6 && address.value >> 32n === 0xffffn
-    ? { family: 4, value: address.value & 0xffff_ffffn }
-    : null;
-  return trusted.some((rule) =>
-    ruleMatchesAddress(rule, address, 0) || (mapped !== null && ruleMatchesAddress(rule, mapped, 0))
-  );
+  const forms = [address, unmapped(address)];
+  return trusted.some((rule) => forms.some((form) => ruleMatchesAddress(rule, form, 0)));
 }

@@ -19,7 +19,7 @@
 
 import { WasmnetError } from "../errors.ts";
 import type { Policy } from "../policy/mod.ts";
-import { raceAbort, type Resolver, systemResolver } from "./resolver.ts";
+import { raceDeadline, type Resolver, systemResolver } from "./resolver.ts";
 
 /** Settings of {@link cachingResolver}; the policy's `[dns]` section in the same units. */
 export interface CachingResolverOptions {
@@ -80,7 +80,7 @@ export function cachingResolver(inner: Resolver, options: CachingResolverOptions
         return [...hit.addresses];
       }
     }
-    const answer = signal ? await raceAbort(lookup(key), signal) : await lookup(key);
+    const answer = await raceDeadline(lookup(key), signal); // the lookup has its own timeout
     return [...answer];
   };
 

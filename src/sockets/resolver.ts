@@ -31,16 +31,6 @@ export function systemResolver(timeoutMs = 5000): Resolver {
   };
 }
 
-/** Resolves with `promise`, or rejects as soon as `signal` aborts. */
-export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
-}
-
 /** Rejection of {@link raceDeadline} when its time is up. */
 export class DeadlineExceeded extends Error {
   constructor(ms: number) {
@@ -50,13 +40,14 @@ export class DeadlineExceeded extends Error {
 
 /**
  * Resolves with `promise`, or rejects as soon as `signal` aborts (with its reason) or `ms` pass
- * ({@link DeadlineExceeded}). The timer and the listener are gone once it settles, so a socket that
- * connected holds neither (`AbortSignal.timeout` would keep a timer and a signal per socket for `ms`).
+ * ({@link DeadlineExceeded}; no deadline when `ms` is undefined). The timer and the listener are gone once
+ * it settles, so a socket that connected holds neither (`AbortSignal.timeout` would keep a timer and a
+ * signal per socket for `ms`).
  */
 export function raceDeadline<T>(
   promise: Promise<T>,
   signal: AbortSignal | undefined,
-  ms: number,
+  ms?: number,
 ): Promise<T> {
   if (signal?.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
@@ -65,7 +56,9 @@ export function raceDeadline<T>(
       signal?.removeEventListener("abort", onAbort);
     };
     const onAbort = () => (done(), reject(signal!.reason));
-    const timer = setTimeout(() => (done(), reject(new DeadlineExceeded(ms))), ms);
+    const timer = ms === undefined
+      ? undefined
+      : setTimeout(() => (done(), reject(new DeadlineExceeded(ms))), ms);
     signal?.addEventListener("abort", onAbort, { once: true });
     promise.then((value) => (done(), resolve(value)), (err) => (done(), reject(err)));
   });

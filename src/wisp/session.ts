@@ -366,7 +366,7 @@ export class WispSession {
         onData: (data) => {
           stream.lastActivity = performance.now();
           // The header is written into the read buffer's headroom: no copy before the runtime's own.
-          if (!this.closed) this.#sendRaw(encodeDataInPlace(id, data));
+          this.#sendRaw(encodeDataInPlace(id, data));
         },
         onEnd: (error) => this.#onTcpEnd(stream, error),
       },
@@ -609,11 +609,12 @@ export class WispSession {
   }
 
   #send(packet: Packet): void {
-    if (this.closed) return;
     this.#sendRaw(encodePacket(packet));
   }
 
+  /** Sends an encoded packet (nothing once the session is closed). */
   #sendRaw(bytes: Uint8Array): void {
+    if (this.closed) return;
     try {
       this.#port.send(bytes);
     } catch {
