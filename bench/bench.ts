@@ -212,8 +212,6 @@ interface Running {
   proc?: Proc;
   /** The port a wasmnet server listens on (the slow-reader run opens its own client). */
   port?: number;
-  /** Its work happens in child processes (websockify forks per connection): no per-process figures. */
-  forks?: boolean;
 }
 
 interface Contender {
@@ -223,7 +221,7 @@ interface Contender {
   start(targetPort: number): Promise<Running>;
   /** No idle-socket workloads (one WebSocket or process per socket). */
   noIdle?: boolean;
-  /** Its RSS is not one process's (websockify forks per connection). */
+  /** No per-process figures (RSS, page faults): its work is not one process's (websockify forks per connection). */
   noMemory?: boolean;
 }
 
@@ -322,7 +320,6 @@ function contenders(policyPath: string): Contender[] {
         const url = `ws://127.0.0.1:${port}/`;
         return {
           proc,
-          forks: true,
           transport: rawWebSocket(url, ["binary"]),
           latency: rawWebSocket(url, ["binary"], true),
         };
@@ -570,6 +567,13 @@ interface Row {
 }
 
 type RoundMetric = "down" | "up" | "par" | "conn";
+
+/** A contender that started, with its row of results. */
+interface Live {
+  contender: Contender;
+  row: Row;
+  running: Running;
+}
 type RttMetric = "rtt1" | "rtt1k";
 
 const WORK = args.work?.split(",").map((s) => s.trim().toLowerCase());
@@ -595,9 +599,9 @@ async function measure<T>(what: string, f: () => Promise<T>, ms = 60_000): Promi
  */
 async function inRounds<T extends number | number[]>(
   what: string,
-  live: { row: Row; running: Running }[],
+  live: Live[],
   pick: (r: Running) => Transport,
-  run: (t: Transport, running: Running, row: Row) => Promise<T>,
+  run: (t: Transport, live: Live) => Promise<T>,
   store: (row: Row, value: T[] | string) => void,
 ): Promise<void> {
   if (!selected(what)) return;
@@ -606,11 +610,12 @@ async function inRounds<T extends number | number[]>(
   // Round 0 warms up (compiled code, heap sizes, socket buffers) and is not kept: every contender's first
   // run after starting is its slowest, whatever its runtime.
   for (let round = 0; round <= SIZE.repeats; round++) {
-    for (const { row, running } of live) {
+    for (const entry of live) {
+      const { row, running } = entry;
       const sofar = results.get(row)!;
       if (typeof sofar === "string") continue; // failed in an earlier round
       try {
-        const value = await withTimeout(run(pick(running), running, row), 60_000, what);
+        const value = await withTimeout(run(pick(running), entry), 60_000, what);
         if (round > 0) sofar.push(value);
       } catch (err) {
         const message = (err as Error).message;
@@ -655,7 +660,7 @@ async function main(): Promise<void> {
   );
   const rows: Row[] = [];
   const slow: { name: string; minRss: number; maxRss: number; maxBacklog: number }[] = [];
-  const live: { contender: Contender; row: Row; running: Running }[] = [];
+  const live: Live[] = [];
   const started = performance.now();
   try {
     // Every contender runs at once (idle between its turns), so the workloads can go round by round.
@@ -673,13 +678,13 @@ async function main(): Promise<void> {
     const rtts = (m: RttMetric) => (row: Row, v: number[][] | string) => (row[m] = v);
     const bulk = (r: Running) => r.transport;
     const latency = (r: Running) => r.latency ?? r.transport;
-    await inRounds("download", live, bulk, async (t, running, row) => {
+    await inRounds("download", live, bulk, async (t, { contender, running, row }) => {
       // The server's minor page faults per MiB relayed (what src/allocator.ts is about); one process only.
-      const pid = running.proc && !running.forks ? running.proc.pid : undefined;
+      const pid = contender.noMemory ? undefined : running.proc?.pid;
       const before = pid ? minorFaults(pid) : 0;
-      const rate = await download(t, targetPort, SIZE.bulk);
+      const mbps = await download(t, targetPort, SIZE.bulk);
       if (pid) (row.faults ??= []).push((minorFaults(pid) - before) / (SIZE.bulk / MiB));
-      return rate;
+      return mbps;
     }, rate("down"));
     await inRounds("upload", live, bulk, (t) => upload(t, targetPort, SIZE.bulk), rate("up"));
     await inRounds("16 sockets", live, bulk, (t) => parallel(t, targetPort, SIZE.parallel), rate("par"));

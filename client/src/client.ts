@@ -133,8 +133,6 @@ interface Entry {
   sink?: SocketSink;
   /** v2 credit of a TCP socket (undefined without flow control). */
   flow?: ClientFlow;
-  /** Bytes an accepted stream socket was handed that were already granted (see `openListener`). */
-  preconsumed?: number;
   /** `shutdown` was asked for: no more sends. */
   writeShut?: boolean;
   /** ... and the request went out (after any bytes that were waiting for credit). */
@@ -402,10 +400,17 @@ export class WasmnetClient {
     if (!entry || entry.kind !== "tcp" || !this.#v2 || entry.state === "closing") return false;
     if (entry.writeShut) return true;
     entry.writeShut = true;
-    // Bytes still waiting for credit go first: the shutdown follows the last of them (see "credit").
-    if ((entry.flow?.queuedBytes ?? 0) > 0) return true;
+    return this.#sendShutdownIfFlushed(entry);
+  }
+
+  /**
+   * Sends a `shutdown` asked for on `entry` once no bytes of it still wait for credit (they go first; a
+   * `credit` event calls this again). False only if the WebSocket is gone.
+   */
+  #sendShutdownIfFlushed(entry: Entry): boolean {
+    if (!entry.writeShut || entry.shutdownSent || (entry.flow?.queuedBytes ?? 0) > 0) return true;
     entry.shutdownSent = true;
-    return this.#send({ op: "shutdown", id });
+    return this.#send({ op: "shutdown", id: entry.id });
   }
 
   /** Closes socket or listener `id`; resolves once the server confirms (or the WebSocket is gone). Never rejects. */
@@ -477,17 +482,14 @@ export class WasmnetClient {
     const bound = await this.bind(addr, port);
     let accepted!: ReadableStreamDefaultController<WasmnetSocket>;
     const stream = new ReadableStream<WasmnetSocket>({ start: (c) => void (accepted = c) });
-    // Set before any later message is handled (this runs in the microtask after `listening`), so no
-    // accepted connection waits for a handler and none of its bytes arrive before its socket exists.
+    // Set before any later message is handled (this runs in the microtask after `listening`), so each
+    // accepted connection gets its socket (and its sink) synchronously, before any of its bytes arrive.
     this.onAccept(bound.id, (connId, remote) => {
       const entry = this.#entries.get(connId);
       if (!entry) return;
       const { host, port } = splitHostPort(remote);
       const socket = new WasmnetSocket(host, port, connId, options, this.#channelFor(entry));
-      const early = entry.held.splice(0); // bytes held before the socket existed (were granted then)
-      entry.preconsumed = early.reduce((n, chunk) => n + chunk.byteLength, 0);
       entry.sink!.opened();
-      for (const chunk of early) entry.sink!.data(chunk);
       accepted.enqueue(socket);
     });
     const closed = new Promise<void>((resolve, reject) => {
@@ -539,12 +541,7 @@ export class WasmnetClient {
       bufferedAmount: () => this.#ws.bufferedAmount + this.#outboxBytes + (entry.flow?.queuedBytes ?? 0),
       close: () => this.close(id),
       shutdown: () => this.shutdown(id),
-      consumed: (bytes) => {
-        // Bytes held before an accepted socket existed were granted when they arrived: not twice.
-        const already = Math.min(entry.preconsumed ?? 0, bytes);
-        if (already > 0) entry.preconsumed! -= already;
-        if (bytes > already) this.#consumed(entry, bytes - already);
-      },
+      consumed: (bytes) => this.#consumed(entry, bytes),
     };
   }
 
@@ -672,10 +669,7 @@ export class WasmnetClient {
       case "credit":
         if (!entry.flow) return;
         this.#sendWithCredit(entry, entry.flow.granted(event.bytes));
-        if (entry.writeShut && !entry.shutdownSent && entry.flow.queuedBytes === 0) {
-          entry.shutdownSent = true;
-          this.#send({ op: "shutdown", id: entry.id });
-        }
+        this.#sendShutdownIfFlushed(entry);
         return;
       case "data":
         return this.#inbound(entry, event.data);
