@@ -11,13 +11,14 @@ import { Admission } from "./admission.ts";
 import { messageLimits, setMessageLimits } from "./limits.ts";
 import type { Closable, Endpoint, EndpointContext } from "./endpoint.ts";
 import { EXTRA_ENDPOINTS } from "./endpoints.ts";
-import { type DecisionLog, jsonLineLog, silentLog } from "./log.ts";
+import { type DecisionLog, jsonLineLog, silentLog, withReplica } from "./log.ts";
 import { clientAddressOf, loadPolicyFileSync, Policy, type PolicyConfigInput } from "./policy/mod.ts";
 import { Session } from "./session.ts";
 import { defaultResolver } from "./sockets/dns.ts";
 import type { Resolver } from "./sockets/resolver.ts";
 import { isWebSocketUpgrade, offeredProtocols, upgradeToPort } from "./websocket.ts";
 import { PROTOCOL_V2 } from "./flow.ts";
+import type { ClusterSetup } from "./cluster/mod.ts";
 
 /** Where the server listens and how it behaves. */
 export interface ServerOptions {
@@ -31,6 +32,11 @@ export interface ServerOptions {
   log: DecisionLog;
   /** Name resolution (default: the system's, cached and timed per the policy's `[dns]`; see sockets/dns.ts). */
   resolver?: Resolver;
+  /**
+   * Limits beyond this process (src/cluster/): the shared store, the local share of each cap, and the
+   * replica name every decision is logged with. Default: this process alone counts, unnamed.
+   */
+  cluster?: ClusterSetup;
 }
 
 /** A server that is listening. */
@@ -65,9 +71,16 @@ export class Server {
     endpoints: readonly Endpoint[] = [...EXTRA_ENDPOINTS, wasmnetEndpoint],
   ) {
     // One DNS cache per server, shared by every session and endpoint (src/sockets/dns.ts).
-    this.options = options.resolver ? options : { ...options, resolver: defaultResolver(options.policy) };
+    const resolver = options.resolver ?? defaultResolver(options.policy);
+    const replica = options.cluster?.replica;
+    const log = replica === undefined ? options.log : withReplica(options.log, replica);
+    this.options = { ...options, resolver, log };
     this.#endpoints = endpoints;
-    this.#admission = new Admission(options.policy, this.options.log);
+    this.#admission = new Admission(options.policy, log, undefined, {
+      shared: options.cluster?.shared,
+      localShare: options.cluster?.localShare,
+      replica,
+    });
     warmAllocator(); // keeps the data path off fresh pages (src/allocator.ts)
   }
 
@@ -162,6 +175,7 @@ export class ServerBuilder {
   #policy: Policy = Policy.defaults();
   #log: DecisionLog = jsonLineLog();
   #resolver: Resolver | undefined;
+  #cluster: ClusterSetup | undefined;
 
   /** Interface to listen on. */
   host(hostname: string): this {
@@ -208,6 +222,12 @@ export class ServerBuilder {
     return this;
   }
 
+  /** Shares limits beyond this process (from `openCluster`, src/cluster/mod.ts). */
+  cluster(cluster: ClusterSetup): this {
+    this.#cluster = cluster;
+    return this;
+  }
+
   /** The server. */
   build(): Server {
     return new Server({
@@ -216,6 +236,7 @@ export class ServerBuilder {
       policy: this.#policy,
       log: this.#log,
       resolver: this.#resolver,
+      cluster: this.#cluster,
     });
   }
 }

@@ -1,0 +1,71 @@
+/**
+ * A real `redis-server` (Debian's) for one test, on a free loopback port, with no persistence: started by
+ * the test, stopped by it, and restartable on the same port (empty, as a crashed Redis comes back).
+ *
+ * @module
+ */
+
+/** A running redis-server. */
+export interface TestRedis {
+  port: number;
+  url: string;
+  /** SIGTERM and wait for the exit (the port stays reserved for {@link start}). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port, empty. */
+  start(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1 (bound and released; good enough for a test that binds it next). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Starts redis-server on a free port; throws when it does not answer within 5 s. */
+export async function startRedis(): Promise<TestRedis> {
+  const port = freePort();
+  let child: Deno.ChildProcess | null = null;
+  const start = async () => {
+    child = new Deno.Command("redis-server", {
+      args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await waitForPort(port, 5000);
+  };
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      if (child === null) return;
+      const c: Deno.ChildProcess = child;
+      child = null;
+      try {
+        c.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      await c.status;
+    },
+    start,
+  };
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:`port`. */
+export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}: ${err}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}
