@@ -37,6 +37,8 @@ export interface ServerOptions {
    * replica name every decision is logged with. Default: this process alone counts, unnamed.
    */
   cluster?: ClusterSetup;
+  /** Share the port with other servers (`SO_REUSEPORT`; Deno 2.9.6 needs `--unstable-net`). Default false. */
+  reusePort?: boolean;
 }
 
 /** A server that is listening. */
@@ -139,6 +141,7 @@ export class Server {
     const http = Deno.serve({
       hostname: this.options.hostname,
       port: this.options.port,
+      reusePort: this.options.reusePort,
       onListen: () => {},
     }, this.handler);
     const addr = http.addr;
@@ -176,6 +179,7 @@ export class ServerBuilder {
   #log: DecisionLog = jsonLineLog();
   #resolver: Resolver | undefined;
   #cluster: ClusterSetup | undefined;
+  #reusePort = false;
 
   /** Interface to listen on. */
   host(hostname: string): this {
@@ -228,6 +232,12 @@ export class ServerBuilder {
     return this;
   }
 
+  /** Shares the port with other servers on this host (`--workers`; needs `--unstable-net`). */
+  reusePort(reuse: boolean): this {
+    this.#reusePort = reuse;
+    return this;
+  }
+
   /** The server. */
   build(): Server {
     return new Server({
@@ -237,6 +247,7 @@ export class ServerBuilder {
       log: this.#log,
       resolver: this.#resolver,
       cluster: this.#cluster,
+      reusePort: this.#reusePort,
     });
   }
 }

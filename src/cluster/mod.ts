@@ -5,8 +5,7 @@
  * @module
  */
 
-import { hostname } from "node:os";
-import type { ClusterConfig } from "../policy/mod.ts";
+import type { ClusterConfig, PolicyConfig } from "../policy/mod.ts";
 import { RedisStore } from "./redis_store.ts";
 import { type ClusterNotice, SharedLimits } from "./shared_limits.ts";
 import type { LimitStore } from "./store.ts";
@@ -40,8 +39,17 @@ export interface ReplicaPlace {
 
 /** The replica name: `[cluster] name`, else the host name; `-w<index>` appended under `--workers`. */
 export function replicaName(cluster: ClusterConfig, place: ReplicaPlace): string {
-  const base = cluster.name !== "" ? cluster.name : hostname().replace(/[^\w.-]/g, "_").slice(0, 64);
+  const base = cluster.name !== "" ? cluster.name : hostName();
   return place.workerIndex === undefined ? base : `${base}-w${place.workerIndex}`;
+}
+
+/** The host name as a replica name (`wasmnet` when it cannot be read, e.g. without `--allow-sys`). */
+function hostName(): string {
+  try {
+    return Deno.hostname().replace(/[^\w.-]/g, "_").slice(0, 64) || "wasmnet";
+  } catch {
+    return "wasmnet";
+  }
 }
 
 /**
@@ -79,4 +87,35 @@ export async function openCluster(
   });
   shared.start();
   return { replica, shared, localShare: 1 };
+}
+
+/**
+ * The start-up line about how caps are counted: shared through Redis, or this process's share of each cap
+ * (so N workers without a store never silently allow N times the cap).
+ */
+export function describeShares(config: PolicyConfig, setup: ClusterSetup): string {
+  const { max_sessions, max_sessions_per_ip } = config.server;
+  const perToken = config.auth.max_sessions_per_token;
+  const caps = (share: number) => {
+    const parts = [
+      `max_sessions ${Math.ceil(max_sessions / share)}`,
+      `max_sessions_per_ip ${Math.ceil(max_sessions_per_ip / share)}`,
+    ];
+    if (perToken > 0) parts.push(`max_sessions_per_token ${Math.ceil(perToken / share)}`);
+    return parts.join(", ");
+  };
+  const c = config.cluster;
+  if (setup.shared !== undefined) {
+    return `shared through Redis as replica ${setup.replica} (lease ${c.lease_secs} s); if Redis fails: ${
+      c.on_store_failure === "closed"
+        ? "new sessions get 503"
+        : `each of ${c.replicas} replicas enforces ${caps(c.replicas)}`
+    }`;
+  }
+  if (setup.localShare > 1) {
+    return `counted per worker without [cluster] redis: each of ${setup.localShare} workers enforces ${
+      caps(setup.localShare)
+    }`;
+  }
+  return `counted in this process (${caps(1)})`;
 }

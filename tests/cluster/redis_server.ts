@@ -13,6 +13,8 @@ export interface TestRedis {
   stop(): Promise<void>;
   /** Starts it again on the same port, empty. */
   start(): Promise<void>;
+  /** Runs one command through redis-cli and returns its output, trimmed. */
+  cli(...args: string[]): Promise<string>;
 }
 
 /** A free TCP port on 127.0.0.1 (bound and released; good enough for a test that binds it next). */
@@ -52,6 +54,10 @@ export async function startRedis(): Promise<TestRedis> {
       await c.status;
     },
     start,
+    async cli(...args: string[]) {
+      const out = await new Deno.Command("redis-cli", { args: ["-p", String(port), ...args] }).output();
+      return new TextDecoder().decode(out.stdout).trim();
+    },
   };
 }
 
@@ -67,5 +73,16 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
       if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}: ${err}`);
       await new Promise((r) => setTimeout(r, 25));
     }
+  }
+}
+
+/** Polls until the shared session count in `redis` is `n` (sessions closed elsewhere have been given back). */
+export async function waitForLeases(redis: TestRedis, n: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const count = Number(await redis.cli("ZCARD", "wasmnet:lease:sessions"));
+    if (count === n) return;
+    if (Date.now() > deadline) throw new Error(`the store holds ${count} sessions, not ${n}`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
