@@ -76,11 +76,15 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
   }
 }
 
+/** Leases in KEYS[1] that have not expired by Redis's clock (ZCARD would count expired ones too). */
+const LIVE_LEASES_LUA = `local t = redis.call('TIME')
+return redis.call('ZCOUNT', KEYS[1], '(' .. (t[1] * 1000 + math.floor(t[2] / 1000)), '+inf')`;
+
 /** Polls until the shared session count in `redis` is `n` (sessions closed elsewhere have been given back). */
 export async function waitForLeases(redis: TestRedis, n: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const count = Number(await redis.cli("ZCARD", "wasmnet:lease:sessions"));
+    const count = Number(await redis.cli("EVAL", LIVE_LEASES_LUA, "1", "wasmnet:lease:sessions"));
     if (count === n) return;
     if (Date.now() > deadline) throw new Error(`the store holds ${count} sessions, not ${n}`);
     await new Promise((r) => setTimeout(r, 50));
