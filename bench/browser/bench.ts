@@ -14,7 +14,8 @@
 
 import { parseArgs } from "node:util";
 import { type ContenderSpec, type PageHost, startPage, type TaskValue } from "./page_host.ts";
-import { freePort, type Proc, spawn, waitForPort } from "./servers.ts";
+import { POLICY, wispJsCli } from "../peers.ts";
+import { freePort, type Proc, spawn, waitForPort } from "../procs.ts";
 import { renderBrowserReport, writeBrowserSection } from "./report.ts";
 
 const args = parseArgs({
@@ -87,40 +88,6 @@ export function browserContenders(): BrowserContender[] {
     { name: "bare relay", server: "bare", spec: { kind: "raw" }, overLink: true },
     { name: "page WebSocket ceiling", server: "ceiling", spec: { kind: "ceiling" } },
   ];
-}
-
-const POLICY = `# The browser bench's policy: loopback targets allowed, limits well above the work.
-[network]
-deny = []
-allow = ["*"]
-max_connections = 20000
-max_pending_connects = 2000
-[server]
-max_sessions = 2000
-max_sessions_per_ip = 2000
-max_message_bytes = 4194304
-`;
-
-const CACHE = `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/tmp"}/.cache`}/wasmnet-bench`;
-const WISPJS = "@mercuryworkshop/wisp-js@0.5.0";
-
-/** Installs wisp-js with npm into the cache (once) and returns its server CLI. */
-async function wispJsCli(): Promise<string> {
-  const cli = `${CACHE}/node_modules/@mercuryworkshop/wisp-js/src/bin/server_cli.mjs`;
-  try {
-    Deno.statSync(cli);
-    return cli;
-  } catch {
-    // not installed yet
-  }
-  Deno.mkdirSync(CACHE, { recursive: true });
-  const out = await new Deno.Command("npm", {
-    args: ["install", "--no-audit", "--no-fund", "--prefix", CACHE, WISPJS],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(`npm install ${WISPJS} failed: ${new TextDecoder().decode(out.stderr)}`);
-  return cli;
 }
 
 async function startServers(tmp: string, procs: Proc[]): Promise<Servers> {

@@ -2,6 +2,7 @@
  * The browser bench's page: bundled (with the wasmnet client) into `page.js` and loaded by a Chromium that
  * the bench started itself, with no DevTools attached. The page asks the bench for tasks (`GET /task`), runs
  * each against one contender with that contender's own client, and posts the figure back (`POST /result`).
+ * The workloads are the loopback bench's own (`bench/workloads.ts`); only the clients differ.
  *
  * A contender is a `ContenderSpec` (plain JSON, so other transports can add theirs): `kind` picks the client
  * in the page (`wasmnet`, `wispjs`, `raw` one WebSocket per connection, `ceiling` the page's own WebSocket
@@ -12,6 +13,8 @@
 
 import { WasmnetClient, type WasmnetClientOptions } from "../../client/mod.ts";
 import { SocketCore } from "../../client/wasi/core.ts";
+import type { ClientSession as Session, Sock, Transport } from "../clients.ts";
+import { connects, download, echo, firstByte, upload } from "../workloads.ts";
 
 /** A contender as the page sees it. */
 export interface ContenderSpec {
@@ -36,20 +39,6 @@ export interface PageTask {
   n: number;
   /** rtt: payload bytes. */
   size?: number;
-}
-
-/** One connection through a contender. */
-interface Sock {
-  /** Sends bytes; the promise, if any, resolves when more may be sent. */
-  send(bytes: Uint8Array): void | Promise<void>;
-  onData: (bytes: Uint8Array) => void;
-  onError: (err: Error) => void;
-  close(): void;
-}
-
-interface Session {
-  open(port: number): Promise<Sock>;
-  close(): Promise<void>;
 }
 
 const MiB = 1024 * 1024;
@@ -246,118 +235,21 @@ function session(spec: ContenderSpec): Promise<Session> {
   return Promise.resolve(rawSession(spec));
 }
 
-// ------------------------------------------------------------------------------------------------ workloads
+// ------------------------------------------------------------------------------------------------ tasks
 
-function header(mode: string, n: number): Uint8Array {
-  const out = new Uint8Array(9);
-  out[0] = mode.charCodeAt(0);
-  new DataView(out.buffer).setBigUint64(1, BigInt(n));
-  return out;
-}
-
-/** Resolves when `sock` has received `n` bytes in total (from now); rejects if it fails first. */
-function receive(sock: Sock, n: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let got = 0;
-    sock.onError = reject;
-    sock.onData = (b) => {
-      got += b.length;
-      if (got >= n) resolve();
-    };
-  });
-}
-
-async function download(s: Session, port: number, n: number): Promise<number> {
-  const sock = await s.open(port);
-  const done = receive(sock, n);
-  const t0 = performance.now();
-  await sock.send(header("D", n));
-  await done;
-  const ms = performance.now() - t0;
-  sock.close();
-  return n / ms / 1000;
-}
-
-async function upload(s: Session, port: number, n: number): Promise<number> {
-  const sock = await s.open(port);
-  const acked = receive(sock, 1);
-  let failure: Error | undefined;
-  acked.catch((err) => (failure = err));
-  const chunk = new Uint8Array(64 * 1024).fill(0x75);
-  const t0 = performance.now();
-  await sock.send(header("U", n));
-  for (let left = n; left > 0; left -= chunk.length) {
-    if (failure) throw failure;
-    const p = sock.send(left >= chunk.length ? chunk : chunk.subarray(0, left));
-    if (p) await p;
-  }
-  await acked;
-  const ms = performance.now() - t0;
-  sock.close();
-  return n / ms / 1000;
-}
-
-async function rtt(s: Session, port: number, count: number, size: number): Promise<number[]> {
-  const sock = await s.open(port);
-  await sock.send(new Uint8Array([0x45]));
-  const payload = new Uint8Array(size).fill(0x78);
-  const times: number[] = [];
-  for (let i = 0; i < count + 20; i++) {
-    const back = receive(sock, size);
-    const t0 = performance.now();
-    await sock.send(payload);
-    await back;
-    if (i >= 20) times.push((performance.now() - t0) * 1000);
-  }
-  sock.close();
-  return times;
-}
-
-/** `count` times: open a connection, echo one byte through it, close it. Connections per second. */
-async function connects(s: Session, port: number, count: number): Promise<number> {
-  const t0 = performance.now();
-  for (let i = 0; i < count; i++) {
-    const sock = await s.open(port);
-    const back = receive(sock, 1);
-    await sock.send(new Uint8Array([0x45, 0x21]));
-    await back;
-    sock.close();
-  }
-  return count / (performance.now() - t0) * 1000;
-}
-
-/** Like {@link connects}, but each connection's time from `open` to its first echoed byte, in ms. */
-async function firstByte(s: Session, port: number, count: number): Promise<number[]> {
-  const times: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const t0 = performance.now();
-    const sock = await s.open(port);
-    const back = receive(sock, 1);
-    await sock.send(new Uint8Array([0x45, 0x21]));
-    await back;
-    times.push(performance.now() - t0);
-    sock.close();
-  }
-  return times;
-}
-
-async function run(task: PageTask): Promise<number | number[]> {
-  const s = await session(task.contender);
-  try {
-    switch (task.work) {
-      case "download":
-        return await download(s, task.port, task.n);
-      case "upload":
-        return await upload(s, task.port, task.n);
-      case "rtt":
-        return await rtt(s, task.port, task.n, task.size ?? 1024);
-      case "connects":
-        return await connects(s, task.port, task.n);
-      case "firstbyte":
-        return await firstByte(s, task.port, task.n);
-    }
-  } finally {
-    await s.close();
+function run(task: PageTask): Promise<number | number[]> {
+  const t: Transport = { multiplexed: task.contender.kind !== "raw", session: () => session(task.contender) };
+  switch (task.work) {
+    case "download":
+      return download(t, task.port, task.n);
+    case "upload":
+      return upload(t, task.port, task.n);
+    case "rtt":
+      return echo(t, task.port, task.size ?? 1024, task.n);
+    case "connects":
+      return connects(t, task.port, task.n);
+    case "firstbyte":
+      return firstByte(t, task.port, task.n);
   }
 }
 
