@@ -72,15 +72,15 @@ export async function openCluster(
       throw new Error(`cluster.password_env names ${cluster.password_env}, which is not set`);
     }
   }
-  let shared: SharedLimits | undefined;
+  const ready: { shared?: SharedLimits } = {};
   const store: LimitStore = await RedisStore.open({
     url: cluster.redis,
     password,
     prefix: cluster.key_prefix,
     // A reconnect is the moment to re-create the leases and end the outage, without waiting for the timer.
-    onReady: () => void shared?.tick(),
+    onReady: () => void ready.shared?.tick(),
   });
-  shared = new SharedLimits(store, {
+  const shared = ready.shared = new SharedLimits(store, {
     leaseMs: cluster.lease_secs * 1000,
     onFailure: cluster.on_store_failure,
     notice: (n) => notice?.({ ...n, replica }),

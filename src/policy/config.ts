@@ -75,7 +75,7 @@ export interface ServerConfig {
    * the header is ignored and the peer address is the client.
    */
   readonly trusted_proxies: readonly string[];
-  /** Server processes on the one port (`--workers`): a count, or 0 for `"auto"` (one per CPU). Default 1. */
+  /** Servers on the one port (`--workers`): a count; 0 or `"auto"` is one per CPU. Default 1. */
   readonly workers: number;
 }
 
@@ -270,7 +270,7 @@ function checkServer(r: TableReader): { server: ServerConfig; trustedProxies: Ru
     max_message_bytes: r.integer("max_message_bytes", 1_048_576, 1024, 64 * 1_048_576),
     session_idle_timeout_secs: r.integer("session_idle_timeout_secs", 0, 0, 604_800),
     trusted_proxies: proxies.texts,
-    workers: r.autoOr("workers") ?? r.integer("workers", 1, 1, 256),
+    workers: r.autoOr("workers") ?? r.integer("workers", 1, 0, 256),
   };
   r.finish();
   return { server, trustedProxies: proxies.rules };

@@ -68,136 +68,130 @@ replicas = ${count}
 
 const closeAll = (sessions: RawSession[]) => sessions.forEach((s) => s.close());
 
-Deno.test({
-  name: "cluster: per-IP cap 3 and global cap 7 hold exactly across three replicas; a token's cap holds",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const d = await deploy("local");
-    const held: RawSession[] = [];
-    try {
-      const a = await openMany(d.haproxy.port, "127.0.0.2", 4);
-      held.push(...a);
-      assert.deepEqual(statuses(a), [101, 101, 101, 429], "per-IP cap 3 across replicas");
-      const b = await openMany(d.haproxy.port, "127.0.0.3", 4);
-      held.push(...b);
-      assert.deepEqual(statuses(b), [101, 101, 101, 429]);
-      const c = await openMany(d.haproxy.port, "127.0.0.4", 2);
-      held.push(...c);
-      assert.deepEqual(statuses(c), [101, 503], "global cap 7 across replicas");
-      // One ends: its slot is given back to the whole deployment.
-      a[0].close();
-      const again = await openWhenAdmitted(d.haproxy.port, "127.0.0.4", 5000);
-      held.push(again.session);
-      assert.equal(again.session.status, 101);
-      closeAll(held);
-      held.length = 0;
+/** A test on a fresh deployment; every session it pushes to `held` is closed, then everything is stopped. */
+function clusterTest(
+  name: string,
+  mode: "local" | "closed",
+  count: number,
+  body: (d: Deployment, held: RawSession[]) => Promise<void>,
+) {
+  Deno.test({
+    name,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const d = await deploy(mode, count);
+      const held: RawSession[] = [];
+      try {
+        await body(d, held);
+      } finally {
+        closeAll(held);
+        await d.stop();
+      }
+    },
+  });
+}
 
-      // A token's cap (2) holds whichever replica its sessions land on, and whatever address they come from.
-      const exp = Math.floor(Date.now() / 1000) + 600;
-      const key = await importHs256Key(new TextEncoder().encode(SECRET));
-      const token = await signHs256({ sub: "user-42", exp }, key);
-      const path = `/?token=${token}`;
-      await waitForLeases(d.redis, 0);
-      const t = [
-        await openSession(d.haproxy.port, "127.0.0.5", path),
-        await openSession(d.haproxy.port, "127.0.0.6", path),
-        await openSession(d.haproxy.port, "127.0.0.7", path),
-      ];
-      held.push(...t);
-      assert.deepEqual(statuses(t), [101, 101, 429], "max_sessions_per_token = 2 across replicas");
-    } finally {
-      closeAll(held);
-      await d.stop();
-    }
-  },
-});
+clusterTest(
+  "cluster: per-IP cap 3 and global cap 7 hold exactly across three replicas; a token's cap holds",
+  "local",
+  3,
+  async (d, held) => {
+    const a = await openMany(d.haproxy.port, "127.0.0.2", 4);
+    held.push(...a);
+    assert.deepEqual(statuses(a), [101, 101, 101, 429], "per-IP cap 3 across replicas");
+    const b = await openMany(d.haproxy.port, "127.0.0.3", 4);
+    held.push(...b);
+    assert.deepEqual(statuses(b), [101, 101, 101, 429]);
+    const c = await openMany(d.haproxy.port, "127.0.0.4", 2);
+    held.push(...c);
+    assert.deepEqual(statuses(c), [101, 503], "global cap 7 across replicas");
+    // One ends: its slot is given back to the whole deployment.
+    a[0].close();
+    const again = await openWhenAdmitted(d.haproxy.port, "127.0.0.4", 5000);
+    held.push(again.session);
+    assert.equal(again.session.status, 101);
+    closeAll(held);
+    held.length = 0;
 
-Deno.test({
-  name: "cluster: a SIGKILLed replica's slots come back within the lease; the others go on serving",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const d = await deploy("local");
-    const held: RawSession[] = [];
-    try {
-      for (const ip of ["127.0.0.2", "127.0.0.3"]) held.push(...await openMany(d.haproxy.port, ip, 3));
-      held.push(await openSession(d.haproxy.port, "127.0.0.4"));
-      assert.deepEqual(statuses(held), [101, 101, 101, 101, 101, 101, 101]);
-      assert.equal((await openSession(d.haproxy.port, "127.0.0.5")).status, 503);
-      // Round robin put a third of them on r1. Killed, it never gives them back: only its leases expiring do.
-      d.replicas[0].child.kill("SIGKILL");
-      await d.replicas[0].child.status;
-      const killedAt = Date.now();
-      await waitForLeases(d.redis, 7 - 3, (LEASE_SECS + 2) * 1000);
-      const back = Date.now() - killedAt;
-      const again = await openWhenAdmitted(d.haproxy.port, "127.0.0.5", 5000);
-      held.push(again.session);
-      assert.equal(again.session.status, 101, "the others serve the freed slots");
-      console.log(`slots of the killed replica came back after ${back} ms (lease ${LEASE_SECS} s)`);
-      const alive = held.slice(0, 7).filter((s) => s.open).length;
-      assert.equal(alive, 4, "the sessions on the other replicas were not cut");
-    } finally {
-      closeAll(held);
-      await d.stop();
-    }
+    // A token's cap (2) holds whichever replica its sessions land on, and whatever address they come from.
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const key = await importHs256Key(new TextEncoder().encode(SECRET));
+    const token = await signHs256({ sub: "user-42", exp }, key);
+    const path = `/?token=${token}`;
+    await waitForLeases(d.redis, 0);
+    const t = [
+      await openSession(d.haproxy.port, "127.0.0.5", path),
+      await openSession(d.haproxy.port, "127.0.0.6", path),
+      await openSession(d.haproxy.port, "127.0.0.7", path),
+    ];
+    held.push(...t);
+    assert.deepEqual(statuses(t), [101, 101, 429], "max_sessions_per_token = 2 across replicas");
   },
-});
+);
 
-Deno.test({
-  name:
-    "cluster: Redis stops — 'local' admits each replica's share and cuts nothing; after a restart (empty) the caps hold again",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const d = await deploy("local");
-    const held: RawSession[] = [];
-    try {
-      held.push(...await openMany(d.haproxy.port, "127.0.0.2", 2));
-      await d.redis.stop();
-      // Each replica now enforces ceil(3 / 3) = 1 per IP and ceil(7 / 3) = 3 overall, on its own counts.
-      const during = await openMany(d.haproxy.port, "127.0.0.3", 4);
-      held.push(...during);
-      assert.deepEqual(statuses(during), [101, 101, 101, 429], "one per replica for a new address");
-      assert.ok(held.slice(0, 2).every((s) => s.open), "admitted sessions are not cut");
-      await d.redis.start(); // empty, as after a crash
-      // Within a renewal the live sessions are counted again: 2 + 3 = 5.
-      await waitForLeases(d.redis, 5, LEASE_SECS * 1000 + 3000);
-      const after = await openMany(d.haproxy.port, "127.0.0.4", 3);
-      held.push(...after);
-      assert.deepEqual(statuses(after), [101, 101, 503], "the global cap 7 holds again");
-      assert.deepEqual(statuses(await openMany(d.haproxy.port, "127.0.0.3", 1)), [503]);
-    } finally {
-      closeAll(held);
-      await d.stop();
-    }
+clusterTest(
+  "cluster: a SIGKILLed replica's slots come back within the lease; the others go on serving",
+  "local",
+  3,
+  async (d, held) => {
+    for (const ip of ["127.0.0.2", "127.0.0.3"]) held.push(...await openMany(d.haproxy.port, ip, 3));
+    held.push(await openSession(d.haproxy.port, "127.0.0.4"));
+    assert.deepEqual(statuses(held), [101, 101, 101, 101, 101, 101, 101]);
+    assert.equal((await openSession(d.haproxy.port, "127.0.0.5")).status, 503);
+    // Round robin put a third of them on r1. Killed, it never gives them back: only its leases expiring do.
+    d.replicas[0].child.kill("SIGKILL");
+    await d.replicas[0].child.status;
+    const killedAt = Date.now();
+    await waitForLeases(d.redis, 7 - 3, (LEASE_SECS + 2) * 1000);
+    const back = Date.now() - killedAt;
+    const again = await openWhenAdmitted(d.haproxy.port, "127.0.0.5", 5000);
+    held.push(again.session);
+    assert.equal(again.session.status, 101, "the others serve the freed slots");
+    console.log(`slots of the killed replica came back after ${back} ms (lease ${LEASE_SECS} s)`);
+    const alive = held.slice(0, 7).filter((s) => s.open).length;
+    assert.equal(alive, 4, "the sessions on the other replicas were not cut");
   },
-});
+);
 
-Deno.test({
-  name:
-    "cluster: Redis stops — 'closed' refuses new sessions with 503 and cuts nothing; it admits again after a restart",
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const d = await deploy("closed", 2);
-    const held: RawSession[] = [];
-    try {
-      held.push(...await openMany(d.haproxy.port, "127.0.0.2", 2));
-      await d.redis.stop();
-      assert.deepEqual(statuses(await openMany(d.haproxy.port, "127.0.0.3", 2)), [503, 503]);
-      assert.ok(held.every((s) => s.open), "admitted sessions are not cut");
-      await d.redis.start();
-      await waitForLeases(d.redis, 2, LEASE_SECS * 1000 + 3000);
-      const after = await openWhenAdmitted(d.haproxy.port, "127.0.0.3", 5000);
-      held.push(after.session);
-      assert.equal(after.session.status, 101);
-      const more = await openMany(d.haproxy.port, "127.0.0.2", 2);
-      held.push(...more);
-      assert.deepEqual(statuses(more), [101, 429], "the per-IP cap 3 holds again (2 held before the outage)");
-    } finally {
-      closeAll(held);
-      await d.stop();
-    }
+clusterTest(
+  "cluster: Redis stops — 'local' admits each replica's share and cuts nothing; after a restart (empty) the caps hold again",
+  "local",
+  3,
+  async (d, held) => {
+    held.push(...await openMany(d.haproxy.port, "127.0.0.2", 2));
+    await d.redis.stop();
+    // Each replica now enforces ceil(3 / 3) = 1 per IP and ceil(7 / 3) = 3 overall, on its own counts.
+    const during = await openMany(d.haproxy.port, "127.0.0.3", 4);
+    held.push(...during);
+    assert.deepEqual(statuses(during), [101, 101, 101, 429], "one per replica for a new address");
+    assert.ok(held.slice(0, 2).every((s) => s.open), "admitted sessions are not cut");
+    await d.redis.start(); // empty, as after a crash
+    // Within a renewal the live sessions are counted again: 2 + 3 = 5.
+    await waitForLeases(d.redis, 5, LEASE_SECS * 1000 + 3000);
+    const after = await openMany(d.haproxy.port, "127.0.0.4", 3);
+    held.push(...after);
+    assert.deepEqual(statuses(after), [101, 101, 503], "the global cap 7 holds again");
+    assert.deepEqual(statuses(await openMany(d.haproxy.port, "127.0.0.3", 1)), [503]);
   },
-});
+);
+
+clusterTest(
+  "cluster: Redis stops — 'closed' refuses new sessions with 503 and cuts nothing; it admits again after a restart",
+  "closed",
+  2,
+  async (d, held) => {
+    held.push(...await openMany(d.haproxy.port, "127.0.0.2", 2));
+    await d.redis.stop();
+    assert.deepEqual(statuses(await openMany(d.haproxy.port, "127.0.0.3", 2)), [503, 503]);
+    assert.ok(held.every((s) => s.open), "admitted sessions are not cut");
+    await d.redis.start();
+    await waitForLeases(d.redis, 2, LEASE_SECS * 1000 + 3000);
+    const after = await openWhenAdmitted(d.haproxy.port, "127.0.0.3", 5000);
+    held.push(after.session);
+    assert.equal(after.session.status, 101);
+    const more = await openMany(d.haproxy.port, "127.0.0.2", 2);
+    held.push(...more);
+    assert.deepEqual(statuses(more), [101, 429], "the per-IP cap 3 holds again (2 held before the outage)");
+  },
+);
