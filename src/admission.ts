@@ -28,9 +28,14 @@ export interface Admitted {
   hold(): () => void;
 }
 
+/** What a refusal was about (metrics count refusals by it). */
+export type RefusalReason = "origin" | "token" | "caps";
+
 /** A refusal: the HTTP status and the rule, as logged. */
 export interface Refusal {
   status: 401 | 403 | 429 | 503;
+  /** What was refused: the origin, the token, or a session cap. */
+  kind: RefusalReason;
   rule: string;
   reason: string;
 }
@@ -38,8 +43,10 @@ export interface Refusal {
 /** Counts sessions, globally and per client, and admits or refuses upgrades. One per server. */
 export class Admission {
   readonly #policy: Policy;
-  readonly #auth: Authenticator;
+  #auth: Authenticator;
   readonly #log: DecisionLog;
+  /** Told about every refusal (metrics). */
+  onRefuse: ((refusal: Refusal) => void) | undefined;
   #total = 0;
   readonly #perClient = new Map<string, number>();
 
@@ -51,6 +58,11 @@ export class Admission {
   ) {
     this.#policy = policy;
     this.#log = log;
+    this.#auth = auth;
+  }
+
+  /** Checks tokens with `auth` from now on (a policy reload read a new `[auth]` secret). */
+  replaceAuth(auth: Authenticator): void {
     this.#auth = auth;
   }
 
@@ -76,7 +88,12 @@ export class Admission {
   ): Response | Promise<Response> {
     const origin = decideOrigin(this.#policy, request.headers.get("origin"));
     if (!origin.allowed) {
-      return this.#refuse(url, clientIp, { status: 403, rule: origin.rule, reason: origin.reason });
+      return this.#refuse(url, clientIp, {
+        status: 403,
+        kind: "origin",
+        rule: origin.rule,
+        reason: origin.reason,
+      });
     }
     const capped = this.#capFor(clientIp);
     if (capped) return this.#refuse(url, clientIp, capped);
@@ -95,6 +112,7 @@ export class Admission {
         if (!(err instanceof TokenError)) throw err;
         return this.#refuse(url, clientIp, {
           status: 401,
+          kind: "token",
           rule: `auth (${err.reason})`,
           reason: err.message,
         });
@@ -115,6 +133,7 @@ export class Admission {
     if (this.#total >= server.max_sessions) {
       return {
         status: 503,
+        kind: "caps",
         rule: "server.max_sessions",
         reason: `the server has ${server.max_sessions} sessions open`,
       };
@@ -122,6 +141,7 @@ export class Admission {
     if ((this.#perClient.get(clientKey(clientIp)) ?? 0) >= server.max_sessions_per_ip) {
       return {
         status: 429,
+        kind: "caps",
         rule: "server.max_sessions_per_ip",
         reason: `this address has ${server.max_sessions_per_ip} sessions open`,
       };
@@ -156,6 +176,7 @@ export class Admission {
   }
 
   #refuse(url: URL, clientIp: string, refusal: Refusal): Response {
+    this.onRefuse?.(refusal);
     this.#log({
       session: "-",
       client: clientIp,
