@@ -429,9 +429,6 @@ const OPENS_SOCKET = new Set([
   "wisp_udp",
   "wisp_wsproxy",
   "websockify",
-  "posix_connect",
-  "posix_bind",
-  "posix_udp",
 ]);
 
 /** Builds a {@link Server}, in the shape of the original's Rust builder. */

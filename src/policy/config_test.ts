@@ -42,7 +42,9 @@ Deno.test("defaults: every key filled in", () => {
     max_message_bytes: 1_048_576,
     session_idle_timeout_secs: 0,
     trusted_proxies: [],
+    drain_timeout_secs: 30,
   });
+  assert.deepEqual(config.admin, { listen: "", token_env: "", token_file: "" });
   assert.deepEqual(config.auth, { required: false, secret_env: "", secret_file: "" });
   assert.deepEqual(config.udp, { max_datagram_bytes: 65_507, max_datagrams_per_sec: 1000 });
   assert.deepEqual(config.dns, { timeout_ms: 5000, cache_entries: 1024, cache_ttl_secs: 60 });
