@@ -10,7 +10,7 @@
 import { parseArgs } from "node:util";
 import { loadPolicyFile, parseListenAddress, Policy, PolicyError } from "./src/policy/mod.ts";
 import { parseHostPort, Server } from "./src/server.ts";
-import { caCertsFor } from "./src/sockets/tls.ts";
+import { caCertsFor } from "./src/core/sockets/tls.ts";
 import { SecretError } from "./src/auth/mod.ts";
 import { loadAdminToken } from "./src/ops/admin.ts";
 import { runCheck } from "./src/ops/check.ts";

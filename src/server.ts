@@ -6,13 +6,13 @@
  * @module
  */
 
-import { warmAllocator } from "./allocator.ts";
-import { Admission } from "./admission.ts";
+import { warmAllocator } from "./core/allocator.ts";
+import { Admission } from "./http/admission.ts";
 import { Authenticator } from "./auth/mod.ts";
-import { messageLimits, setMessageLimits } from "./limits.ts";
-import type { Closable, Endpoint, EndpointContext } from "./endpoint.ts";
-import { EXTRA_ENDPOINTS } from "./endpoints.ts";
-import { type DecisionLog, type DecisionRecord, jsonLineLog, silentLog } from "./log.ts";
+import { messageLimits, setMessageLimits } from "./core/limits.ts";
+import type { Closable, Endpoint, EndpointContext } from "./frontends/endpoint.ts";
+import { EXTRA_ENDPOINTS } from "./http/endpoints.ts";
+import { type DecisionLog, type DecisionRecord, jsonLineLog, silentLog } from "./core/log.ts";
 import {
   clientAddressOf,
   loadPolicyFile,
@@ -20,12 +20,12 @@ import {
   Policy,
   type PolicyConfigInput,
 } from "./policy/mod.ts";
-import { Session } from "./session.ts";
-import { defaultResolver } from "./sockets/dns.ts";
-import type { Resolver } from "./sockets/resolver.ts";
-import { caCertsFor } from "./sockets/tls.ts";
-import { isWebSocketUpgrade, observeUpgrade, offeredProtocols, upgradeToPort } from "./websocket.ts";
-import { PROTOCOL_V2 } from "./flow.ts";
+import { Session } from "./frontends/wasmnet/session.ts";
+import { defaultResolver } from "./core/sockets/dns.ts";
+import type { Resolver } from "./core/sockets/resolver.ts";
+import { caCertsFor } from "./core/sockets/tls.ts";
+import { isWebSocketUpgrade, observeUpgrade, offeredProtocols, upgradeToPort } from "./core/websocket.ts";
+import { PROTOCOL_V2 } from "./frontends/wasmnet/flow.ts";
 import { type AdminSource, type RunningAdmin, serveAdmin } from "./ops/admin.ts";
 import { notLiveChanges, PolicyHolder } from "./ops/live_policy.ts";
 import type { AccessRecord, EventFields, LogLevel } from "./ops/logger.ts";
@@ -113,7 +113,7 @@ export class Server {
     endpoints: readonly Endpoint[] = [...EXTRA_ENDPOINTS, wasmnetEndpoint],
   ) {
     this.#policy = new PolicyHolder(options.policy);
-    // One DNS cache per server, shared by every session and endpoint (src/sockets/dns.ts).
+    // One DNS cache per server, shared by every session and endpoint (src/core/sockets/dns.ts).
     this.options = {
       ...options,
       policy: this.#policy.view,
@@ -132,7 +132,7 @@ export class Server {
       : base;
     this.#admission = new Admission(this.#policy.view, this.#log);
     if (metrics) this.#admission.onRefuse = (refusal) => metrics.refused(refusal.kind);
-    warmAllocator(); // keeps the data path off fresh pages (src/allocator.ts)
+    warmAllocator(); // keeps the data path off fresh pages (src/core/allocator.ts)
   }
 
   /** Starts a builder: `Server.builder().host("0.0.0.0").port(9000).policyFile("policy.toml").build()`. */
@@ -286,7 +286,7 @@ export class Server {
     }
     const clientIp = clientIpOf(request, info.remoteAddr.hostname, this.options.policy);
     if (this.draining) return this.#refuseDraining(url, clientIp);
-    // Origin, session caps and token are checked here, before any endpoint upgrades (src/admission.ts).
+    // Origin, session caps and token are checked here, before any endpoint upgrades (src/http/admission.ts).
     return this.#admission.admit(request, url, clientIp, (admitted) => {
       const meter = this.#meterUpgrade(request, endpoint.name, clientIp);
       return endpoint.upgrade(request, url, {
@@ -575,8 +575,8 @@ export interface UpgradeOptions {
  */
 export function handleWsUpgrade(request: Request, policy: Policy, options: UpgradeOptions = {}): Response {
   if (!isWebSocketUpgrade(request)) return notWebSocket();
-  warmAllocator(); // once per process (src/allocator.ts)
-  setMessageLimits(request, messageLimits(policy)); // max_message_bytes, session idle (src/limits.ts)
+  warmAllocator(); // once per process (src/core/allocator.ts)
+  setMessageLimits(request, messageLimits(policy)); // max_message_bytes, session idle (src/core/limits.ts)
   const ctx: EndpointContext = {
     policy,
     serverHost: options.serverHost ?? "0.0.0.0",

@@ -8,9 +8,9 @@
 
 import { Authenticator, SecretError } from "../auth/mod.ts";
 import { decideResolved, decideTarget, loadPolicyFile, type Policy, PolicyError } from "../policy/mod.ts";
-import { defaultResolver } from "../sockets/dns.ts";
-import type { Resolver } from "../sockets/resolver.ts";
-import { caCertsFor } from "../sockets/tls.ts";
+import { defaultResolver } from "../core/sockets/dns.ts";
+import type { Resolver } from "../core/sockets/resolver.ts";
+import { caCertsFor } from "../core/sockets/tls.ts";
 import { loadAdminToken } from "./admin.ts";
 
 /** What the policy would do with one target. */

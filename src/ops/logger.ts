@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { DecisionLog, DecisionRecord } from "../log.ts";
+import type { DecisionLog, DecisionRecord } from "../core/log.ts";
 
 /** How much is logged: `debug` < `info` (decisions, access lines, events) < `warn` < `error`. */
 export type LogLevel = "debug" | "info" | "warn" | "error";

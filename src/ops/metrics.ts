@@ -15,7 +15,7 @@
  */
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { DecisionRecord } from "../log.ts";
+import type { DecisionRecord } from "../core/log.ts";
 import { SERVER_VERSION } from "./version.ts";
 
 /** Distinct `rule` label values kept; later ones are counted as `other` (a reload may add new rules). */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { DecisionRecord } from "../log.ts";
+import type { DecisionRecord } from "../core/log.ts";
 import type { ServerMetrics, SessionMeter } from "./metrics.ts";
 import { SERVER_VERSION } from "./version.ts";
 

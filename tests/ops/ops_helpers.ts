@@ -8,9 +8,9 @@
 
 import { Policy } from "../../src/policy/mod.ts";
 import { type RunningServer, Server } from "../../src/server.ts";
-import type { DecisionRecord } from "../../src/log.ts";
+import type { DecisionRecord } from "../../src/core/log.ts";
 import type { AccessRecord } from "../../src/ops/logger.ts";
-import type { Resolver } from "../../src/sockets/resolver.ts";
+import type { Resolver } from "../../src/core/sockets/resolver.ts";
 
 /** A server with an admin listener, for one test. */
 export interface OpsServer {
