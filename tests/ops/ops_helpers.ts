@@ -11,6 +11,7 @@ import { type RunningServer, Server } from "../../src/server.ts";
 import type { DecisionRecord } from "../../src/core/log.ts";
 import type { AccessRecord } from "../../src/ops/logger.ts";
 import type { Resolver } from "../../src/core/sockets/resolver.ts";
+import { type CliProcess, spawnCli } from "../helpers.ts";
 
 /** A server with an admin listener, for one test. */
 export interface OpsServer {
@@ -185,4 +186,25 @@ export async function until(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A `wasmnet-server` subprocess with its admin listener (`[admin] listen` or `--admin`) up. */
+export async function spawnWithAdmin(args: string[]): Promise<CliProcess & { admin: string }> {
+  const srv = await spawnCli(args, { waitFor: /admin listening on http:\/\/\S+/ });
+  const admin = /admin listening on (http:\/\/\S+?)\/? /.exec(srv.banner)![1];
+  return { ...srv, admin };
+}
+
+/** Asks for a WebSocket upgrade with a plain HTTP request and returns the status (no WebSocket is opened). */
+export async function upgradeStatus(wsUrl: string): Promise<number> {
+  const res = await fetch(wsUrl.replace(/^ws/, "http"), {
+    headers: {
+      upgrade: "websocket",
+      connection: "upgrade",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "sec-websocket-version": "13",
+    },
+  });
+  await res.body?.cancel();
+  return res.status;
 }
