@@ -16,6 +16,14 @@ import { loadAdminToken } from "./src/ops/admin.ts";
 import { runCheck } from "./src/ops/check.ts";
 import { createLogger, type LogFormat, parseLogLevel } from "./src/ops/logger.ts";
 import { SERVER_VERSION } from "./src/ops/version.ts";
+import { type ClusterSetup, describeShares, openCluster } from "./src/cluster/mod.ts";
+import {
+  onSupervisor,
+  superviseWorkers,
+  toSupervisor,
+  type WorkerPlace,
+  workerPlace,
+} from "./src/cluster/workers.ts";
 
 /** The version printed by `--version`. */
 export const VERSION: string = SERVER_VERSION;
@@ -37,6 +45,9 @@ Options:
   --log-level L    debug, info (default: decisions, access lines, events), warn, error
   --log-format F   json (default) or text (TIME LEVEL EVENT key=value ...)
   --quiet          do not log decisions
+  --workers N      N servers on the one port, one per core ("auto": one per CPU; default 1 or
+                   [server] workers); needs Deno's --unstable-net (SO_REUSEPORT). Without
+                   [cluster] redis each worker enforces ceil(cap / N) (docs/deployment.md)
   -h, --help       show this help
   -V, --version    show the version
 
@@ -51,8 +62,17 @@ Recommended Deno flags (an outer sandbox around the policy):
            --allow-read=policy.toml --allow-env cli.ts --policy policy.toml
 `;
 
-/** Runs the CLI with `args`; resolves with the exit code once the server has stopped. */
-export async function main(args: string[], signal?: AbortSignal): Promise<number> {
+/**
+ * Runs the CLI with `args`; resolves with the exit code once the server has stopped. `place` is set when
+ * this runs as one of `--workers` (src/cluster/workers.ts); then `control` carries the supervisor's relayed
+ * signals as `drain` and `reload` events.
+ */
+export async function main(
+  args: string[],
+  signal?: AbortSignal,
+  place?: WorkerPlace,
+  control?: EventTarget,
+): Promise<number> {
   if (args[0] === "check") return await checkCommand(args.slice(1));
   let flags;
   try {
@@ -70,6 +90,7 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
         "log-level": { type: "string" },
         "log-format": { type: "string" },
         quiet: { type: "boolean" },
+        workers: { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -133,8 +154,42 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
     return 1;
   }
 
+  const workersFlag = flags.workers ?? policy.config.server.workers;
+  const workers = workersFlag === "auto" || workersFlag === 0
+    ? navigator.hardwareConcurrency
+    : Number(workersFlag);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+    return usageError(`--workers must be 1-256 or "auto", got "${flags.workers}"`);
+  }
+  if (workers > 1 && place === undefined) {
+    return await superviseWorkers({
+      entry: new URL(import.meta.url),
+      args: args.filter((a, i) =>
+        a !== "--workers" && args[i - 1] !== "--workers" && !a.startsWith("--workers=")
+      ),
+      workers,
+      signal,
+      onListening: (url, banner) => {
+        for (const line of banner) console.log(line);
+        console.log(`wasmnet-server: ${workers} workers on ${url}`);
+      },
+    });
+  }
+
+  let cluster: ClusterSetup;
+  try {
+    cluster = await openCluster(
+      policy.config.cluster,
+      place === undefined ? { workers: 1 } : { workers: place.workers, workerIndex: place.index },
+      (notice) => console.error(JSON.stringify({ time: new Date().toISOString(), ...notice })),
+    );
+  } catch (err) {
+    console.error(`wasmnet-server: ${(err as Error).message}`);
+    return 1;
+  }
   const logger = createLogger({ level, format: format as LogFormat });
-  const builder = Server.builder().host(hostname).port(port).policy(policy)
+  const builder = Server.builder().host(hostname).port(port).policy(policy).cluster(cluster)
+    .reusePort(place !== undefined)
     .log(flags.quiet ? () => {} : logger.decision)
     .accessLog(logger.access)
     .events(logger.log);
@@ -142,7 +197,11 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
   let server: Server;
   try {
     const admin = adminFlag ?? parseListenAddress(policy.config.admin.listen);
-    if (admin) builder.admin(admin.hostname, admin.port, loadAdminToken(policy.config.admin));
+    // Under --workers only worker 0 serves the admin listener (its port is not shared): its metrics are
+    // worker 0's; covering every worker is the supervisor's (src/cluster/workers.ts).
+    if (admin && (place === undefined || place.index === 0)) {
+      builder.admin(admin.hostname, admin.port, loadAdminToken(policy.config.admin));
+    }
     server = builder.build(); // reads the [auth] secret, if any
   } catch (err) {
     if (!(err instanceof SecretError)) throw err;
@@ -155,19 +214,29 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
   const stopNow = () => shutdown.abort();
   const onTerm = () => server.draining ? stopNow() : server.drain(drainMs).then(stopNow);
   const onHup = () => void server.reload();
-  const windows = Deno.build.os === "windows";
-  const listeners: [Deno.Signal, () => void][] = windows
+  // Under --workers the supervisor owns the signals and relays them as `control` events.
+  const listeners: [Deno.Signal, () => void][] = place !== undefined
+    ? []
+    : Deno.build.os === "windows"
     ? [["SIGINT", stopNow]]
     : [["SIGINT", stopNow], ["SIGTERM", onTerm], ["SIGHUP", onHup]];
   for (const [s, f] of listeners) Deno.addSignalListener(s, f);
+  control?.addEventListener("drain", onTerm);
+  control?.addEventListener("reload", onHup);
   signal?.addEventListener("abort", stopNow, { once: true });
   try {
     await server.listen({
       signal: shutdown.signal,
       onListen: (addr) => {
         const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-        console.log(`wasmnet-server ${VERSION} listening on ws://${host}:${addr.port}/`);
-        console.log(`policy: ${policy.describe()}`);
+        const url = `ws://${host}:${addr.port}/`;
+        const banner = [
+          `wasmnet-server ${VERSION} listening on ${url}`,
+          `policy: ${policy.describe()}`,
+          `limits: ${describeShares(policy.config, cluster)}`,
+        ];
+        if (place === undefined) { for (const line of banner) console.log(line); }
+        else toSupervisor({ type: "listening", url, port: addr.port, banner });
       },
       onAdminListen: (addr) => {
         const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
@@ -179,8 +248,11 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
     return 1;
   } finally {
     for (const [s, f] of listeners) Deno.removeSignalListener(s, f);
+    control?.removeEventListener("drain", onTerm);
+    control?.removeEventListener("reload", onHup);
+    await cluster.shared?.close();
   }
-  console.log("wasmnet-server: shut down");
+  if (place === undefined) console.log("wasmnet-server: shut down");
   return 0;
 }
 
@@ -211,9 +283,24 @@ async function checkCommand(args: string[]): Promise<number> {
   return await runCheck(parsed.positionals[0], explain && { host: explain.hostname, port: explain.port });
 }
 
+/**
+ * One of `--workers`: runs {@link main} with the supervisor's arguments. Its relayed signals arrive as
+ * messages: `drain` drains (a second one stops at once), `reload` re-reads the policy file.
+ */
+async function runAsWorker(place: WorkerPlace): Promise<void> {
+  const control = new EventTarget();
+  onSupervisor((message) => control.dispatchEvent(new Event(message.type)));
+  const code = await main(place.args, undefined, place, control);
+  toSupervisor({ type: "stopped", code });
+}
+
 function usageError(message: string): number {
   console.error(`wasmnet-server: ${message}\nRun with --help for usage.`);
   return 2;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  const place = workerPlace();
+  if (place !== null) await runAsWorker(place);
+  else Deno.exit(await main(Deno.args));
+}

@@ -12,7 +12,7 @@ import { Authenticator } from "./auth/mod.ts";
 import { messageLimits, setMessageLimits } from "./core/limits.ts";
 import type { Closable, Endpoint, EndpointContext } from "./frontends/endpoint.ts";
 import { EXTRA_ENDPOINTS } from "./http/endpoints.ts";
-import { type DecisionLog, type DecisionRecord, jsonLineLog, silentLog } from "./core/log.ts";
+import { type DecisionLog, type DecisionRecord, jsonLineLog, silentLog, withReplica } from "./core/log.ts";
 import {
   clientAddressOf,
   loadPolicyFile,
@@ -31,6 +31,7 @@ import { notLiveChanges, PolicyHolder } from "./ops/live_policy.ts";
 import type { AccessRecord, EventFields, LogLevel } from "./ops/logger.ts";
 import { framingLabel, ServerMetrics, type SessionMeter } from "./ops/metrics.ts";
 import { StatusBoard } from "./ops/status.ts";
+import type { ClusterSetup } from "./cluster/mod.ts";
 
 /** Where the server listens and how it behaves. */
 export interface ServerOptions {
@@ -54,6 +55,13 @@ export interface ServerOptions {
   events?: (level: LogLevel, event: string, fields?: EventFields) => void;
   /** The policy file {@link Server.reload} re-reads when given no path. */
   policyFile?: string;
+  /**
+   * Limits beyond this process (src/cluster/): the shared store, the local share of each cap, and the
+   * replica name every decision is logged with. Default: this process alone counts, unnamed.
+   */
+  cluster?: ClusterSetup;
+  /** Share the port with other servers (`SO_REUSEPORT`; Deno 2.9.6 needs `--unstable-net`). Default false. */
+  reusePort?: boolean;
 }
 
 /** What {@link Server.reload} did. */
@@ -125,12 +133,18 @@ export class Server {
         ? new ServerMetrics({ eventLoopSampleMs: options.admin ? 100 : 0 })
         : undefined);
     this.#board = this.#metrics && new StatusBoard();
-    const base = options.log;
+    const replica = options.cluster?.replica;
+    const base = replica === undefined ? options.log : withReplica(options.log, replica);
     const metrics = this.#metrics, board = this.#board;
     this.#log = metrics && board
       ? (record: DecisionRecord) => (metrics.decided(record), board.decided(record), base(record))
       : base;
-    this.#admission = new Admission(this.#policy.view, this.#log);
+    this.options = { ...this.options, log: base };
+    this.#admission = new Admission(this.#policy.view, this.#log, undefined, {
+      shared: options.cluster?.shared,
+      localShare: options.cluster?.localShare,
+      replica,
+    });
     if (metrics) this.#admission.onRefuse = (refusal) => metrics.refused(refusal.kind);
     warmAllocator(); // keeps the data path off fresh pages (src/core/allocator.ts)
   }
@@ -375,6 +389,7 @@ export class Server {
     const http = Deno.serve({
       hostname: this.options.hostname,
       port: this.options.port,
+      reusePort: this.options.reusePort,
       onListen: () => {},
     }, this.handler);
     const addr = http.addr;
@@ -443,6 +458,8 @@ export class ServerBuilder {
   #accessLog: ServerOptions["accessLog"];
   #events: ServerOptions["events"];
   #metrics: ServerMetrics | undefined;
+  #cluster: ClusterSetup | undefined;
+  #reusePort = false;
 
   /** Interface to listen on. */
   host(hostname: string): this {
@@ -523,6 +540,18 @@ export class ServerBuilder {
     return this;
   }
 
+  /** Shares limits beyond this process (from `openCluster`, src/cluster/mod.ts). */
+  cluster(cluster: ClusterSetup): this {
+    this.#cluster = cluster;
+    return this;
+  }
+
+  /** Shares the port with other servers on this host (`--workers`; needs `--unstable-net`). */
+  reusePort(reuse: boolean): this {
+    this.#reusePort = reuse;
+    return this;
+  }
+
   /** The server. */
   build(): Server {
     return new Server({
@@ -536,6 +565,8 @@ export class ServerBuilder {
       accessLog: this.#accessLog,
       events: this.#events,
       metrics: this.#metrics,
+      cluster: this.#cluster,
+      reusePort: this.#reusePort,
     });
   }
 }

@@ -51,7 +51,12 @@ export interface RunningAdmin {
 
 /** The bearer token `[admin]` points to (null when none); throws `SecretError` naming where it looked. */
 export function loadAdminToken(admin: AdminConfig): Uint8Array | null {
-  return loadSecret({ required: false, secret_env: admin.token_env, secret_file: admin.token_file });
+  return loadSecret({
+    required: false,
+    secret_env: admin.token_env,
+    secret_file: admin.token_file,
+    max_sessions_per_token: 0,
+  });
 }
 
 /** The admin request handler (mount it yourself, or use {@link serveAdmin}). */

@@ -22,9 +22,17 @@ import { SERVER_VERSION } from "./version.ts";
 export const MAX_RULE_LABELS = 256;
 
 /** Why an upgrade was refused before it happened (the `reason` label of `wasmnet_refusals_total`). */
-export type RefusalKind = "origin" | "token" | "caps" | "size" | "draining" | "endpoint";
+export type RefusalKind = "origin" | "token" | "caps" | "store" | "size" | "draining" | "endpoint";
 
-const REFUSAL_KINDS: readonly RefusalKind[] = ["origin", "token", "caps", "size", "draining", "endpoint"];
+const REFUSAL_KINDS: readonly RefusalKind[] = [
+  "origin",
+  "token",
+  "caps",
+  "store",
+  "size",
+  "draining",
+  "endpoint",
+];
 
 /** WebSocket subprotocols that name a framing; anything else a front end answers with is `other`. */
 const KNOWN_FRAMINGS = new Set(["wasmnet.v2", "wisp-v2", "binary", "base64"]);

@@ -13,6 +13,7 @@ export { BUILT_IN_SOURCE, loadPolicyFile, loadPolicyFileSync, NO_POLICY_SOURCE, 
 export type {
   AdminConfig,
   AuthConfig,
+  ClusterConfig,
   DnsConfig,
   NetworkConfig,
   NetworkConfigInput,
