@@ -23,6 +23,7 @@ import {
 import { Session } from "./frontends/wasmnet/session.ts";
 import { defaultResolver } from "./core/sockets/dns.ts";
 import type { Resolver } from "./core/sockets/resolver.ts";
+import { type CoreObserver, SocketCore, type SocketQuota } from "./core/core.ts";
 import { caCertsFor } from "./core/sockets/tls.ts";
 import { isWebSocketUpgrade, observeUpgrade, offeredProtocols, upgradeToPort } from "./core/websocket.ts";
 import { PROTOCOL_V2 } from "./frontends/wasmnet/flow.ts";
@@ -62,6 +63,10 @@ export interface ServerOptions {
   cluster?: ClusterSetup;
   /** Share the port with other servers (`SO_REUSEPORT`; Deno 2.9.6 needs `--unstable-net`). Default false. */
   reusePort?: boolean;
+  /** Told about every session's sockets (src/core/core.ts, `CoreObserver`): metrics plug in here. */
+  observer?: CoreObserver;
+  /** A quota every outbound socket is asked (src/core/core.ts, `SocketQuota`), e.g. one shared by replicas. */
+  socketQuota?: SocketQuota;
 }
 
 /** What {@link Server.reload} did. */
@@ -112,6 +117,8 @@ export class Server {
   readonly #metrics: ServerMetrics | undefined;
   readonly #board: StatusBoard | undefined;
   readonly #readiness = new Map<string, () => string | null>();
+  /** The socket core every front end opens its sockets through (src/core/core.ts). */
+  readonly #core: SocketCore;
   #drain: { done: Promise<void>; finish: () => void } | undefined;
   #onEmpty: (() => void) | undefined;
 
@@ -146,6 +153,13 @@ export class Server {
       replica,
     });
     if (metrics) this.#admission.onRefuse = (refusal) => metrics.refused(refusal.kind);
+    this.#core = new SocketCore({
+      log: this.#log,
+      resolver: this.options.resolver,
+      serverHost: options.hostname,
+      observer: options.observer,
+      quota: options.socketQuota,
+    });
     warmAllocator(); // keeps the data path off fresh pages (src/core/allocator.ts)
   }
 
@@ -309,6 +323,7 @@ export class Server {
         clientIp,
         log: meter ? meter.log : this.#log,
         resolver: this.options.resolver,
+        core: meter ? this.#core.withLog(meter.log) : this.#core,
         track: (session) => {
           this.#sessions.add(session);
           const release = admitted.hold();
@@ -614,6 +629,11 @@ export function handleWsUpgrade(request: Request, policy: Policy, options: Upgra
     clientIp: clientIpOf(request, options.clientIp ?? "unknown", policy),
     log: options.log ?? silentLog,
     resolver: options.resolver,
+    core: new SocketCore({
+      log: options.log,
+      resolver: options.resolver,
+      serverHost: options.serverHost,
+    }),
     track: (session) => {
       const onAbort = () => session.shutdown(1001, "server shutting down");
       options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -635,8 +655,7 @@ export const wasmnetEndpoint: Endpoint = {
         policy: ctx.policy,
         serverHost: ctx.serverHost,
         clientIp: ctx.clientIp,
-        log: ctx.log,
-        resolver: ctx.resolver,
+        core: ctx.core.session({ frontend: "wasmnet", policy: ctx.policy, clientIp: ctx.clientIp }),
         flowControl: v2,
         reuseReadBuffers: true, // Deno's WebSocket.send copies before returning (issue 5, measured)
       });

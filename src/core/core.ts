@@ -20,7 +20,7 @@ import type { ErrorCode } from "@wasmnet/protocol";
 import { toWasmnetError } from "./errors.ts";
 import { SocketLimiter } from "./limits.ts";
 import { type DecisionLog, type DecisionRecord, silentLog } from "./log.ts";
-import type { Policy } from "../policy/mod.ts";
+import { decideTarget, type Policy } from "../policy/mod.ts";
 import { type DialContext, dialTcp, formatHostPort } from "./sockets/dial.ts";
 import { defaultResolver } from "./sockets/dns.ts";
 import { acceptLoop, bindTcpListener } from "./sockets/listener.ts";
@@ -110,8 +110,10 @@ export class SocketCore {
   readonly serverHost: string;
   readonly observer: CoreObserver | undefined;
   readonly quota: SocketQuota | undefined;
+  readonly #options: SocketCoreOptions;
 
   constructor(options: SocketCoreOptions = {}) {
+    this.#options = options;
     this.log = options.log ?? silentLog;
     this.resolver = options.resolver;
     this.serverHost = options.serverHost ?? "0.0.0.0";
@@ -119,9 +121,34 @@ export class SocketCore {
     this.quota = options.quota;
   }
 
+  /** The same core with decisions going to `log` (the server meters each upgrade's own log). */
+  withLog(log: DecisionLog): SocketCore {
+    return new SocketCore({ ...this.#options, log });
+  }
+
   /** The handle a new session opens its sockets through. */
   session(options: CoreSessionOptions): CoreSession {
     return new CoreSession(this, options);
+  }
+
+  /**
+   * The policy's verdict on `host:port` before any lookup, for a front end that refuses before upgrading
+   * (websockify answers 403). A denial is logged (under session `op`: there is none yet) and its reason returned;
+   * undefined when the target may be tried (it is vetted again, fully, when the session connects).
+   */
+  refusesEarly(policy: Policy, clientIp: string, op: string, host: string, port: number): string | undefined {
+    const verdict = decideTarget(policy, host, port);
+    if (verdict.kind !== "deny") return undefined;
+    this.log({
+      session: op,
+      client: clientIp,
+      op,
+      target: formatHostPort(host, port),
+      decision: "deny",
+      rule: verdict.decision.rule,
+      reason: verdict.decision.reason,
+    });
+    return verdict.decision.reason;
   }
 }
 
@@ -188,7 +215,24 @@ export class CoreSession implements CoreSessionInfo {
    * connect timeout. Throws `POLICY_DENIED`, `PERMISSION_DENIED`, `RESOLVE_FAILED`, `CONNECT_TIMEOUT`,
    * `CONNECT_FAILED`, `TLS_FAILED` or a quota's refusal. `op` names the request in the log.
    */
-  async connect(op: string, host: string, port: number, options: ConnectOptions = {}): Promise<Deno.Conn> {
+  connect(
+    op: string,
+    host: string,
+    port: number,
+    options?: ConnectOptions & { tls?: false },
+  ): Promise<Deno.TcpConn>;
+  connect(
+    op: string,
+    host: string,
+    port: number,
+    options: ConnectOptions,
+  ): Promise<Deno.TcpConn | Deno.TlsConn>;
+  async connect(
+    op: string,
+    host: string,
+    port: number,
+    options: ConnectOptions = {},
+  ): Promise<Deno.TcpConn | Deno.TlsConn> {
     const kind: SocketKind = options.tls ? "tls" : "tcp";
     const started = performance.now();
     const release = await this.#acquire(kind);
@@ -199,7 +243,7 @@ export class CoreSession implements CoreSessionInfo {
         ? await dialTls(ctx, op, host, port, timeoutMs)
         : await dialTcp(ctx, op, host, port, timeoutMs);
       this.#observer?.connected?.(kind, performance.now() - started);
-      return this.#opened(kind, conn as Deno.Conn, release);
+      return this.#opened<Deno.TcpConn | Deno.TlsConn>(kind, conn, release);
     } catch (err) {
       release?.();
       this.#failed(kind, err, "CONNECT_FAILED");
@@ -259,6 +303,15 @@ export class CoreSession implements CoreSessionInfo {
   /** The addresses `name` resolves to that the policy would let this session reach (`resolve`, getaddrinfo). */
   resolve(name: string, signal: AbortSignal = this.#signal): Promise<string[]> {
     return resolveForClient(this.#dialContext(signal), name);
+  }
+
+  /**
+   * Looks `name` up with the session's resolver and nothing else: for a front end that applies the policy
+   * to the answer itself (Emscripten's `getaddrinfo`, which checks at the program's own service port) and
+   * logs its decision through {@link decided}. Prefer {@link resolve}.
+   */
+  lookup(name: string, signal: AbortSignal = this.#signal): Promise<string[]> {
+    return this.#resolver(name, signal);
   }
 
   /**

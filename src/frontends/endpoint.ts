@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { SocketCore } from "../core/core.ts";
 import type { DecisionLog } from "../core/log.ts";
 import type { Policy } from "../policy/mod.ts";
 import type { Resolver } from "../core/sockets/resolver.ts";
@@ -27,6 +28,11 @@ export interface EndpointContext {
   clientIp: string;
   log: DecisionLog;
   resolver?: Resolver;
+  /**
+   * The server's socket core: a front end opens every socket through `core.session(...)` (its log,
+   * resolver, observer and quota are the server's). `log` and `resolver` above are the same ones.
+   */
+  core: SocketCore;
   /** Registers a live session so shutdown closes it; call the returned function when it ends. */
   track(session: Closable): () => void;
 }
