@@ -15,18 +15,20 @@
  */
 
 export {
-  type AcceptCallback,
-  type CloseCallback,
-  type DataCallback,
-  type DataFromCallback,
-  type Listener,
-  type SendData,
-  type UdpSocket,
   WasmnetClient,
   type WasmnetClientOptions,
   type WebSocketConstructor,
   type WebSocketLike,
 } from "./src/client.ts";
+export type {
+  AcceptCallback,
+  CloseCallback,
+  DataCallback,
+  DataFromCallback,
+  Listener,
+  SendData,
+  UdpSocket,
+} from "./src/types.ts";
 export {
   type SocketChannel,
   type SocketSink,

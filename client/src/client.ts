@@ -21,9 +21,15 @@ import { type SocketChannel, type SocketSink, WasmnetSocket, type WasmnetSocketO
 import { WasmnetListener } from "./listener.ts";
 import { WasmnetDatagramSocket, type WasmnetDatagramSocketOptions } from "./datagram.ts";
 import { ClientFlow, PROTOCOL_V2 } from "./flow.ts";
-
-/** What `send` accepts: text is sent as UTF-8. */
-export type SendData = string | Uint8Array | ArrayBuffer | ArrayBufferView;
+import type {
+  AcceptCallback,
+  CloseCallback,
+  DataCallback,
+  DataFromCallback,
+  Listener,
+  SendData,
+  UdpSocket,
+} from "./types.ts";
 
 /** The part of the WebSocket API the client uses, so a Node `ws` WebSocket can stand in for the global one. */
 export interface WebSocketLike {
@@ -72,35 +78,6 @@ export interface WasmnetClientOptions {
    */
   maxSendBytes?: number;
 }
-
-/** The listener made by {@link WasmnetClient.bind}: its socket id and the port the server really bound. */
-export interface Listener {
-  /** Socket id of the listener, for `onAccept`, `listen` and `close`. */
-  id: SocketId;
-  /** The bound port (useful when binding port 0). */
-  port: number;
-}
-
-/** A UDP socket made by {@link WasmnetClient.connectUdp}: its id and the local port the server bound. */
-export interface UdpSocket {
-  /** Socket id, for `send`, `sendTo`, `onData`, `onDataFrom` and `close`. */
-  id: SocketId;
-  /** Local UDP port on the server. */
-  port: number;
-}
-
-/** Called with each chunk of bytes received, in order. */
-export type DataCallback = (data: Uint8Array) => void;
-/** Called with each datagram and its source. */
-export type DataFromCallback = (
-  data: Uint8Array,
-  addr: string,
-  port: number,
-) => void;
-/** Called once per inbound connection on a listener, with the new socket's id and `"ip:port"` of the peer. */
-export type AcceptCallback = (connId: SocketId, remote: string) => void;
-/** Called once when a socket is closed; `error` says why when it was not a normal close. */
-export type CloseCallback = (error?: WasmnetError) => void;
 
 type Kind = "tcp" | "listener" | "udp" | "resolve";
 

@@ -60,7 +60,10 @@ export interface SocketObserver {
   decided?(record: DecisionRecord): void;
   /** Opening a socket of `kind` failed with `code` (refusals included: `POLICY_DENIED`, …). */
   failed?(kind: SocketKind, code: ErrorCode): void;
-  /** The session ended. */
+  /**
+   * The session ended. A socket that drains after it (websockify writes what the browser sent before
+   * closing) reports its {@link socketClosed} later.
+   */
   sessionClosed?(): void;
 }
 
@@ -150,6 +153,42 @@ export class SocketCore {
     });
     return verdict.decision.reason;
   }
+}
+
+/** What a front end's own options may carry when it is used as a library, without a server. */
+export interface StandaloneCoreOptions {
+  /** The handle the server made; when set, the rest is not used. */
+  core?: CoreSession;
+  policy: Policy;
+  clientIp: string;
+  id?: string;
+  log?: DecisionLog;
+  resolver?: Resolver;
+  serverHost?: string;
+}
+
+/**
+ * The session's handle: the one the server passed in `options.core`, or else one on a core of its own made
+ * from the options (library use: `new Session(port, { policy, … })`), closing with `signal`.
+ */
+export function coreSessionOf(
+  frontend: string,
+  options: StandaloneCoreOptions,
+  signal: AbortSignal,
+): CoreSession {
+  if (options.core) return options.core;
+  const core = new SocketCore({
+    log: options.log,
+    resolver: options.resolver,
+    serverHost: options.serverHost,
+  });
+  return core.session({
+    frontend,
+    policy: options.policy,
+    clientIp: options.clientIp,
+    id: options.id,
+    signal,
+  });
 }
 
 /** Options of {@link CoreSession.connect}. */
@@ -265,9 +304,14 @@ export class CoreSession implements CoreSessionInfo {
     }
   }
 
-  /** Accepts on `listener` until it closes; each connection, observed as a `tcp` socket, goes to `onConnection`. */
+  /** Accepts on `listener` until it closes; each connection ({@link accepted}) goes to `onConnection`. */
   acceptLoop(listener: Deno.TcpListener, onConnection: (conn: Deno.TcpConn) => void): Promise<void> {
-    return acceptLoop(listener, (conn) => onConnection(this.#opened("tcp", conn, undefined)));
+    return acceptLoop(listener, (conn) => onConnection(this.accepted(conn)));
+  }
+
+  /** A connection a listener of this session accepted, now counted (observed) as a `tcp` socket. */
+  accepted(conn: Deno.TcpConn): Deno.TcpConn {
+    return this.#opened("tcp", conn, undefined);
   }
 
   /**

@@ -35,21 +35,14 @@ import {
   normaliseAddress,
   parseIpLiteral,
 } from "./address.ts";
+import type { Decision } from "./decision.ts";
 import { normaliseHostName } from "./hostname.ts";
 import type { Policy } from "./policy.ts";
 import { formatPortSet, listPorts, portInSet, UNPRIVILEGED_PORTS } from "./ports.ts";
 import { isCatchAll, type Rule, ruleMatchesAddress, ruleMatchesName } from "./rules.ts";
 import { narrowAddress, narrowNameEarly, narrowResolved } from "./narrow.ts";
 
-/** The answer to one policy question. */
-export interface Decision {
-  /** Whether the operation may go ahead. */
-  allowed: boolean;
-  /** Which rule decided, for logs: `network.deny[3] "127.0.0.0/8"`, `default (deny "*")`, `--no-policy`. */
-  rule: string;
-  /** A short sentence for the client, e.g. `127.0.0.1:80 is in a blocked range (127.0.0.0/8)`. */
-  reason: string;
-}
+export type { Decision } from "./decision.ts";
 
 /** The first step of a connect: denied, allowed to an IP address, or a name to resolve and pass to {@link decideResolved}. */
 export type TargetVerdict =

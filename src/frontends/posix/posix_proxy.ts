@@ -7,9 +7,10 @@
  * threads go on.
  *
  * Sockets are virtual: numbers handed out per session from {@link FD_BASE} up, never host descriptors, and
- * a session can only name its own. TCP and UDP (`posix_udp.ts`). Every `connect` goes through the policy
- * (`dialTcp`, `openUdp`), every UDP destination of `sendto` too, every `bind` through `bindTcpListener`, and
- * every name lookup through the policy before its answer reaches the program.
+ * a session can only name its own. TCP and UDP (`posix_udp.ts`). Every `connect`, UDP socket and `bind` is
+ * opened through the session's socket core (`src/core/core.ts`: policy, log, limits), every UDP destination
+ * of `sendto` is vetted too, and every name lookup goes through the policy before its answer reaches the
+ * program.
  *
  * A refusal by the policy reaches the program as `EACCES` from `connect`, `bind` and UDP `sendto` (Linux's
  * errno for "a local firewall rule refused it", distinct from `ECONNREFUSED`, which keeps meaning "nothing
@@ -27,7 +28,7 @@
 
 import type { Closable, Endpoint, EndpointContext } from "../endpoint.ts";
 import { toWasmnetError, type WasmnetError } from "../../core/errors.ts";
-import { type CoreSession, formatHostPort, SocketCore } from "../../core/core.ts";
+import { type CoreSession, coreSessionOf, formatHostPort } from "../../core/core.ts";
 import type { DecisionLog } from "../../core/log.ts";
 import { decideResolved, decideTarget, isIpLiteral, type Policy } from "../../policy/mod.ts";
 import type { Resolver } from "../../core/sockets/resolver.ts";
@@ -126,17 +127,7 @@ export class PosixProxySession implements Closable {
   constructor(port: WebSocketPort, options: PosixProxyOptions) {
     this.#port = port;
     this.#options = options;
-    this.#core = options.core ?? new SocketCore({
-      log: options.log,
-      resolver: options.resolver,
-      serverHost: options.serverHost,
-    }).session({
-      frontend: "posix",
-      policy: options.policy,
-      clientIp: options.clientIp,
-      id: options.id,
-      signal: this.#controller.signal,
-    });
+    this.#core = coreSessionOf("posix", options, this.#controller.signal);
     this.id = this.#core.id;
   }
 
@@ -403,7 +394,7 @@ export class PosixProxySession implements Closable {
           await new Promise<void>((r) => (sock.backlogRoom = r));
           continue;
         }
-        const conn = await listener.accept();
+        const conn = this.#core.accepted(await listener.accept());
         if (signal.aborted) {
           conn.close();
           return;

@@ -24,7 +24,7 @@ import {
   SERVER_ID_BASE,
   type SocketId,
 } from "@wasmnet/protocol";
-import { type CoreSession, formatHostPort, SocketCore } from "../../core/core.ts";
+import { type CoreSession, coreSessionOf, formatHostPort } from "../../core/core.ts";
 import type { Resolver } from "../../core/sockets/resolver.ts";
 import { ResolveRequests, type SessionHooks, UdpEntry } from "./session_udp.ts";
 import {
@@ -143,17 +143,7 @@ export class Session {
   constructor(port: WebSocketPort, options: SessionOptions) {
     this.#port = port;
     this.#options = options;
-    this.#core = options.core ?? new SocketCore({
-      log: options.log,
-      resolver: options.resolver,
-      serverHost: options.serverHost,
-    }).session({
-      frontend: "wasmnet",
-      policy: options.policy,
-      clientIp: options.clientIp,
-      id: options.id,
-      signal: this.#controller.signal,
-    });
+    this.#core = coreSessionOf("wasmnet", options, this.#controller.signal);
     this.id = this.#core.id;
     this.#room = new SendBufferGate(port, options.maxBufferedBytes);
     this.#writeBudget = new WriteBudget(

@@ -1,6 +1,6 @@
 /**
  * One WebSocket speaking Wisp (v1, or v2 with INFO/extensions), on the same policy, limits and decision log as
- * wasmnet's own protocol: every CONNECT goes through `dialTcp`/`openUdp` (op `wisp` / `wisp_udp`), the
+ * wasmnet's own protocol: every CONNECT goes through the socket core (op `wisp` / `wisp_udp`), the
  * `[network]` limits count Wisp streams like wasmnet sockets, and refusals become precise close reasons
  * ({@link closeReasonFor}).
  *
@@ -16,7 +16,7 @@
  */
 
 import { toWasmnetError, type WasmnetError } from "../../core/errors.ts";
-import { type CoreSession, SocketCore } from "../../core/core.ts";
+import { type CoreSession, coreSessionOf } from "../../core/core.ts";
 import type { DecisionLog } from "../../core/log.ts";
 import type { Policy } from "../../policy/mod.ts";
 import type { Resolver } from "../../core/sockets/resolver.ts";
@@ -156,13 +156,7 @@ export class WispSession {
   constructor(port: WebSocketPort, options: WispSessionOptions) {
     this.#port = port;
     this.#options = options;
-    this.#core = options.core ?? new SocketCore({ log: options.log, resolver: options.resolver }).session({
-      frontend: "wisp",
-      policy: options.policy,
-      clientIp: options.clientIp,
-      id: options.id,
-      signal: this.#controller.signal,
-    });
+    this.#core = coreSessionOf("wisp", options, this.#controller.signal);
     this.id = this.#core.id;
     this.version = options.version;
     this.#window = options.bufferPackets ?? DEFAULT_BUFFER_PACKETS;
