@@ -226,6 +226,22 @@ function frame(
   return { out, view };
 }
 
+/**
+ * Encodes a binary `send` of `data` on `id` into `buffer`, or into a new buffer when `buffer` is too small,
+ * and returns the message as a view (its `.buffer` is the one to reuse next time). For a sender that builds
+ * every data message in one buffer: only sound where `WebSocket.send` copies the message before returning.
+ */
+export function encodeSendInto(buffer: Uint8Array, id: SocketId, data: Uint8Array): Uint8Array {
+  const size = HEADER + data.length;
+  const out = buffer.length >= size ? buffer : new Uint8Array(size);
+  out[0] = REQUEST_TYPE.send;
+  const view = new DataView(out.buffer, out.byteOffset, HEADER);
+  view.setUint32(1, Math.floor(id / TWO_32));
+  view.setUint32(5, id >>> 0);
+  out.set(data, HEADER);
+  return out.subarray(0, size);
+}
+
 /** Encodes a request as one binary message: `[type][id u64 BE][payload]`. */
 export function encodeBinary(req: Request): Uint8Array {
   const type = REQUEST_TYPE[req.op];
