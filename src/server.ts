@@ -19,6 +19,8 @@ import type { Resolver } from "./core/sockets/resolver.ts";
 import { isWebSocketUpgrade, offeredProtocols, upgradeToPort } from "./core/websocket.ts";
 import { PROTOCOL_V2 } from "./frontends/wasmnet/flow.ts";
 import type { ClusterSetup } from "./cluster/mod.ts";
+import { ClientBandwidth } from "./cluster/bandwidth.ts";
+import { clientKey } from "./http/admission.ts";
 
 /** Where the server listens and how it behaves. */
 export interface ServerOptions {
@@ -65,6 +67,7 @@ export class Server {
   readonly options: ServerOptions;
   readonly #sessions = new Set<Closable>();
   readonly #admission: Admission;
+  readonly #bandwidth: ClientBandwidth;
   readonly #endpoints: readonly Endpoint[];
 
   /** Prefer {@link Server.builder}. `endpoints` defaults to every protocol wasmnet speaks. */
@@ -82,6 +85,13 @@ export class Server {
       shared: options.cluster?.shared,
       localShare: options.cluster?.localShare,
       replica,
+    });
+    const shared = options.cluster?.shared;
+    this.#bandwidth = new ClientBandwidth({
+      mbps: options.policy.config.network.max_bandwidth_mbps_per_ip,
+      store: shared?.store,
+      localShare: shared ? options.policy.config.cluster.replicas : options.cluster?.localShare ?? 1,
+      onStoreError: (err) => shared?.reportFailure(err),
     });
     warmAllocator(); // keeps the data path off fresh pages (src/core/allocator.ts)
   }
@@ -121,18 +131,25 @@ export class Server {
     const clientIp = clientIpOf(request, info.remoteAddr.hostname, this.options.policy);
     // Origin, session caps and token are checked here, before any endpoint upgrades (src/http/admission.ts).
     return this.#admission.admit(request, url, clientIp, (admitted) => {
-      return endpoint.upgrade(request, url, {
+      // The address's shared bandwidth (max_bandwidth_mbps_per_ip): held while a session is tracked.
+      const budget = this.#bandwidth.acquire(clientKey(clientIp));
+      let tracked = false;
+      const response = endpoint.upgrade(request, url, {
         policy: admitted.policy,
         serverHost: this.options.hostname,
         clientIp,
         log: this.options.log,
         resolver: this.options.resolver,
+        clientBudget: budget?.budget,
         track: (session) => {
+          tracked = true;
           this.#sessions.add(session);
           const release = admitted.hold();
-          return () => (this.#sessions.delete(session), release());
+          return () => (this.#sessions.delete(session), release(), budget?.release());
         },
       });
+      if (!tracked) budget?.release();
+      return response;
     });
   };
 
@@ -316,6 +333,7 @@ export const wasmnetEndpoint: Endpoint = {
         policy: ctx.policy,
         serverHost: ctx.serverHost,
         clientIp: ctx.clientIp,
+        clientBudget: ctx.clientBudget,
         log: ctx.log,
         resolver: ctx.resolver,
         flowControl: v2,
