@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { decodeBinaryEvent, encodeBinaryRequest } from "../../src/protocol/mod.ts";
+import { decodeBinaryEvent, encodeBinaryRequest } from "@wasmnet/protocol";
 import { decodePacket, encodePacket, type Packet, StreamType } from "../../src/frontends/wisp/packets.ts";
 import { startTcpServer, type TcpPeer } from "../helpers.ts";
 import { CountingSocket } from "./ops_helpers.ts";
