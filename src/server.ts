@@ -323,6 +323,7 @@ export class Server {
         log: meter ? meter.log : this.#log,
         resolver: this.options.resolver,
         clientBudget: budget?.budget,
+        observer: this.#metrics?.sockets,
         track: (session) => {
           tracked = true;
           this.#sessions.add(session);
@@ -637,6 +638,7 @@ export const wasmnetEndpoint: Endpoint = {
         serverHost: ctx.serverHost,
         clientIp: ctx.clientIp,
         clientBudget: ctx.clientBudget,
+        observer: ctx.observer,
         log: ctx.log,
         resolver: ctx.resolver,
         flowControl: v2,
