@@ -23,7 +23,17 @@ export async function bundle(
   out: string,
   options: { declaration?: boolean; selfContained?: boolean } = {},
 ): Promise<string> {
-  const args = ["bundle", "--quiet", "--platform", "browser", "--format", "esm", "--output", out];
+  const args = [
+    "bundle",
+    "--quiet",
+    `--lock=${new URL("../deno.dev.lock", here).pathname}`,
+    "--platform",
+    "browser",
+    "--format",
+    "esm",
+    "--output",
+    out,
+  ];
   if (options.declaration) args.push("--declaration");
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [...args, entry],
