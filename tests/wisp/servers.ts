@@ -13,11 +13,11 @@ import type { AddressInfo } from "node:net";
 // into deno.lock, the server's runtime lockfile that `deno compile` embeds (tests/packaging/).
 // deno-lint-ignore no-import-prefix
 import { logging as wispjsLogging, server as wispjsServer } from "npm:@mercuryworkshop/wisp-js@0.5.0/server";
-import type { DecisionRecord } from "../../src/log.ts";
+import type { DecisionRecord } from "../../src/core/log.ts";
 import { Policy } from "../../src/policy/mod.ts";
 import { Server, wasmnetEndpoint } from "../../src/server.ts";
-import type { Resolver } from "../../src/sockets/resolver.ts";
-import { wispEndpoint, type WispEndpointOptions } from "../../src/wisp/endpoint.ts";
+import type { Resolver } from "../../src/core/sockets/resolver.ts";
+import { wispEndpoint, type WispEndpointOptions } from "../../src/frontends/wisp/endpoint.ts";
 
 /** A running wasmnet server with a Wisp endpoint. */
 export interface WispTestServer {

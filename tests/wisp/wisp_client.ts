@@ -13,7 +13,7 @@
 // into deno.lock, the server's runtime lockfile that `deno compile` embeds (tests/packaging/).
 // deno-lint-ignore no-import-prefix
 import { client as wispjs, extensions as wispExt } from "npm:@mercuryworkshop/wisp-js@0.5.0/client";
-import { decodePacket, encodePacket, type Packet } from "../../src/wisp/packets.ts";
+import { decodePacket, encodePacket, type Packet } from "../../src/frontends/wisp/packets.ts";
 
 /** Options of {@link WispJsClient.connect}. */
 export interface WispJsOptions {

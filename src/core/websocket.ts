@@ -1,0 +1,149 @@
+/**
+ * The one place a request becomes a WebSocket: every front end (wasmnet, Wisp, websockify, Emscripten's
+ * POSIX proxy) upgrades through {@link upgradeToPort} and gets a {@link WebSocketPort} plus callbacks.
+ *
+ * @module
+ */
+
+import { TOKEN_PROTOCOL_PREFIX } from "../auth/mod.ts";
+import { MessageGuard, messageLimitsFor } from "./limits.ts";
+
+/** The part of a WebSocket a session needs: send, close, and how much is waiting to go out. */
+export interface WebSocketPort {
+  send(message: string | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  readonly bufferedAmount: number;
+}
+
+/** What a front end does with its WebSocket once upgraded. */
+export interface PortHandlers {
+  /** The WebSocket is open: the first moment `send` works (protocols where the server speaks first, e.g. Wisp). */
+  open?(): void;
+  /** One message (text as string, binary as bytes). */
+  message(data: string | Uint8Array): void;
+  /** The WebSocket closed (either side) or failed. Called once. */
+  close(): void;
+}
+
+/**
+ * Upgrades `request` (which must be a WebSocket upgrade) and wires it to the handlers `start` returns.
+ * `protocol` is the `Sec-WebSocket-Protocol` value to answer with, if the client offered one.
+ */
+export function upgradeToPort(
+  request: Request,
+  start: (port: WebSocketPort) => PortHandlers,
+  options: { protocol?: string; idleTimeout?: number } = {},
+): Response {
+  // A client that offered only a token protocol still needs an answer, or browsers fail the handshake.
+  const protocol = options.protocol ?? offeredTokenProtocol(request);
+  const { socket, response } = Deno.upgradeWebSocket(request, { ...options, protocol });
+  socket.binaryType = "arraybuffer";
+  // Message size and session idle limits the server attached at admission (src/core/limits.ts).
+  const limits = messageLimitsFor(request);
+  const guard = limits && new MessageGuard(limits, (code, reason) => socket.close(code, reason));
+  const port: WebSocketPort = {
+    send: (message) => (guard?.touch(), socket.send(message as string | Uint8Array<ArrayBuffer>)),
+    close: (code, reason) => socket.close(code, reason),
+    get bufferedAmount() {
+      return socket.bufferedAmount;
+    },
+  };
+  const handlers = start(port);
+  let closed = false;
+  const onClose = () => {
+    if (closed) return;
+    closed = true;
+    guard?.stop();
+    handlers.close();
+  };
+  socket.onmessage = (e: MessageEvent<string | ArrayBuffer>) => {
+    const data = typeof e.data === "string" ? e.data : new Uint8Array(e.data);
+    if (guard && !guard.accept(data)) return; // too big: closed with 1009, never decoded
+    handlers.message(data);
+  };
+  if (handlers.open) socket.onopen = () => handlers.open!();
+  socket.onclose = onClose;
+  socket.onerror = onClose;
+  return response;
+}
+
+/** True if `request` asks for a WebSocket upgrade. */
+export function isWebSocketUpgrade(request: Request): boolean {
+  return request.headers.get("upgrade")?.toLowerCase() === "websocket";
+}
+
+/** The subprotocols a client offered, in order (token carriers `wasmnet.token.<jwt>` left out). */
+export function offeredProtocols(request: Request): string[] {
+  return (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((s) => s.trim()).filter(
+    (p) => p !== "" && !p.startsWith(TOKEN_PROTOCOL_PREFIX),
+  );
+}
+
+/** The `wasmnet.token.<jwt>` protocol the client offered, if any (answered when nothing else is chosen). */
+function offeredTokenProtocol(request: Request): string | undefined {
+  return (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((s) => s.trim()).find((p) =>
+    p.startsWith(TOKEN_PROTOCOL_PREFIX)
+  );
+}
+
+/**
+ * Default bound of a WebSocket's send buffer before a front end stops reading its TCP sockets. Deno has no
+ * drain event, so a paused session polls; the bound must hold enough to cover the poll and the reader's
+ * scheduling delay. On loopback with two shared cores 8 MiB relays a bulk download about a third faster than
+ * 4 MiB (docs/benchmarks.md); it is a bound, not an allocation: a session whose browser keeps up holds far less.
+ */
+export const DEFAULT_SEND_BUFFER_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Waits for a WebSocket's send buffer to drain below a bound: how every front end pauses reading its TCP
+ * sockets while the browser is slow. The runtime has no "drain" event, so while anyone waits it polls
+ * `bufferedAmount` every `pollMs`; waiters are released once it is at or below half the bound.
+ */
+export class SendBufferGate {
+  readonly #port: WebSocketPort;
+  readonly #maxBuffered: number;
+  readonly #pollMs: number;
+  #waiters: (() => void)[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  /** Gates on `port`'s send buffer holding at most `maxBuffered` bytes. */
+  constructor(port: WebSocketPort, maxBuffered = DEFAULT_SEND_BUFFER_BYTES, pollMs = 1) {
+    this.#port = port;
+    this.#maxBuffered = maxBuffered;
+    this.#pollMs = pollMs;
+  }
+
+  /** True while the send buffer is within the bound. */
+  get hasRoom(): boolean {
+    return this.#port.bufferedAmount <= this.#maxBuffered;
+  }
+
+  /** Undefined when there is room now (nothing allocated on the hot path), else resolves when there is. */
+  wait(): Promise<void> | undefined {
+    if (this.#closed || this.hasRoom) return undefined;
+    const waiting = new Promise<void>((resolve) => this.#waiters.push(resolve));
+    this.#poll();
+    return waiting;
+  }
+
+  /** Releases every waiter and stops polling (the session is closing). */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const release of this.#waiters.splice(0)) release();
+  }
+
+  #poll(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#closed || this.#port.bufferedAmount <= this.#maxBuffered / 2) {
+        for (const release of this.#waiters.splice(0)) release();
+      } else {
+        this.#poll();
+      }
+    }, this.#pollMs);
+  }
+}
