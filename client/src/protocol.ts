@@ -217,7 +217,7 @@ function frame(
   type: number,
   id: SocketId,
   payloadLength: number,
-): { out: Uint8Array; view: DataView } {
+): { out: Uint8Array<ArrayBuffer>; view: DataView } {
   const out = new Uint8Array(HEADER + payloadLength);
   const view = new DataView(out.buffer);
   out[0] = type;
@@ -227,7 +227,7 @@ function frame(
 }
 
 /** Encodes a request as one binary message: `[type][id u64 BE][payload]`. */
-export function encodeBinary(req: Request): Uint8Array {
+export function encodeBinary(req: Request): Uint8Array<ArrayBuffer> {
   const type = REQUEST_TYPE[req.op];
   switch (req.op) {
     case "connect":
