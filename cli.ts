@@ -11,6 +11,14 @@ import { loadPolicyFile, Policy, PolicyError } from "./src/policy/mod.ts";
 import { Server } from "./src/server.ts";
 import { caCertsFor } from "./src/core/sockets/tls.ts";
 import { SecretError } from "./src/auth/mod.ts";
+import { type ClusterSetup, describeShares, openCluster } from "./src/cluster/mod.ts";
+import {
+  onSupervisor,
+  superviseWorkers,
+  toSupervisor,
+  type WorkerPlace,
+  workerPlace,
+} from "./src/cluster/workers.ts";
 
 /** The version printed by `--version`. */
 export const VERSION: string = denoJson.version;
@@ -26,6 +34,9 @@ Options:
                    which blocks private, loopback, link-local and other non-public ranges
   --no-policy      allow every target (only for trusted, local use)
   --quiet          do not log decisions (one JSON line per connect/bind/refusal otherwise)
+  --workers N      N servers on the one port, one per core ("auto": one per CPU; default 1 or
+                   [server] workers); needs Deno's --unstable-net (SO_REUSEPORT). Without
+                   [cluster] redis each worker enforces ceil(cap / N) (docs/deployment.md)
   -h, --help       show this help
   -V, --version    show the version
 
@@ -34,8 +45,11 @@ Recommended Deno flags (an outer sandbox around the policy):
            --allow-read=policy.toml --allow-env cli.ts --policy policy.toml
 `;
 
-/** Runs the CLI with `args`; resolves with the exit code once the server has stopped. */
-export async function main(args: string[], signal?: AbortSignal): Promise<number> {
+/**
+ * Runs the CLI with `args`; resolves with the exit code once the server has stopped. `place` is set when
+ * this runs as one of `--workers` (src/cluster/workers.ts).
+ */
+export async function main(args: string[], signal?: AbortSignal, place?: WorkerPlace): Promise<number> {
   let flags;
   try {
     flags = parseArgs({
@@ -48,6 +62,7 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
         policy: { type: "string" },
         "no-policy": { type: "boolean" },
         quiet: { type: "boolean" },
+        workers: { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -95,7 +110,41 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
     return 1;
   }
 
-  const builder = Server.builder().host(hostname).port(port).policy(policy);
+  const workersFlag = flags.workers ?? policy.config.server.workers;
+  const workers = workersFlag === "auto" || workersFlag === 0
+    ? navigator.hardwareConcurrency
+    : Number(workersFlag);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+    return usageError(`--workers must be 1-256 or "auto", got "${flags.workers}"`);
+  }
+  if (workers > 1 && place === undefined) {
+    return await superviseWorkers({
+      entry: new URL(import.meta.url),
+      args: args.filter((a, i) =>
+        a !== "--workers" && args[i - 1] !== "--workers" && !a.startsWith("--workers=")
+      ),
+      workers,
+      signal,
+      onListening: (url, banner) => {
+        for (const line of banner) console.log(line);
+        console.log(`wasmnet-server: ${workers} workers on ${url}`);
+      },
+    });
+  }
+
+  let cluster: ClusterSetup;
+  try {
+    cluster = await openCluster(
+      policy.config.cluster,
+      place === undefined ? { workers: 1 } : { workers: place.workers, workerIndex: place.index },
+      (notice) => console.error(JSON.stringify({ time: new Date().toISOString(), ...notice })),
+    );
+  } catch (err) {
+    console.error(`wasmnet-server: ${(err as Error).message}`);
+    return 1;
+  }
+  const builder = Server.builder().host(hostname).port(port).policy(policy).cluster(cluster)
+    .reusePort(place !== undefined);
   if (flags.quiet) builder.log(() => {});
   let server: Server;
   try {
@@ -108,7 +157,12 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
 
   const shutdown = new AbortController();
   const onSignal = () => shutdown.abort();
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  // Under --workers the supervisor owns the signals and relays them (src/cluster/workers.ts).
+  const signals: Deno.Signal[] = place !== undefined
+    ? []
+    : Deno.build.os === "windows"
+    ? ["SIGINT"]
+    : ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, onSignal);
   signal?.addEventListener("abort", onSignal, { once: true });
   try {
@@ -116,8 +170,14 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
       signal: shutdown.signal,
       onListen: (addr) => {
         const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-        console.log(`wasmnet-server ${VERSION} listening on ws://${host}:${addr.port}/`);
-        console.log(`policy: ${policy.describe()}`);
+        const url = `ws://${host}:${addr.port}/`;
+        const banner = [
+          `wasmnet-server ${VERSION} listening on ${url}`,
+          `policy: ${policy.describe()}`,
+          `limits: ${describeShares(policy.config, cluster)}`,
+        ];
+        if (place === undefined) { for (const line of banner) console.log(line); }
+        else toSupervisor({ type: "listening", url, port: addr.port, banner });
       },
     });
   } catch (err) {
@@ -125,9 +185,20 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
     return 1;
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    await cluster.shared?.close();
   }
-  console.log("wasmnet-server: shut down");
+  if (place === undefined) console.log("wasmnet-server: shut down");
   return 0;
+}
+
+/** One of `--workers`: runs {@link main} with the supervisor's arguments; "drain" from it stops the server. */
+async function runAsWorker(place: WorkerPlace): Promise<void> {
+  const drain = new AbortController();
+  onSupervisor((message) => {
+    if (message.type === "drain") drain.abort();
+  });
+  const code = await main(place.args, drain.signal, place);
+  toSupervisor({ type: "stopped", code });
 }
 
 function usageError(message: string): number {
@@ -135,4 +206,8 @@ function usageError(message: string): number {
   return 2;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  const place = workerPlace();
+  if (place !== null) await runAsWorker(place);
+  else Deno.exit(await main(Deno.args));
+}

@@ -19,7 +19,8 @@ import { args, MiB, QUICK, ROOT, selected, SIZE, sleep, WORK } from "./config.ts
 import { type Transport, wasmnet } from "./clients.ts";
 import { minorFaults } from "./procs.ts";
 import { median, render, type Row, summary, writeDoc } from "./report.ts";
-import { connects, download, echo, idle, parallel, slowReader, upload, withTimeout } from "./workloads.ts";
+import { connects, download, echo, parallel, upload, withTimeout } from "./workloads.ts";
+import { idle, slowReader } from "./memory_workloads.ts";
 
 type RoundMetric = "down" | "up" | "par" | "conn";
 

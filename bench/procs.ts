@@ -5,7 +5,7 @@
  * @module
  */
 
-import { sleep } from "./config.ts";
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface Proc {
   pid: number;

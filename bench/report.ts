@@ -7,11 +7,10 @@
 
 import { DEFAULT_SEND_BUFFER_BYTES } from "../src/core/websocket.ts";
 import { MiB, QUICK, ROOT, SIZE, SLOW_RATE } from "./config.ts";
+import { median, pairedRatio, quantile, type Rounds, type RttRounds } from "./stats.ts";
+import { BEGIN as BROWSER_SECTION } from "./browser/report.ts";
 
-/** A metric measured in rounds: one value per round, or why it could not be measured. */
-export type Rounds = number[] | string;
-/** Round trips measured in rounds: each round's round-trip times (µs), or why not. */
-export type RttRounds = number[][] | string;
+export { median, pairedRatio, quantile, type Rounds, type RttRounds };
 
 /** One contender's results. Rounds are kept apart so ratios pair each round with the baseline's same round. */
 export interface Row {
@@ -31,14 +30,6 @@ export interface Row {
   dropped?: Record<string, number>;
 }
 
-/** The `q` quantile (0..1) of `values`. */
-export function quantile(values: number[], q: number): number {
-  const sorted = values.toSorted((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))];
-}
-
-export const median = (values: number[]) => quantile(values, 0.5);
-
 /** A round metric's figure: the median over the rounds that were not dropped. */
 export function figure(v: Rounds | undefined): number | undefined {
   const kept = Array.isArray(v) ? v.filter((x) => !Number.isNaN(x)) : [];
@@ -50,24 +41,6 @@ export function pooled(v: RttRounds | undefined): [number, number] | undefined {
   if (!Array.isArray(v) || v.length === 0) return undefined;
   const all = v.flat();
   return [quantile(all, 0.5), quantile(all, 0.99)];
-}
-
-/**
- * The paired ratio of `v` to `base`: each round of `v` against the baseline's same round, then the median of
- * those ratios (so drift between rounds cancels). Round trips compare each round's p50, base over this.
- */
-export function pairedRatio(
-  v: Rounds | RttRounds | undefined,
-  base: Rounds | RttRounds | undefined,
-): number | undefined {
-  if (!Array.isArray(v) || !Array.isArray(base)) return undefined;
-  const ratios: number[] = [];
-  for (let i = 0; i < Math.min(v.length, base.length); i++) {
-    const a = v[i], b = base[i];
-    if (typeof a === "number" && typeof b === "number" && b > 0 && !Number.isNaN(a)) ratios.push(a / b);
-    else if (Array.isArray(a) && Array.isArray(b) && a.length > 0) ratios.push(median(b) / median(a));
-  }
-  return ratios.length > 0 ? median(ratios) : undefined;
 }
 
 /** The console summary of a row (figures, not rounds). */
@@ -254,7 +227,9 @@ export function writeDoc(generated: string): void {
   let kept = "";
   try {
     const old = Deno.readTextFileSync(path);
-    const at = old.indexOf(HAND_WRITTEN);
+    // The browser bench's section (bench/browser/report.ts) sits before the hand-written part: kept too.
+    const browser = old.indexOf(BROWSER_SECTION);
+    const at = browser >= 0 ? browser : old.indexOf(HAND_WRITTEN);
     if (at >= 0) kept = old.slice(at);
   } catch {
     // first run

@@ -11,13 +11,14 @@ import { Admission } from "./http/admission.ts";
 import { messageLimits, setMessageLimits } from "./core/limits.ts";
 import type { Closable, Endpoint, EndpointContext } from "./frontends/endpoint.ts";
 import { EXTRA_ENDPOINTS } from "./http/endpoints.ts";
-import { type DecisionLog, jsonLineLog, silentLog } from "./core/log.ts";
+import { type DecisionLog, jsonLineLog, silentLog, withReplica } from "./core/log.ts";
 import { clientAddressOf, loadPolicyFileSync, Policy, type PolicyConfigInput } from "./policy/mod.ts";
 import { Session } from "./frontends/wasmnet/session.ts";
 import { defaultResolver } from "./core/sockets/dns.ts";
 import type { Resolver } from "./core/sockets/resolver.ts";
 import { isWebSocketUpgrade, offeredProtocols, upgradeToPort } from "./core/websocket.ts";
 import { PROTOCOL_V2 } from "./frontends/wasmnet/flow.ts";
+import type { ClusterSetup } from "./cluster/mod.ts";
 
 /** Where the server listens and how it behaves. */
 export interface ServerOptions {
@@ -31,6 +32,13 @@ export interface ServerOptions {
   log: DecisionLog;
   /** Name resolution (default: the system's, cached and timed per the policy's `[dns]`; see sockets/dns.ts). */
   resolver?: Resolver;
+  /**
+   * Limits beyond this process (src/cluster/): the shared store, the local share of each cap, and the
+   * replica name every decision is logged with. Default: this process alone counts, unnamed.
+   */
+  cluster?: ClusterSetup;
+  /** Share the port with other servers (`SO_REUSEPORT`; Deno 2.9.6 needs `--unstable-net`). Default false. */
+  reusePort?: boolean;
 }
 
 /** A server that is listening. */
@@ -65,9 +73,16 @@ export class Server {
     endpoints: readonly Endpoint[] = [...EXTRA_ENDPOINTS, wasmnetEndpoint],
   ) {
     // One DNS cache per server, shared by every session and endpoint (src/core/sockets/dns.ts).
-    this.options = options.resolver ? options : { ...options, resolver: defaultResolver(options.policy) };
+    const resolver = options.resolver ?? defaultResolver(options.policy);
+    const replica = options.cluster?.replica;
+    const log = replica === undefined ? options.log : withReplica(options.log, replica);
+    this.options = { ...options, resolver, log };
     this.#endpoints = endpoints;
-    this.#admission = new Admission(options.policy, this.options.log);
+    this.#admission = new Admission(options.policy, log, undefined, {
+      shared: options.cluster?.shared,
+      localShare: options.cluster?.localShare,
+      replica,
+    });
     warmAllocator(); // keeps the data path off fresh pages (src/core/allocator.ts)
   }
 
@@ -126,6 +141,7 @@ export class Server {
     const http = Deno.serve({
       hostname: this.options.hostname,
       port: this.options.port,
+      reusePort: this.options.reusePort,
       onListen: () => {},
     }, this.handler);
     const addr = http.addr;
@@ -162,6 +178,8 @@ export class ServerBuilder {
   #policy: Policy = Policy.defaults();
   #log: DecisionLog = jsonLineLog();
   #resolver: Resolver | undefined;
+  #cluster: ClusterSetup | undefined;
+  #reusePort = false;
 
   /** Interface to listen on. */
   host(hostname: string): this {
@@ -208,6 +226,18 @@ export class ServerBuilder {
     return this;
   }
 
+  /** Shares limits beyond this process (from `openCluster`, src/cluster/mod.ts). */
+  cluster(cluster: ClusterSetup): this {
+    this.#cluster = cluster;
+    return this;
+  }
+
+  /** Shares the port with other servers on this host (`--workers`; needs `--unstable-net`). */
+  reusePort(reuse: boolean): this {
+    this.#reusePort = reuse;
+    return this;
+  }
+
   /** The server. */
   build(): Server {
     return new Server({
@@ -216,6 +246,8 @@ export class ServerBuilder {
       policy: this.#policy,
       log: this.#log,
       resolver: this.#resolver,
+      cluster: this.#cluster,
+      reusePort: this.#reusePort,
     });
   }
 }

@@ -11,6 +11,7 @@ export { type ClientAddress, clientAddressOf } from "./proxies.ts";
 export { BUILT_IN_SOURCE, loadPolicyFile, loadPolicyFileSync, NO_POLICY_SOURCE, Policy } from "./policy.ts";
 export type {
   AuthConfig,
+  ClusterConfig,
   DnsConfig,
   NetworkConfig,
   NetworkConfigInput,

@@ -13,6 +13,7 @@ import {
   RUNTIME_INCLUDES,
   RUNTIME_NPM_PACKAGES,
 } from "../../tools/compile.ts";
+import { graphNpmPackages, runtimeClosure } from "./npm_graph.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -123,12 +124,16 @@ Deno.test("compile: embeds only the server's code and runtime packages; a build 
     assert.match(result.ok ? "" : result.message, /printed "deno \d/);
     assert.deepEqual(await leftovers(dir), [], "the plain-Deno binary was deleted");
 
-    const packages = [
-      ...result.report.matchAll(/\.deno_compile_node_modules\/[^/]+\/((?:@[^/]+\/)?[^/]+)\//g),
-    ]
-      .map((m) => m[1]);
-    assert.ok(packages.includes("smol-toml"), result.report);
-    assert.deepEqual(packages.filter((p) => !RUNTIME_NPM_PACKAGES.includes(p)), [], "embedded npm packages");
+    // deno compile lists each package as `name/version/*` (flat for one package, a tree for several).
+    const packages = [...result.report.matchAll(/(?:── |\/localhost\/)(\S+?)\/\* \(/g)]
+      .map((m) =>
+        m[1].replace(/^.*\/localhost\//, "").split("/").filter((part) => !/^\d/.test(part)).join("/")
+      );
+    for (const name of RUNTIME_NPM_PACKAGES) {
+      assert.ok(packages.includes(name), `${name} embedded: ${result.report}`);
+    }
+    const allowed = runtimeClosure(await graphNpmPackages("cli.ts"));
+    assert.deepEqual(packages.filter((p) => !allowed.has(p)), [], "embedded npm packages");
     assert.doesNotMatch(
       result.report,
       /^\s*[├└]─\S* (tests|bench|tools|\.ci|docs|examples|client\/(src|wasi|dist))\b/m,

@@ -1,0 +1,197 @@
+/**
+ * End to end on loopback: Debian's haproxy (the published config, `option forwardfor`) in front of three
+ * wasmnet replicas sharing one redis-server, all started here on free ports and stopped here. Clients come
+ * from several source addresses (127.0.0.2, .3, .4) so the per-IP cap counts the browser's address that
+ * haproxy forwarded (`trusted_proxies`).
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { type CliProcess, spawnCli } from "../helpers.ts";
+import { startRedis, type TestRedis, waitForLeases } from "./redis_server.ts";
+import { startHaproxy, type TestHaproxy } from "./haproxy.ts";
+import { openMany, openSession, openWhenAdmitted, type RawSession, statuses } from "./sessions.ts";
+import { importHs256Key, signHs256 } from "../../src/auth/mod.ts";
+
+const LEASE_SECS = 2;
+const SECRET = "cluster-test-secret-0123456789abcdef";
+
+interface Deployment {
+  redis: TestRedis;
+  replicas: CliProcess[];
+  haproxy: TestHaproxy;
+  stop(): Promise<void>;
+}
+
+async function deploy(onStoreFailure: "local" | "closed", count = 3): Promise<Deployment> {
+  const redis = await startRedis();
+  const dir = await Deno.makeTempDir({ prefix: "wasmnet-cluster-" });
+  Deno.env.set("WASMNET_CLUSTER_TEST_SECRET", SECRET);
+  const replicas: CliProcess[] = [];
+  for (let i = 1; i <= count; i++) {
+    const file = `${dir}/r${i}.toml`;
+    await Deno.writeTextFile(
+      file,
+      `[server]
+max_sessions = 7
+max_sessions_per_ip = 3
+trusted_proxies = ["127.0.0.1"]
+
+[auth]
+secret_env = "WASMNET_CLUSTER_TEST_SECRET"
+max_sessions_per_token = 2
+
+[cluster]
+redis = "${redis.url}"
+name = "r${i}"
+lease_secs = ${LEASE_SECS}
+on_store_failure = "${onStoreFailure}"
+replicas = ${count}
+`,
+    );
+    replicas.push(await spawnCli(["--policy", file, "--quiet"]));
+  }
+  const haproxy = await startHaproxy(replicas.map((r) => r.port), "roundrobin");
+  return {
+    redis,
+    replicas,
+    haproxy,
+    async stop() {
+      await haproxy.stop();
+      for (const r of replicas) await r.stop();
+      await redis.stop();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+const closeAll = (sessions: RawSession[]) => sessions.forEach((s) => s.close());
+
+/** A test on a fresh deployment; every session it pushes to `held` is closed, then everything is stopped. */
+function clusterTest(
+  name: string,
+  mode: "local" | "closed",
+  count: number,
+  body: (d: Deployment, held: RawSession[]) => Promise<void>,
+) {
+  Deno.test({
+    name,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    async fn() {
+      const d = await deploy(mode, count);
+      const held: RawSession[] = [];
+      try {
+        await body(d, held);
+      } finally {
+        closeAll(held);
+        await d.stop();
+      }
+    },
+  });
+}
+
+clusterTest(
+  "cluster: per-IP cap 3 and global cap 7 hold exactly across three replicas; a token's cap holds",
+  "local",
+  3,
+  async (d, held) => {
+    const a = await openMany(d.haproxy.port, "127.0.0.2", 4);
+    held.push(...a);
+    assert.deepEqual(statuses(a), [101, 101, 101, 429], "per-IP cap 3 across replicas");
+    const b = await openMany(d.haproxy.port, "127.0.0.3", 4);
+    held.push(...b);
+    assert.deepEqual(statuses(b), [101, 101, 101, 429]);
+    const c = await openMany(d.haproxy.port, "127.0.0.4", 2);
+    held.push(...c);
+    assert.deepEqual(statuses(c), [101, 503], "global cap 7 across replicas");
+    // One ends: its slot is given back to the whole deployment.
+    a[0].close();
+    const again = await openWhenAdmitted(d.haproxy.port, "127.0.0.4", 5000);
+    held.push(again.session);
+    assert.equal(again.session.status, 101);
+    closeAll(held);
+    held.length = 0;
+
+    // A token's cap (2) holds whichever replica its sessions land on, and whatever address they come from.
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const key = await importHs256Key(new TextEncoder().encode(SECRET));
+    const token = await signHs256({ sub: "user-42", exp }, key);
+    const path = `/?token=${token}`;
+    await waitForLeases(d.redis, 0);
+    const t = [
+      await openSession(d.haproxy.port, "127.0.0.5", path),
+      await openSession(d.haproxy.port, "127.0.0.6", path),
+      await openSession(d.haproxy.port, "127.0.0.7", path),
+    ];
+    held.push(...t);
+    assert.deepEqual(statuses(t), [101, 101, 429], "max_sessions_per_token = 2 across replicas");
+  },
+);
+
+clusterTest(
+  "cluster: a SIGKILLed replica's slots come back within the lease; the others go on serving",
+  "local",
+  3,
+  async (d, held) => {
+    for (const ip of ["127.0.0.2", "127.0.0.3"]) held.push(...await openMany(d.haproxy.port, ip, 3));
+    held.push(await openSession(d.haproxy.port, "127.0.0.4"));
+    assert.deepEqual(statuses(held), [101, 101, 101, 101, 101, 101, 101]);
+    assert.equal((await openSession(d.haproxy.port, "127.0.0.5")).status, 503);
+    // Round robin put a third of them on r1. Killed, it never gives them back: only its leases expiring do.
+    d.replicas[0].child.kill("SIGKILL");
+    await d.replicas[0].child.status;
+    const killedAt = Date.now();
+    await waitForLeases(d.redis, 7 - 3, (LEASE_SECS + 2) * 1000);
+    const back = Date.now() - killedAt;
+    const again = await openWhenAdmitted(d.haproxy.port, "127.0.0.5", 5000);
+    held.push(again.session);
+    assert.equal(again.session.status, 101, "the others serve the freed slots");
+    console.log(`slots of the killed replica came back after ${back} ms (lease ${LEASE_SECS} s)`);
+    const alive = held.slice(0, 7).filter((s) => s.open).length;
+    assert.equal(alive, 4, "the sessions on the other replicas were not cut");
+  },
+);
+
+clusterTest(
+  "cluster: Redis stops — 'local' admits each replica's share and cuts nothing; after a restart (empty) the caps hold again",
+  "local",
+  3,
+  async (d, held) => {
+    held.push(...await openMany(d.haproxy.port, "127.0.0.2", 2));
+    await d.redis.stop();
+    // Each replica now enforces ceil(3 / 3) = 1 per IP and ceil(7 / 3) = 3 overall, on its own counts.
+    const during = await openMany(d.haproxy.port, "127.0.0.3", 4);
+    held.push(...during);
+    assert.deepEqual(statuses(during), [101, 101, 101, 429], "one per replica for a new address");
+    assert.ok(held.slice(0, 2).every((s) => s.open), "admitted sessions are not cut");
+    await d.redis.start(); // empty, as after a crash
+    // Within a renewal the live sessions are counted again: 2 + 3 = 5.
+    await waitForLeases(d.redis, 5, LEASE_SECS * 1000 + 3000);
+    const after = await openMany(d.haproxy.port, "127.0.0.4", 3);
+    held.push(...after);
+    assert.deepEqual(statuses(after), [101, 101, 503], "the global cap 7 holds again");
+    assert.deepEqual(statuses(await openMany(d.haproxy.port, "127.0.0.3", 1)), [503]);
+  },
+);
+
+clusterTest(
+  "cluster: Redis stops — 'closed' refuses new sessions with 503 and cuts nothing; it admits again after a restart",
+  "closed",
+  2,
+  async (d, held) => {
+    held.push(...await openMany(d.haproxy.port, "127.0.0.2", 2));
+    await d.redis.stop();
+    assert.deepEqual(statuses(await openMany(d.haproxy.port, "127.0.0.3", 2)), [503, 503]);
+    assert.ok(held.every((s) => s.open), "admitted sessions are not cut");
+    await d.redis.start();
+    await waitForLeases(d.redis, 2, LEASE_SECS * 1000 + 3000);
+    const after = await openWhenAdmitted(d.haproxy.port, "127.0.0.3", 5000);
+    held.push(after.session);
+    assert.equal(after.session.status, 101);
+    const more = await openMany(d.haproxy.port, "127.0.0.2", 2);
+    held.push(...more);
+    assert.deepEqual(statuses(more), [101, 429], "the per-IP cap 3 holds again (2 held before the outage)");
+  },
+);
