@@ -56,4 +56,4 @@ export {
   type Request,
   SERVER_ID_BASE,
   type SocketId,
-} from "./src/protocol.ts";
+} from "./src/wire.ts";

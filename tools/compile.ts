@@ -49,7 +49,7 @@ export const RUNTIME_INCLUDES: readonly string[] = [];
  * list) when the server gains a runtime dependency (a Prometheus client, a Redis client, …); a test-only
  * package never belongs here. `tests/packaging/deps_test.ts` holds `deno.lock` and the import maps to it.
  */
-export const RUNTIME_NPM_PACKAGES: readonly string[] = ["smol-toml", "ioredis"];
+export const RUNTIME_NPM_PACKAGES: readonly string[] = ["smol-toml", "ioredis", "prom-client"];
 
 /** The permissions baked into the binary: what `deno task start` grants the server. */
 export const PERMISSIONS: readonly string[] = ["--allow-net", "--allow-read", "--allow-env"];

@@ -16,7 +16,7 @@ import {
   SERVER_ID_BASE,
   type SocketId,
   toBytes,
-} from "./protocol.ts";
+} from "./wire.ts";
 import { type SocketChannel, type SocketSink, WasmnetSocket, type WasmnetSocketOptions } from "./socket.ts";
 import { WasmnetListener } from "./listener.ts";
 import { WasmnetDatagramSocket, type WasmnetDatagramSocketOptions } from "./datagram.ts";

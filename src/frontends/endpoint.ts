@@ -12,6 +12,8 @@ import type { Resolver } from "../core/sockets/resolver.ts";
 
 /** Anything the server must close on shutdown. */
 export interface Closable {
+  /** The session id its log lines carry, if it has one. */
+  readonly id?: string;
   /** Closes the session's sockets and its WebSocket with `code` (1001 on shutdown). */
   shutdown(code?: number, reason?: string): void;
 }

@@ -49,9 +49,14 @@ export interface Admitted {
   hold(): () => void;
 }
 
+/** What a refusal was about (metrics count refusals by it). */
+export type RefusalReason = "origin" | "token" | "caps" | "store";
+
 /** A refusal: the HTTP status and the rule, as logged. */
 export interface Refusal {
   status: 401 | 403 | 429 | 503;
+  /** What was refused: the origin, the token, a session cap, or the shared store was down (`closed`). */
+  kind: RefusalReason;
   rule: string;
   reason: string;
 }
@@ -59,8 +64,10 @@ export interface Refusal {
 /** Counts sessions, globally and per client, and admits or refuses upgrades. One per server. */
 export class Admission {
   readonly #policy: Policy;
-  readonly #auth: Authenticator;
+  #auth: Authenticator;
   readonly #log: DecisionLog;
+  /** Told about every refusal (metrics). */
+  onRefuse: ((refusal: Refusal) => void) | undefined;
   readonly #options: AdmissionOptions;
   #total = 0;
   readonly #perClient = new Map<string, number>();
@@ -77,6 +84,11 @@ export class Admission {
     this.#log = log;
     this.#auth = auth;
     this.#options = options;
+  }
+
+  /** Checks tokens with `auth` from now on (a policy reload read a new `[auth]` secret). */
+  replaceAuth(auth: Authenticator): void {
+    this.#auth = auth;
   }
 
   /** Sessions open (or being admitted) on the server. */
@@ -101,7 +113,12 @@ export class Admission {
   ): Response | Promise<Response> {
     const origin = decideOrigin(this.#policy, request.headers.get("origin"));
     if (!origin.allowed) {
-      return this.#refuse(url, clientIp, { status: 403, rule: origin.rule, reason: origin.reason });
+      return this.#refuse(url, clientIp, {
+        status: 403,
+        kind: "origin",
+        rule: origin.rule,
+        reason: origin.reason,
+      });
     }
     const key = clientKey(clientIp);
     const shared = this.#options.shared;
@@ -161,6 +178,7 @@ export class Admission {
         if (!(err instanceof TokenError)) throw err;
         return this.#refuse(url, clientIp, {
           status: 401,
+          kind: "token",
           rule: `auth (${err.reason})`,
           reason: err.message,
         });
@@ -191,6 +209,7 @@ export class Admission {
     if (shared.options.onFailure === "closed") {
       return {
         status: 503,
+        kind: "store",
         rule: "cluster.on_store_failure",
         reason: "the shared limits store is unavailable",
       };
@@ -250,6 +269,7 @@ export class Admission {
   }
 
   #refuse(url: URL, clientIp: string, refusal: Refusal): Response {
+    this.onRefuse?.(refusal);
     this.#log({
       session: "-",
       client: clientIp,
@@ -309,6 +329,7 @@ function refusalFor(counter: Counter, policy: Policy): Refusal {
   if (counter.key === "sessions") {
     return {
       status: 503,
+      kind: "caps",
       rule: "server.max_sessions",
       reason: `the server has ${policy.config.server.max_sessions} sessions open`,
     };
@@ -316,13 +337,19 @@ function refusalFor(counter: Counter, policy: Policy): Refusal {
   if (counter.key.startsWith("token:")) return tokenRefusal(counter.cap);
   return {
     status: 429,
+    kind: "caps",
     rule: "server.max_sessions_per_ip",
     reason: `this address has ${policy.config.server.max_sessions_per_ip} sessions open`,
   };
 }
 
 function tokenRefusal(cap: number): Refusal {
-  return { status: 429, rule: "auth.max_sessions_per_token", reason: `this token has ${cap} sessions open` };
+  return {
+    status: 429,
+    kind: "caps",
+    rule: "auth.max_sessions_per_token",
+    reason: `this token has ${cap} sessions open`,
+  };
 }
 
 /**

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** The JSR packages of the repository, as directories relative to the root. */
-const PACKAGES = ["", "client/"];
+const PACKAGES = ["", "client/", "protocol/"];
 
 async function dryRun(dir: string): Promise<string[]> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {

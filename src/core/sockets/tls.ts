@@ -18,7 +18,7 @@ import { normaliseAddress, normaliseHostName, type Policy } from "../../policy/m
 import { type DialContext, dialTcp, formatHostPort } from "./dial.ts";
 import { DeadlineExceeded, raceDeadline } from "./resolver.ts";
 
-const caCache = new WeakMap<Policy, Promise<string[]>>();
+const caCache = new WeakMap<object, Promise<string[]>>();
 
 /**
  * The extra CA roots of a policy (`[tls] ca_files`), read once and cached per policy. A file that cannot be
@@ -26,11 +26,14 @@ const caCache = new WeakMap<Policy, Promise<string[]>>();
  * policy, never silently skipped).
  */
 export function caCertsFor(policy: Policy): Promise<string[]> {
-  let certs = caCache.get(policy);
+  // Keyed by the config section, not the Policy: a live view (src/ops/live_policy.ts) reads a new section
+  // after a reload, so a reload reads the new files.
+  const key = policy.config.tls;
+  let certs = caCache.get(key);
   if (!certs) {
     certs = readCaFiles(policy.config.tls.ca_files);
     certs.catch(() => {}); // reported by each connect_tls that awaits it
-    caCache.set(policy, certs);
+    caCache.set(key, certs);
   }
   return certs;
 }

@@ -23,7 +23,7 @@ import {
   type Request,
   SERVER_ID_BASE,
   type SocketId,
-} from "../../protocol/mod.ts";
+} from "@wasmnet/protocol";
 import { type DialContext, dialTcp, formatHostPort } from "../../core/sockets/dial.ts";
 import { acceptLoop, bindTcpListener } from "../../core/sockets/listener.ts";
 import { defaultResolver } from "../../core/sockets/dns.ts";
