@@ -62,12 +62,46 @@ export function outputPath(target: string | undefined, outDir = new URL("dist/",
   return `${outDir.replace(/\/?$/, "/")}wasmnet-server${target ? `-${target}` : ""}${exe}`;
 }
 
-/** The `deno compile` arguments for one binary. */
-export function compileArgs(target: string | undefined, output: string): string[] {
+/**
+ * Directories of runtime npm packages left out of the binary, by package name. `bintrees` (under
+ * prom-client) ships `test/perf/100k`, a file of 100,000 signed numbers that deno compile 2.9.6 parses as one
+ * expression and overflows its stack on; its tests are not needed at run time.
+ */
+export const NPM_EXCLUDES: Readonly<Record<string, readonly string[]>> = { bintrees: ["test"] };
+
+/**
+ * The `deno compile` arguments for one binary. `npmDirs` maps an npm package's name to its directory (as
+ * `deno info --json` reports it, see {@link npmPackageDirs}), for {@link NPM_EXCLUDES}.
+ */
+export function compileArgs(
+  target: string | undefined,
+  output: string,
+  npmDirs: Record<string, string> = {},
+): string[] {
   const args = ["compile", "--exclude-unused-npm", ...PERMISSIONS, "--output", output];
   if (target) args.push("--target", target);
   for (const file of RUNTIME_INCLUDES) args.push("--include", new URL(file, ROOT).pathname);
+  for (const [name, dirs] of Object.entries(NPM_EXCLUDES)) {
+    if (npmDirs[name]) { for (const dir of dirs) args.push("--exclude", `${npmDirs[name]}/${dir}`); }
+  }
   return [...args, new URL("cli.ts", ROOT).pathname];
+}
+
+/** Name → directory of every npm package in the server's graph (`deno info --json cli.ts`). */
+export async function npmPackageDirs(deno = Deno.execPath()): Promise<Record<string, string>> {
+  const { code, stdout, stderr } = await new Deno.Command(deno, {
+    args: ["info", "--json", new URL("cli.ts", ROOT).pathname],
+    cwd: new URL(".", ROOT).pathname,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) throw new Error(`deno info cli.ts failed:\n${new TextDecoder().decode(stderr)}`);
+  const packages: Record<string, { name: string; localPath?: string }> =
+    JSON.parse(new TextDecoder().decode(stdout)).npmPackages;
+  return Object.fromEntries(
+    Object.values(packages).filter((p) => p.localPath).map((p) => [p.name, p.localPath!]),
+  );
 }
 
 /**
@@ -124,7 +158,7 @@ export async function compileOne(
   const output = options.output ?? outputPath(target);
   await Deno.mkdir(output.slice(0, output.lastIndexOf("/") + 1) || ".", { recursive: true });
   const { code, stdout, stderr } = await new Deno.Command(options.deno ?? Deno.execPath(), {
-    args: compileArgs(target, output),
+    args: compileArgs(target, output, await npmPackageDirs(options.deno)),
     cwd: new URL(".", ROOT).pathname,
     env: { NO_COLOR: "1", ...options.env },
     stdout: "piped",

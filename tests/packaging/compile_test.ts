@@ -38,6 +38,13 @@ Deno.test("compile: the five release targets, lean npm embedding, the permission
     "x86_64-pc-windows-msvc",
   ]);
   assert.ok(args.at(-1)!.endsWith("/cli.ts"));
+  // A listed package's directories are excluded where it is installed; an absent one adds nothing.
+  const withDirs = compileArgs(undefined, "/tmp/out", { bintrees: "/cache/bintrees/1.0.2" });
+  assert.deepEqual(withDirs.slice(withDirs.indexOf("--exclude"), withDirs.indexOf("--exclude") + 2), [
+    "--exclude",
+    "/cache/bintrees/1.0.2/test",
+  ]);
+  assert.ok(!compileArgs(undefined, "/tmp/out").includes("--exclude"));
 });
 
 Deno.test("compile: every file src/ loads through import.meta.url is in the include list", async () => {
