@@ -32,6 +32,8 @@ import type { AccessRecord, EventFields, LogLevel } from "./ops/logger.ts";
 import { framingLabel, ServerMetrics, type SessionMeter } from "./ops/metrics.ts";
 import { StatusBoard } from "./ops/status.ts";
 import type { ClusterSetup } from "./cluster/mod.ts";
+import { ClientBandwidth } from "./cluster/bandwidth.ts";
+import { clientKey } from "./http/admission.ts";
 
 /** Where the server listens and how it behaves. */
 export interface ServerOptions {
@@ -105,6 +107,7 @@ export class Server {
   readonly options: ServerOptions;
   readonly #sessions = new Set<Closable>();
   readonly #admission: Admission;
+  readonly #bandwidth: ClientBandwidth;
   readonly #endpoints: readonly Endpoint[];
   readonly #policy: PolicyHolder;
   /** Every decision of the server passes here: counted, kept for the status page, then logged. */
@@ -144,6 +147,13 @@ export class Server {
       shared: options.cluster?.shared,
       localShare: options.cluster?.localShare,
       replica,
+    });
+    const shared = options.cluster?.shared;
+    this.#bandwidth = new ClientBandwidth({
+      mbps: options.policy.config.network.max_bandwidth_mbps_per_ip,
+      store: shared?.store,
+      localShare: shared ? options.policy.config.cluster.replicas : options.cluster?.localShare ?? 1,
+      onStoreError: (err) => shared?.reportFailure(err),
     });
     if (metrics) this.#admission.onRefuse = (refusal) => metrics.refused(refusal.kind);
     warmAllocator(); // keeps the data path off fresh pages (src/core/allocator.ts)
@@ -303,23 +313,31 @@ export class Server {
     // Origin, session caps and token are checked here, before any endpoint upgrades (src/http/admission.ts).
     return this.#admission.admit(request, url, clientIp, (admitted) => {
       const meter = this.#meterUpgrade(request, endpoint.name, clientIp);
-      return endpoint.upgrade(request, url, {
+      // The address's shared bandwidth (max_bandwidth_mbps_per_ip): held while a session is tracked.
+      const budget = this.#bandwidth.acquire(clientKey(clientIp));
+      let tracked = false;
+      const response = endpoint.upgrade(request, url, {
         policy: admitted.policy,
         serverHost: this.options.hostname,
         clientIp,
         log: meter ? meter.log : this.#log,
         resolver: this.options.resolver,
+        clientBudget: budget?.budget,
         track: (session) => {
+          tracked = true;
           this.#sessions.add(session);
           const release = admitted.hold();
           if (meter?.current && session.id !== undefined) meter.current.id = session.id;
           return () => {
             this.#sessions.delete(session);
             release();
+            budget?.release();
             if (this.#sessions.size === 0) this.#onEmpty?.();
           };
         },
       });
+      if (!tracked) budget?.release();
+      return response;
     });
   };
 
@@ -635,6 +653,7 @@ export const wasmnetEndpoint: Endpoint = {
         policy: ctx.policy,
         serverHost: ctx.serverHost,
         clientIp: ctx.clientIp,
+        clientBudget: ctx.clientBudget,
         log: ctx.log,
         resolver: ctx.resolver,
         flowControl: v2,

@@ -8,6 +8,7 @@
 
 import type { DecisionLog } from "../core/log.ts";
 import type { Policy } from "../policy/mod.ts";
+import type { BandwidthBudget } from "../core/limits.ts";
 import type { Resolver } from "../core/sockets/resolver.ts";
 
 /** Anything the server must close on shutdown. */
@@ -27,6 +28,8 @@ export interface EndpointContext {
   clientIp: string;
   log: DecisionLog;
   resolver?: Resolver;
+  /** The bandwidth all sessions of this client address share (`max_bandwidth_mbps_per_ip`), if capped. */
+  clientBudget?: BandwidthBudget;
   /** Registers a live session so shutdown closes it; call the returned function when it ends. */
   track(session: Closable): () => void;
 }

@@ -24,7 +24,7 @@ interface Deployment {
   stop(): Promise<void>;
 }
 
-async function deploy(onStoreFailure: "local" | "closed", count = 3): Promise<Deployment> {
+async function deploy(onStoreFailure: "local" | "closed", count = 3, extra = ""): Promise<Deployment> {
   const redis = await startRedis();
   const dir = await Deno.makeTempDir({ prefix: "wasmnet-cluster-" });
   Deno.env.set("WASMNET_CLUSTER_TEST_SECRET", SECRET);
@@ -48,7 +48,7 @@ name = "r${i}"
 lease_secs = ${LEASE_SECS}
 on_store_failure = "${onStoreFailure}"
 replicas = ${count}
-`,
+${extra}`,
     );
     replicas.push(await spawnCli(["--policy", file, "--quiet"]));
   }
@@ -74,13 +74,14 @@ function clusterTest(
   mode: "local" | "closed",
   count: number,
   body: (d: Deployment, held: RawSession[]) => Promise<void>,
+  extra = "",
 ) {
   Deno.test({
     name,
     sanitizeResources: false,
     sanitizeOps: false,
     async fn() {
-      const d = await deploy(mode, count);
+      const d = await deploy(mode, count, extra);
       const held: RawSession[] = [];
       try {
         await body(d, held);
@@ -194,4 +195,73 @@ clusterTest(
     held.push(...more);
     assert.deepEqual(statuses(more), [101, 429], "the per-IP cap 3 holds again (2 held before the outage)");
   },
+);
+
+/** A TCP peer that sends as fast as it can to everyone who connects, until they leave. */
+function startFirehose(): { port: number; close(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      (async () => {
+        const chunk = new Uint8Array(64 * 1024);
+        try {
+          for (;;) await conn.write(chunk);
+        } catch {
+          // the session ended
+        } finally {
+          conns.delete(conn);
+        }
+      })();
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    close() {
+      listener.close();
+      for (const c of conns) c.close();
+    },
+  };
+}
+
+const PER_IP_MBPS = 8; // 1,000,000 bytes per second for all sessions of one address
+
+clusterTest(
+  "cluster: a per-IP bandwidth limit holds across two replicas within 10%",
+  "local",
+  2,
+  async (d, held) => {
+    const sink = startFirehose();
+    try {
+      const path = `/tcp/127.0.0.1:${sink.port}`;
+      // Round robin: the first session lands on r1, the second on r2; both download from the firehose.
+      const sessions = [
+        await openSession(d.haproxy.port, "127.0.0.2", path),
+        await openSession(d.haproxy.port, "127.0.0.2", path),
+      ];
+      held.push(...sessions);
+      assert.deepEqual(statuses(sessions), [101, 101]);
+      // Skip the start (the shared bucket's burst), then measure a window.
+      await new Promise((r) => setTimeout(r, 500));
+      const start = sessions.map((s) => s.received);
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, 3000));
+      const seconds = (performance.now() - t0) / 1000;
+      const bytes = sessions.map((s, i) => s.received - start[i]);
+      const rate = (bytes[0] + bytes[1]) / seconds;
+      const limit = PER_IP_MBPS * 125_000;
+      console.log(
+        `per-IP ${PER_IP_MBPS} Mbit/s over two replicas: ${Math.round(rate)} B/s ` +
+          `(${(rate / limit).toFixed(3)} of the limit; sessions ${bytes.join(" + ")} bytes in ${
+            seconds.toFixed(2)
+          } s)`,
+      );
+      assert.ok(bytes.every((b) => b > 0), "both replicas serve the address");
+      assert.ok(Math.abs(rate / limit - 1) <= 0.1, `${rate} B/s is not within 10% of ${limit}`);
+    } finally {
+      sink.close();
+    }
+  },
+  `[network]\ndeny = []\nmax_bandwidth_mbps_per_ip = ${PER_IP_MBPS}\n`,
 );

@@ -14,6 +14,8 @@ export interface RawSession {
   status: number;
   /** True until the server (or a proxy) closed the connection. */
   readonly open: boolean;
+  /** Bytes received after the handshake's headers (WebSocket frames, headers included). */
+  readonly received: number;
   /** Resolves when the connection closes. */
   closed: Promise<void>;
   close(): void;
@@ -26,6 +28,7 @@ export function openSession(port: number, localAddress: string, path = "/"): Pro
     let open = true;
     let head = "";
     let settled = false;
+    let received = 0;
     const closed = new Promise<void>((done) => socket.on("close", () => (open = false, done())));
     socket.on("error", (err) => {
       if (!settled) (settled = true, reject(err));
@@ -38,9 +41,11 @@ export function openSession(port: number, localAddress: string, path = "/"): Pro
       );
     });
     socket.on("data", (chunk: Buffer) => {
-      if (settled) return;
+      if (settled) return void (received += chunk.length);
       head += chunk.toString("latin1");
-      if (!head.includes("\r\n\r\n")) return;
+      const end = head.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      received += head.length - end - 4;
       settled = true;
       const status = Number(head.split(" ")[1]);
       if (status !== 101) socket.destroy();
@@ -49,12 +54,15 @@ export function openSession(port: number, localAddress: string, path = "/"): Pro
         get open() {
           return open;
         },
+        get received() {
+          return received;
+        },
         closed,
         close: () => socket.destroy(),
       });
     });
     socket.on("close", () => {
-      if (!settled) (settled = true, resolve({ status: 0, open: false, closed, close: () => {} }));
+      if (!settled) (settled = true, resolve({ status: 0, open: false, received, closed, close: () => {} }));
     });
   });
 }

@@ -46,7 +46,7 @@ import {
 } from "./flow.ts";
 import { SocketTable, type TableEntry } from "./socket_table.ts";
 import { DEFAULT_SEND_BUFFER_BYTES, SendBufferGate, type WebSocketPort } from "../../core/websocket.ts";
-import { SocketLimiter } from "../../core/limits.ts";
+import { type BandwidthBudget, SocketLimiter } from "../../core/limits.ts";
 
 export type { WebSocketPort };
 
@@ -71,6 +71,8 @@ export interface SessionOptions {
   serverHost: string;
   /** The client's IP, for logs and limits. */
   clientIp: string;
+  /** The bandwidth this client address shares with its other sessions (`max_bandwidth_mbps_per_ip`). */
+  clientBudget?: BandwidthBudget;
   /** The server's signal: when it aborts, the session closes everything it owns. */
   signal?: AbortSignal;
   /** Session id for logs (default: random). */
@@ -151,7 +153,7 @@ export class Session {
     this.#writeBudget = new WriteBudget(
       options.maxSessionQueuedWriteBytes ?? DEFAULT_SESSION_QUEUED_WRITE_BYTES,
     );
-    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal);
+    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal, options.clientBudget);
     this.#hooks = {
       policy: options.policy,
       emit: (event, framing) => this.#emit(event, framing),

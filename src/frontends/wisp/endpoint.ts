@@ -66,6 +66,7 @@ export function wispEndpoint(options: WispEndpointOptions = {}): Endpoint {
           ...options,
           policy: ctx.policy,
           clientIp: ctx.clientIp,
+          clientBudget: ctx.clientBudget,
           log: ctx.log,
           resolver: ctx.resolver,
           version: protocol === undefined ? 1 : 2,
