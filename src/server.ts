@@ -33,6 +33,7 @@ import { framingLabel, ServerMetrics, type SessionMeter } from "./ops/metrics.ts
 import { StatusBoard } from "./ops/status.ts";
 import type { ClusterSetup } from "./cluster/mod.ts";
 import { ClientBandwidth } from "./cluster/bandwidth.ts";
+import { registerClusterMetrics } from "./cluster/metrics.ts";
 import { clientKey } from "./http/admission.ts";
 
 /** Where the server listens and how it behaves. */
@@ -115,6 +116,7 @@ export class Server {
   readonly #metrics: ServerMetrics | undefined;
   readonly #board: StatusBoard | undefined;
   readonly #readiness = new Map<string, () => string | null>();
+  #metricsSource: (() => Promise<string>) | undefined;
   #drain: { done: Promise<void>; finish: () => void } | undefined;
   #onEmpty: (() => void) | undefined;
 
@@ -156,6 +158,11 @@ export class Server {
       onStoreError: (err) => shared?.reportFailure(err),
     });
     if (metrics) this.#admission.onRefuse = (refusal) => metrics.refused(refusal.kind);
+    if (metrics && shared) registerClusterMetrics(metrics.registry, shared);
+    // on_store_failure = "closed": a required dependency is down, so /readyz says so.
+    if (shared?.options.onFailure === "closed") {
+      this.addReadinessCheck("cluster", () => shared.up ? null : "the shared limits store is unavailable");
+    }
     warmAllocator(); // keeps the data path off fresh pages (src/core/allocator.ts)
   }
 
@@ -197,6 +204,14 @@ export class Server {
     this.#readiness.set(name, check);
   }
 
+  /**
+   * Replaces what the admin listener's `/metrics` serves (under `--workers`, worker 0 serves every worker's
+   * metrics, labelled by `worker`: src/cluster/worker_metrics.ts).
+   */
+  setMetricsSource(source: () => Promise<string>): void {
+    this.#metricsSource = source;
+  }
+
   /** Null when ready for new sessions, else why not (`draining`, or a failed readiness check). */
   notReady(): string | null {
     if (this.draining) return "draining";
@@ -212,7 +227,7 @@ export class Server {
     const metrics = this.#metrics ?? new ServerMetrics({ eventLoopSampleMs: 0 });
     const board = this.#board ?? new StatusBoard();
     return {
-      metrics: () => metrics.render(),
+      metrics: () => this.#metricsSource?.() ?? metrics.render(),
       notReady: () => this.notReady(),
       status: () =>
         board.snapshot(metrics, {

@@ -35,8 +35,8 @@ export interface WebSocketLike {
   binaryType: string;
   /** The subprotocol the server chose (`wasmnet.v2` turns flow control on). */
   readonly protocol?: string;
-  /** Sends one text or binary message. */
-  send(data: string | Uint8Array): void;
+  /** Sends one text or binary message (an `ArrayBuffer`-backed view, as the DOM's `WebSocket.send` takes). */
+  send(data: string | Uint8Array<ArrayBuffer>): void;
   /** Closes the connection. */
   close(code?: number, reason?: string): void;
   /** Subscribes to `open`, `message`, `error` and `close`. */
@@ -179,7 +179,7 @@ export class WasmnetClient {
   #entries = new Map<SocketId, Entry>();
   #leftovers = new Map<SocketId, Entry>();
   #nextId = 1;
-  #outbox: (string | Uint8Array)[] = [];
+  #outbox: (string | Uint8Array<ArrayBuffer>)[] = [];
   #outboxBytes = 0;
   #ready: Promise<void>;
   #readyResolve!: () => void;

@@ -34,7 +34,7 @@ export function decodeJson(text: string): Event {
 }
 
 /** Encodes a request as one binary message: `[type][id u64 BE][payload]`. */
-export function encodeBinary(request: Request): Uint8Array {
+export function encodeBinary(request: Request): Uint8Array<ArrayBuffer> {
   return encodeBinaryRequest(request);
 }
 

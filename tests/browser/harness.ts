@@ -18,6 +18,7 @@
  */
 
 import type { DriverMessage, DriverReply, DriverRun } from "./driver.ts";
+import { DEV_LOCK_FLAG } from "../helpers.ts";
 
 /** Chromium to drive: Debian's package (installed by `.ci/run`), or `WASMNET_CHROMIUM` when set. */
 export const CHROMIUM_PATH: string = Deno.env.get("WASMNET_CHROMIUM") ?? "/usr/bin/chromium";
@@ -195,7 +196,7 @@ export async function runInPage<T = unknown>(options: RunInPageOptions): Promise
   const messages: string[] = [];
   const ms = options.timeoutMs ?? 60_000;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", new URL("driver.ts", import.meta.url).pathname],
+    args: ["run", "-A", "--quiet", DEV_LOCK_FLAG, new URL("driver.ts", import.meta.url).pathname],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",

@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { type CliProcess, spawnCli } from "../helpers.ts";
-import { startRedis, type TestRedis, waitForLeases } from "./redis_server.ts";
+import { freePort, startRedis, type TestRedis, waitForLeases } from "./redis_server.ts";
 import { startHaproxy, type TestHaproxy } from "./haproxy.ts";
 import { openMany, openSession, openWhenAdmitted, type RawSession, statuses } from "./sessions.ts";
 import { importHs256Key, signHs256 } from "../../src/auth/mod.ts";
@@ -20,6 +20,8 @@ const SECRET = "cluster-test-secret-0123456789abcdef";
 interface Deployment {
   redis: TestRedis;
   replicas: CliProcess[];
+  /** Each replica's admin listener port (`/readyz`, `/metrics`). */
+  adminPorts: number[];
   haproxy: TestHaproxy;
   stop(): Promise<void>;
 }
@@ -29,6 +31,7 @@ async function deploy(onStoreFailure: "local" | "closed", count = 3, extra = "")
   const dir = await Deno.makeTempDir({ prefix: "wasmnet-cluster-" });
   Deno.env.set("WASMNET_CLUSTER_TEST_SECRET", SECRET);
   const replicas: CliProcess[] = [];
+  const adminPorts: number[] = [];
   for (let i = 1; i <= count; i++) {
     const file = `${dir}/r${i}.toml`;
     await Deno.writeTextFile(
@@ -50,12 +53,14 @@ on_store_failure = "${onStoreFailure}"
 replicas = ${count}
 ${extra}`,
     );
-    replicas.push(await spawnCli(["--policy", file, "--quiet"]));
+    adminPorts.push(freePort());
+    replicas.push(await spawnCli(["--policy", file, "--quiet", "--admin", `127.0.0.1:${adminPorts.at(-1)}`]));
   }
   const haproxy = await startHaproxy(replicas.map((r) => r.port), "roundrobin");
   return {
     redis,
     replicas,
+    adminPorts,
     haproxy,
     async stop() {
       await haproxy.stop();
@@ -183,12 +188,16 @@ clusterTest(
   2,
   async (d, held) => {
     held.push(...await openMany(d.haproxy.port, "127.0.0.2", 2));
+    const readyz = async () => (await fetch(`http://127.0.0.1:${d.adminPorts[0]}/readyz`)).status;
+    assert.equal(await readyz(), 200);
     await d.redis.stop();
     assert.deepEqual(statuses(await openMany(d.haproxy.port, "127.0.0.3", 2)), [503, 503]);
+    assert.equal(await readyz(), 503, "a required dependency is down");
     assert.ok(held.every((s) => s.open), "admitted sessions are not cut");
     await d.redis.start();
     await waitForLeases(d.redis, 2, LEASE_SECS * 1000 + 3000);
     const after = await openWhenAdmitted(d.haproxy.port, "127.0.0.3", 5000);
+    assert.equal(await readyz(), 200, "ready again once the store answers");
     held.push(after.session);
     assert.equal(after.session.status, 101);
     const more = await openMany(d.haproxy.port, "127.0.0.2", 2);
