@@ -57,4 +57,4 @@ export {
   type Request,
   SERVER_ID_BASE,
   type SocketId,
-} from "./src/protocol.ts";
+} from "./src/wire.ts";

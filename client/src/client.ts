@@ -17,7 +17,7 @@ import {
   SERVER_ID_BASE,
   type SocketId,
   toBytes,
-} from "./protocol.ts";
+} from "./wire.ts";
 import { type SocketChannel, type SocketSink, WasmnetSocket, type WasmnetSocketOptions } from "./socket.ts";
 import { WasmnetListener } from "./listener.ts";
 import { WasmnetDatagramSocket, type WasmnetDatagramSocketOptions } from "./datagram.ts";
@@ -36,8 +36,8 @@ export interface WebSocketLike {
   binaryType: string;
   /** The subprotocol the server chose (`wasmnet.v2` turns flow control on). */
   readonly protocol?: string;
-  /** Sends one text or binary message. */
-  send(data: string | Uint8Array): void;
+  /** Sends one text or binary message (an `ArrayBuffer`-backed view, as the DOM's `WebSocket.send` takes). */
+  send(data: string | Uint8Array<ArrayBuffer>): void;
   /** Closes the connection. */
   close(code?: number, reason?: string): void;
   /** Subscribes to `open`, `message`, `error` and `close`. */
@@ -199,7 +199,7 @@ export class WasmnetClient {
   #entries = new Map<SocketId, Entry>();
   #leftovers = new Map<SocketId, Entry>();
   #nextId = 1;
-  #outbox: (string | Uint8Array)[] = [];
+  #outbox: (string | Uint8Array<ArrayBuffer>)[] = [];
   #outboxBytes = 0;
   #ready: Promise<void>;
   #readyResolve!: () => void;
@@ -219,7 +219,7 @@ export class WasmnetClient {
   #rttMs: number | undefined;
   #reuseFrames: boolean;
   /** The one frame buffer binary sends are built in when {@link #reuseFrames}. */
-  #frame: Uint8Array = new Uint8Array(0);
+  #frame: Uint8Array<ArrayBuffer> = new Uint8Array(0);
 
   /**
    * Opens the WebSocket to `url` at once; await {@link ready} before relying on it (requests made earlier

@@ -7,11 +7,10 @@
  * @module
  */
 
-/** The `Sec-WebSocket-Protocol` value that asks the server for protocol v2. */
-export const PROTOCOL_V2 = "wasmnet.v2";
+import { INITIAL_WINDOW } from "@wasmnet/protocol";
 
-/** Credit each side holds on a new socket before any grant (64 KiB each way). */
-export const INITIAL_WINDOW = 64 * 1024;
+/** The wire constants of v2, from the protocol package: the subprotocol name and every socket's first window. */
+export { INITIAL_WINDOW, PROTOCOL_V2 } from "@wasmnet/protocol";
 
 /** Default receive window the client grants per socket at first (1 MiB). */
 export const DEFAULT_RECEIVE_WINDOW = 1024 * 1024;

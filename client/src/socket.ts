@@ -6,7 +6,7 @@
  */
 
 import { WasmnetError } from "./errors.ts";
-import { type SocketId, toBytes } from "./protocol.ts";
+import { type SocketId, toBytes } from "./wire.ts";
 
 /** Options of {@link WasmnetClient.openSocket}. */
 export interface WasmnetSocketOptions {

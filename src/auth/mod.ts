@@ -62,12 +62,31 @@ export class Authenticator {
    * required, or tokens not configured). Throws {@link TokenError} for a missing, bad or expired token.
    */
   async check(token: string, nowSecs?: number): Promise<Narrowing | null> {
+    return (await this.verify(token, nowSecs)).narrowing;
+  }
+
+  /**
+   * As {@link check}, and also who the token speaks for (for `[auth] max_sessions_per_token`): `sub:<sub>`
+   * when its `sub` claim is a short plain string, otherwise `jwt:<hash of the token>`; null without a token.
+   */
+  async verify(
+    token: string,
+    nowSecs?: number,
+  ): Promise<{ narrowing: Narrowing | null; subject: string | null }> {
     if (token === "") {
       if (this.required) throw new TokenError("missing", "a token is required");
-      return null;
+      return { narrowing: null, subject: null };
     }
-    if (this.#key === null) return null; // tokens are not configured: a token grants and narrows nothing
+    // Tokens are not configured: a token grants and narrows nothing.
+    if (this.#key === null) return { narrowing: null, subject: null };
     const payload = await verifyHs256(token, await this.#key, nowSecs);
-    return narrowingFromClaims(payload);
+    return { narrowing: narrowingFromClaims(payload), subject: await subjectOf(payload.sub, token) };
   }
+}
+
+/** A counter-safe name for the holder of a token (see {@link Authenticator.verify}). */
+async function subjectOf(sub: unknown, token: string): Promise<string> {
+  if (typeof sub === "string" && /^[A-Za-z0-9._@:+-]{1,128}$/.test(sub)) return `sub:${sub}`;
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)));
+  return `jwt:${Array.from(digest.subarray(0, 16), (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
