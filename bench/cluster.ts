@@ -15,7 +15,7 @@
  */
 
 import { RedisStore } from "../src/cluster/redis_store.ts";
-import { freePort, startRedis, waitForPort } from "../tests/cluster/redis_server.ts";
+import { freePort, startFirehose, startRedis, waitForPort } from "../tests/cluster/redis_server.ts";
 
 const QUICK = Deno.args.includes("--quick");
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -91,29 +91,6 @@ async function handshakesPerSec(port: number, count: number, parallel = 16): Pro
   return count / ((performance.now() - t0) / 1000);
 }
 
-/** A TCP peer that writes 64 KiB chunks to everyone who connects, as fast as they read. */
-function firehose(): { port: number; close(): void } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      (async () => {
-        const chunk = new Uint8Array(64 * 1024);
-        try {
-          for (;;) await conn.write(chunk);
-        } catch {
-          conns.delete(conn);
-        }
-      })();
-    }
-  })().catch(() => {});
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    close: () => (listener.close(), conns.forEach((c) => c.close())),
-  };
-}
-
 /** MB/s received over `sockets` websockify sessions downloading from `source` for `ms`. */
 async function throughput(port: number, source: number, sockets: number, ms: number): Promise<number> {
   let bytes = 0;
@@ -157,7 +134,7 @@ async function main() {
     local,
     `[network]\ndeny = []\n[server]\nmax_sessions = 100000\nmax_sessions_per_ip = 100000\n`,
   );
-  const source = firehose();
+  const source = startFirehose();
   const rows: string[] = [];
   try {
     // Workers: 1 against 2, in interleaved rounds.
