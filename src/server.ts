@@ -264,6 +264,7 @@ export class Server {
     }, ms);
     this.#onEmpty = finish;
     this.#drain = { done, finish };
+    this.#admission.draining = true;
     if (this.#metrics) this.#metrics.draining = true;
     this.options.events?.("info", "draining", { sessions: this.#sessions.size, timeout_secs: ms / 1000 });
     if (this.#sessions.size === 0) finish();
@@ -324,7 +325,6 @@ export class Server {
       return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
     }
     const clientIp = clientIpOf(request, info.remoteAddr.hostname, this.options.policy);
-    if (this.draining) return this.#refuseDraining(url, clientIp);
     // Origin, session caps and token are checked here, before any endpoint upgrades (src/http/admission.ts).
     return this.#admission.admit(request, url, clientIp, (admitted) => {
       const meter = this.#meterUpgrade(request, endpoint.name, clientIp);
@@ -338,6 +338,7 @@ export class Server {
         log: meter ? meter.log : this.#log,
         resolver: this.options.resolver,
         clientBudget: budget?.budget,
+        observer: this.#metrics?.sockets,
         track: (session) => {
           tracked = true;
           this.#sessions.add(session);
@@ -397,23 +398,6 @@ export class Server {
       bytes_down: meter.bytesDown,
       sockets: meter.socketsOpened,
       close_code: meter.closeCode ?? 1006,
-    });
-  }
-
-  #refuseDraining(url: URL, clientIp: string): Response {
-    this.#metrics?.refused("draining");
-    this.#log({
-      session: "-",
-      client: clientIp,
-      op: "session",
-      target: url.pathname.slice(0, 200),
-      decision: "deny",
-      rule: "server draining",
-      reason: "the server is shutting down",
-    });
-    return new Response("wasmnet: the server is shutting down; try again shortly\n", {
-      status: 503,
-      headers: { "content-type": "text/plain; charset=utf-8", "retry-after": "5", "connection": "close" },
     });
   }
 
@@ -669,6 +653,7 @@ export const wasmnetEndpoint: Endpoint = {
         serverHost: ctx.serverHost,
         clientIp: ctx.clientIp,
         clientBudget: ctx.clientBudget,
+        observer: ctx.observer,
         log: ctx.log,
         resolver: ctx.resolver,
         flowControl: v2,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { SocketObserver } from "../core/observer.ts";
 import type { DecisionLog } from "../core/log.ts";
 import type { Policy } from "../policy/mod.ts";
 import type { BandwidthBudget } from "../core/limits.ts";
@@ -30,6 +31,8 @@ export interface EndpointContext {
   resolver?: Resolver;
   /** The bandwidth all sessions of this client address share (`max_bandwidth_mbps_per_ip`), if capped. */
   clientBudget?: BandwidthBudget;
+  /** Told about every socket the core opens for this session (metrics; src/core/observer.ts). */
+  observer?: SocketObserver;
   /** Registers a live session so shutdown closes it; call the returned function when it ends. */
   track(session: Closable): () => void;
 }

@@ -157,6 +157,11 @@ export interface RunInPageOptions extends StaticServerOptions {
   html?: string;
   /** Save a full-page PNG here once the module has returned (to look at what the page shows). */
   screenshot?: string;
+  /**
+   * Open this page instead of the static server's `/` (e.g. a page the server under test serves); the
+   * module is then imported from a `data:` URL, so it needs no CORS from that page's origin.
+   */
+  pageUrl?: string;
 }
 
 /** The outcome of {@link runInPage}. */
@@ -217,8 +222,10 @@ export async function runInPage<T = unknown>(options: RunInPageOptions): Promise
       type: "run",
       executablePath: CHROMIUM_PATH,
       args: [...CHROMIUM_ARGS],
-      pageUrl: server.url,
-      moduleUrl: `${server.url}__test__.mjs`,
+      pageUrl: options.pageUrl ?? server.url,
+      moduleUrl: options.pageUrl
+        ? `data:text/javascript;base64,${new TextEncoder().encode(options.module).toBase64()}`
+        : `${server.url}__test__.mjs`,
       moduleArgs: options.args ?? null,
       expose: Object.keys(options.expose ?? {}),
       screenshot: options.screenshot,

@@ -28,6 +28,7 @@
 import type { Closable, Endpoint, EndpointContext } from "../endpoint.ts";
 import { toWasmnetError, type WasmnetError } from "../../core/errors.ts";
 import { type BandwidthBudget, SocketLimiter } from "../../core/limits.ts";
+import type { SocketObserver } from "../../core/observer.ts";
 import type { DecisionLog } from "../../core/log.ts";
 import { decideResolved, decideTarget, isIpLiteral, type Policy } from "../../policy/mod.ts";
 import { type DialContext, dialTcp, formatHostPort } from "../../core/sockets/dial.ts";
@@ -81,6 +82,8 @@ export interface PosixProxyOptions {
   clientIp: string;
   /** The bandwidth this client address shares with its other sessions (`max_bandwidth_mbps_per_ip`). */
   clientBudget?: BandwidthBudget;
+  /** Told about every socket the core opens for this session (metrics; src/core/observer.ts). */
+  observer?: SocketObserver;
   log: DecisionLog;
   resolver?: Resolver;
   /** Session id for logs (default: random). */
@@ -652,6 +655,7 @@ export class PosixProxySession implements Closable {
       session: this.id,
       client: this.#options.clientIp,
       signal: AbortSignal.any([this.#controller.signal, sock.controller.signal]),
+      observer: this.#options.observer,
     };
   }
 
@@ -760,6 +764,7 @@ export const posixProxyEndpoint: Endpoint = {
         serverHost: ctx.serverHost,
         clientIp: ctx.clientIp,
         clientBudget: ctx.clientBudget,
+        observer: ctx.observer,
         log: ctx.log,
         resolver: ctx.resolver,
       });

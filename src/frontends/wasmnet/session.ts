@@ -47,6 +47,7 @@ import {
 import { SocketTable, type TableEntry } from "./socket_table.ts";
 import { DEFAULT_SEND_BUFFER_BYTES, SendBufferGate, type WebSocketPort } from "../../core/websocket.ts";
 import { type BandwidthBudget, SocketLimiter } from "../../core/limits.ts";
+import type { SocketObserver } from "../../core/observer.ts";
 
 export type { WebSocketPort };
 
@@ -73,6 +74,8 @@ export interface SessionOptions {
   clientIp: string;
   /** The bandwidth this client address shares with its other sessions (`max_bandwidth_mbps_per_ip`). */
   clientBudget?: BandwidthBudget;
+  /** Told about every socket the core opens for this session (metrics; src/core/observer.ts). */
+  observer?: SocketObserver;
   /** The server's signal: when it aborts, the session closes everything it owns. */
   signal?: AbortSignal;
   /** Session id for logs (default: random). */
@@ -536,6 +539,7 @@ export class Session {
       // Every caller passes a signal the session's close aborts (its own, or a socket's that `close` aborts),
       // so no per-socket AbortSignal.any (which would stay registered on the session's signal).
       signal,
+      observer: this.#options.observer,
     };
   }
 

@@ -188,6 +188,7 @@ class WebsockifyConnection {
       session: this.#id,
       client: ctx.clientIp,
       signal: this.#controller.signal,
+      observer: ctx.observer,
     };
     const timeoutMs = ctx.policy.config.network.connection_timeout_secs * 1000;
     dialTcp(dial, "websockify", this.#host, this.#targetPort, timeoutMs).then(

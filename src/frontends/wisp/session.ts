@@ -18,6 +18,7 @@
 import { toWasmnetError, type WasmnetError } from "../../core/errors.ts";
 import { type DecisionLog, silentLog } from "../../core/log.ts";
 import { type BandwidthBudget, SocketLimiter } from "../../core/limits.ts";
+import type { SocketObserver } from "../../core/observer.ts";
 import type { Policy } from "../../policy/mod.ts";
 import { type DialContext, dialTcp } from "../../core/sockets/dial.ts";
 import { type Resolver, systemResolver } from "../../core/sockets/resolver.ts";
@@ -77,6 +78,8 @@ export interface WispSessionOptions extends WispOptions {
   clientIp: string;
   /** The bandwidth this client address shares with its other sessions (`max_bandwidth_mbps_per_ip`). */
   clientBudget?: BandwidthBudget;
+  /** Told about every socket the core opens for this session (metrics; src/core/observer.ts). */
+  observer?: SocketObserver;
   /** 1 or 2 (v2 when the client offered a `Sec-WebSocket-Protocol`). */
   version: 1 | 2;
   log?: DecisionLog;
@@ -607,6 +610,7 @@ export class WispSession {
       session: this.id,
       client: this.#options.clientIp,
       signal: AbortSignal.any([this.#controller.signal, signal]),
+      observer: this.#options.observer,
     };
   }
 
