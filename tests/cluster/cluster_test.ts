@@ -56,7 +56,10 @@ ${extra}`,
     adminPorts.push(freePort());
     replicas.push(await spawnCli(["--policy", file, "--quiet", "--admin", `127.0.0.1:${adminPorts.at(-1)}`]));
   }
-  const haproxy = await startHaproxy(replicas.map((r) => r.port), "roundrobin");
+  const haproxy = await startHaproxy(
+    replicas.map((r, i) => ({ port: r.port, admin: adminPorts[i] })),
+    "roundrobin",
+  );
   return {
     redis,
     replicas,
