@@ -9,7 +9,8 @@
  *
  * Servers run as `cli.ts` subprocesses, Redis is Debian's `redis-server`, the clients run here. Figures are
  * as measured on whatever the machine is doing; compare rows of one run, never runs of different days.
- * `--quick` shortens every workload. Prints a Markdown table.
+ * `--quick` shortens every workload. Prints Markdown tables; `deno task bench` runs it too, after its own
+ * table (`--work cluster` for this alone).
  *
  * @module
  */
@@ -17,12 +18,7 @@
 import { RedisStore } from "../src/cluster/redis_store.ts";
 import { freePort, startFirehose, startRedis, waitForPort } from "../tests/cluster/redis_server.ts";
 
-const QUICK = Deno.args.includes("--quick");
 const ROOT = new URL("../", import.meta.url).pathname;
-const HANDSHAKES = QUICK ? 200 : 1000;
-const LATENCY_SAMPLES = QUICK ? 200 : 1000;
-const DOWNLOAD_MS = QUICK ? 1000 : 2000;
-const ROUNDS = QUICK ? 1 : 3;
 
 interface Server {
   port: number;
@@ -127,7 +123,15 @@ function percentile(values: number[], p: number): number {
 
 const median = (values: number[]) => percentile(values, 50);
 
-async function main() {
+/**
+ * Runs every cluster workload and returns the Markdown tables (`deno task bench` prints them after its own;
+ * `quick` shortens everything).
+ */
+export async function clusterBench(quick = false): Promise<string> {
+  const HANDSHAKES = quick ? 200 : 1000;
+  const LATENCY_SAMPLES = quick ? 200 : 1000;
+  const DOWNLOAD_MS = quick ? 1000 : 2000;
+  const ROUNDS = quick ? 1 : 3;
   const dir = await Deno.makeTempDir({ prefix: "wasmnet-bench-cluster-" });
   const local = `${dir}/local.toml`;
   await Deno.writeTextFile(
@@ -224,7 +228,7 @@ async function main() {
     source.close();
     await Deno.remove(dir, { recursive: true });
   }
-  console.log(rows.join("\n"));
+  return rows.join("\n");
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) console.log(await clusterBench(Deno.args.includes("--quick")));
