@@ -18,12 +18,13 @@ import { createLogger, type LogFormat, parseLogLevel } from "./src/ops/logger.ts
 import { SERVER_VERSION } from "./src/ops/version.ts";
 import { type ClusterSetup, describeShares, openCluster } from "./src/cluster/mod.ts";
 import {
-  onSupervisor,
   superviseWorkers,
   toSupervisor,
+  WorkerChannel,
   type WorkerPlace,
   workerPlace,
 } from "./src/cluster/workers.ts";
+import { mergeWorkerMetrics } from "./src/cluster/worker_metrics.ts";
 
 /** The version printed by `--version`. */
 export const VERSION: string = SERVER_VERSION;
@@ -162,7 +163,12 @@ export async function main(
     return usageError(`--workers must be 1-256 or "auto", got "${flags.workers}"`);
   }
   if (workers > 1 && place === undefined) {
-    return await superviseWorkers({
+    // Deno ends the whole process when reusePort is asked without the flag, so ask first: the flag's other
+    // APIs are only there with it.
+    if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+      return usageError(`--workers ${workers} needs Deno's --unstable-net (SO_REUSEPORT in Deno 2.9.6)`);
+    }
+    const code = await superviseWorkers({
       entry: new URL(import.meta.url),
       args: args.filter((a, i) =>
         a !== "--workers" && args[i - 1] !== "--workers" && !a.startsWith("--workers=")
@@ -174,6 +180,8 @@ export async function main(
         console.log(`wasmnet-server: ${workers} workers on ${url}`);
       },
     });
+    console.log("wasmnet-server: shut down");
+    return code;
   }
 
   let cluster: ClusterSetup;
@@ -197,8 +205,8 @@ export async function main(
   let server: Server;
   try {
     const admin = adminFlag ?? parseListenAddress(policy.config.admin.listen);
-    // Under --workers only worker 0 serves the admin listener (its port is not shared): its metrics are
-    // worker 0's; covering every worker is the supervisor's (src/cluster/workers.ts).
+    // Under --workers only worker 0 serves the admin listener (its port is not shared); its /metrics
+    // covers every worker, labelled by `worker` (src/cluster/worker_metrics.ts).
     if (admin && (place === undefined || place.index === 0)) {
       builder.admin(admin.hostname, admin.port, loadAdminToken(policy.config.admin));
     }
@@ -207,6 +215,12 @@ export async function main(
     if (!(err instanceof SecretError)) throw err;
     console.error(`wasmnet-server: ${err.message}`);
     return 1;
+  }
+  if (control instanceof WorkerChannel) {
+    // Every worker answers for its own metrics; worker 0's admin listener serves them all, by `worker`.
+    const own = server;
+    control.setRenderer(() => own.metrics?.render() ?? Promise.resolve(""));
+    if (place?.index === 0) own.setMetricsSource(async () => mergeWorkerMetrics(await control.gather()));
   }
 
   const shutdown = new AbortController();
@@ -288,9 +302,8 @@ async function checkCommand(args: string[]): Promise<number> {
  * messages: `drain` drains (a second one stops at once), `reload` re-reads the policy file.
  */
 async function runAsWorker(place: WorkerPlace): Promise<void> {
-  const control = new EventTarget();
-  onSupervisor((message) => control.dispatchEvent(new Event(message.type)));
-  const code = await main(place.args, undefined, place, control);
+  const channel = new WorkerChannel();
+  const code = await main(place.args, undefined, place, channel);
   toSupervisor({ type: "stopped", code });
 }
 

@@ -31,7 +31,17 @@ export async function bundle(
   out: string,
   options: { declaration?: boolean; selfContained?: boolean } = {},
 ): Promise<string> {
-  const args = ["bundle", "--quiet", "--platform", "browser", "--format", "esm", "--output", out];
+  const args = [
+    "bundle",
+    "--quiet",
+    `--lock=${new URL("../deno.dev.lock", here).pathname}`,
+    "--platform",
+    "browser",
+    "--format",
+    "esm",
+    "--output",
+    out,
+  ];
   if (options.declaration) args.push("--declaration");
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [...args, entry],
@@ -45,7 +55,62 @@ export async function bundle(
   if (options.selfContained && /^\s*import\s|\bimport\(/m.test(await Deno.readTextFile(out))) {
     throw new Error(`${out} still imports something; it must be self-contained`);
   }
+  if (options.declaration) await fixDeclarations(out.replace(/\.js$/, ".d.ts"));
   return out;
+}
+
+/** The WASI shim the client inlines (the same specifier as `wasi/shim.ts`), and where its types go in dist. */
+const SHIM = {
+  name: "@bjorn3/browser_wasi_shim",
+  version: "0.4.2",
+  module: "./shim.ts",
+  types: "./shim/index.js",
+};
+
+/**
+ * `deno bundle --declaration` concatenates the modules' declarations but keeps each module's own imports:
+ * `./shim.ts` once per importing module (tsc: `Duplicate identifier 'Fd'`), pointing at a file that is not
+ * in dist. This merges them into one import of the shim's own typings, shipped beside the bundle in
+ * `dist/shim/` with its licence (the JS inlines the shim, so the package needs no peer for it), and throws
+ * if any other import is left, since nothing else is in the tarball.
+ */
+async function fixDeclarations(dts: string): Promise<void> {
+  const text = await Deno.readTextFile(dts);
+  const names = new Map<string, string>(); // local name → specifier text ("Fd", "type WASI", "wasi as defs")
+  const importLine = /^import \{([^}]*)\} from "([^"]+)";\n/gm;
+  let first = -1;
+  const rest = text.replace(importLine, (line, specs: string, from: string, offset: number) => {
+    if (from !== SHIM.module) return line;
+    if (first < 0) first = offset;
+    for (const raw of specs.split(",").map((x) => x.trim()).filter(Boolean)) {
+      const local = raw.replace(/^type\s+/, "").split(/\s+as\s+/).at(-1)!;
+      const seen = names.get(local);
+      if (!seen || seen.startsWith("type ")) names.set(local, raw); // a value import covers the type
+    }
+    return "";
+  });
+  const left = [...rest.matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1]);
+  if (left.length > 0) {
+    throw new Error(`${dts} imports ${left.join(", ")}, which the npm package does not ship`);
+  }
+  if (first < 0) return void await Deno.writeTextFile(dts, rest);
+  const merged = `import { ${[...names.values()].join(", ")} } from "${SHIM.types}";\n`;
+  await Deno.writeTextFile(dts, rest.slice(0, first) + merged + rest.slice(first));
+  await copyShimTypes();
+}
+
+/** Copies the shim's `.d.ts` files and licence from Deno's npm cache into `dist/shim/`. */
+async function copyShimTypes(): Promise<void> {
+  const { stdout } = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stdout: "piped" })
+    .output();
+  const cache = JSON.parse(new TextDecoder().decode(stdout)).npmCache as string;
+  const pkg = `${cache}/registry.npmjs.org/${SHIM.name}/${SHIM.version}`;
+  const out = `${DIST_DIR}shim/`;
+  await Deno.mkdir(out, { recursive: true });
+  for await (const e of Deno.readDir(`${pkg}/typings`)) {
+    if (e.name.endsWith(".d.ts")) await Deno.copyFile(`${pkg}/typings/${e.name}`, out + e.name);
+  }
+  await Deno.copyFile(`${pkg}/LICENSE-MIT`, `${out}LICENSE-MIT`);
 }
 
 /**
@@ -83,9 +148,9 @@ export async function stageSources(): Promise<string> {
   await copy(new URL("src/", here), `${dir}/client/src`, true);
   await copy(new URL("wasi/", here), `${dir}/client/wasi`, true);
   await copy(PROTOCOL_DIR, `${dir}/protocol`, false);
-  // The client's own import map (its npm peer, `@bjorn3/browser_wasi_shim`), without the workspace.
+  // The client's own import map (it may have none: the shim is named by npm: specifier), without the workspace.
   const { imports } = JSON.parse(await Deno.readTextFile(new URL("deno.json", here)));
-  await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify({ imports }));
+  await Deno.writeTextFile(`${dir}/deno.json`, JSON.stringify({ imports: imports ?? {} }));
   return dir;
 }
 

@@ -53,6 +53,7 @@ export {
   encodeBase64,
   encodeBinary,
   encodeJson,
+  encodeSendInto,
   type Event,
   ProtocolError,
   type Request,

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { EVENT_VECTORS, REQUEST_VECTORS } from "../tests/fixtures/protocol_vectors.ts";
-import { decodeBinaryEvent, decodeBinaryRequest, encodeBinaryEvent, encodeBinaryRequest } from "./binary.ts";
+import {
+  decodeBinaryEvent,
+  decodeBinaryRequest,
+  encodeBinaryEvent,
+  encodeBinaryRequest,
+  encodeSendInto,
+} from "./binary.ts";
 import { decodeJsonEvent, decodeJsonRequest, encodeJsonEvent, encodeJsonRequest } from "./json.ts";
 import type { Event, Request } from "./messages.ts";
 import { ERROR_CODES, eventForCode, isErrorCode } from "./errors.ts";
@@ -161,4 +167,36 @@ Deno.test("error codes: every documented code is listed once; policy and permiss
   assert.ok(!isErrorCode("NOT_A_CODE") && !isErrorCode("toString"));
   const denied = ERROR_CODES.filter((c) => eventForCode(c) === "denied");
   assert.deepEqual(denied, ["POLICY_DENIED", "PERMISSION_DENIED"]);
+});
+
+Deno.test("encodeSendInto: the same bytes as encodeBinaryRequest, in the given buffer when it is large enough", () => {
+  const data = new Uint8Array([1, 2, 3, 4, 5]);
+  const expected = encodeBinaryRequest({ op: "send", id: 2 ** 40 + 7, data });
+  const big = new Uint8Array(64);
+  const out = encodeSendInto(big, 2 ** 40 + 7, data);
+  assert.deepEqual(out, expected);
+  assert.equal(out.buffer, big.buffer, "written into the given buffer");
+  const grown = encodeSendInto(new Uint8Array(4), 2 ** 40 + 7, data);
+  assert.deepEqual(grown, expected);
+  assert.equal(grown.byteLength, expected.byteLength);
+});
+
+Deno.test("decodeJsonEvent: data events read without JSON.parse decode exactly as a full parse would", () => {
+  const full = (text: string) => {
+    const m = JSON.parse(text);
+    return { ev: m.ev, id: m.id, data: Uint8Array.fromBase64(m.data) };
+  };
+  for (
+    const text of [
+      '{"ev":"data","id":1,"data":"QUJD"}',
+      '{"ev":"data","id":9007199254740991,"data":""}',
+      '{"ev":"data","id":1,"data":"QUJD","x":"y"}', // more fields: not the plain shape
+      '{"ev":"data","id":1,"data":"QUJD","data":"REVG"}', // a repeated key: the last one wins
+      '{"ev":"data","id":1,"data":"QU\\u004aD"}', // an escape inside the string
+      '{"ev":"data","id":1,"data":"QU JD"}', // whitespace base64 decoders skip
+    ]
+  ) assert.deepEqual(decodeJsonEvent(text), full(text), text);
+  for (const bad of ['{"ev":"data","id":01,"data":"QUJD"}', '{"ev":"data","id":1,"data":"Q!JD"}']) {
+    assert.throws(() => decodeJsonEvent(bad), ProtocolError, bad);
+  }
 });

@@ -23,7 +23,8 @@ import {
 import { Session } from "./frontends/wasmnet/session.ts";
 import { defaultResolver } from "./core/sockets/dns.ts";
 import type { Resolver } from "./core/sockets/resolver.ts";
-import { type CoreObserver, SocketCore, type SocketQuota } from "./core/core.ts";
+import { SocketCore, type SocketQuota } from "./core/core.ts";
+import type { SocketObserver } from "./core/observer.ts";
 import { caCertsFor } from "./core/sockets/tls.ts";
 import { isWebSocketUpgrade, observeUpgrade, offeredProtocols, upgradeToPort } from "./core/websocket.ts";
 import { PROTOCOL_V2 } from "./frontends/wasmnet/flow.ts";
@@ -33,6 +34,9 @@ import type { AccessRecord, EventFields, LogLevel } from "./ops/logger.ts";
 import { framingLabel, ServerMetrics, type SessionMeter } from "./ops/metrics.ts";
 import { StatusBoard } from "./ops/status.ts";
 import type { ClusterSetup } from "./cluster/mod.ts";
+import { ClientBandwidth } from "./cluster/bandwidth.ts";
+import { registerClusterMetrics } from "./cluster/metrics.ts";
+import { clientKey } from "./http/admission.ts";
 
 /** Where the server listens and how it behaves. */
 export interface ServerOptions {
@@ -63,8 +67,8 @@ export interface ServerOptions {
   cluster?: ClusterSetup;
   /** Share the port with other servers (`SO_REUSEPORT`; Deno 2.9.6 needs `--unstable-net`). Default false. */
   reusePort?: boolean;
-  /** Told about every session's sockets (src/core/core.ts, `CoreObserver`): metrics plug in here. */
-  observer?: CoreObserver;
+  /** Told about every socket the core opens (src/core/observer.ts); default: the metrics', when counting. */
+  observer?: SocketObserver;
   /** A quota every outbound socket is asked (src/core/core.ts, `SocketQuota`), e.g. one shared by replicas. */
   socketQuota?: SocketQuota;
 }
@@ -110,6 +114,7 @@ export class Server {
   readonly options: ServerOptions;
   readonly #sessions = new Set<Closable>();
   readonly #admission: Admission;
+  readonly #bandwidth: ClientBandwidth;
   readonly #endpoints: readonly Endpoint[];
   readonly #policy: PolicyHolder;
   /** Every decision of the server passes here: counted, kept for the status page, then logged. */
@@ -119,6 +124,7 @@ export class Server {
   readonly #readiness = new Map<string, () => string | null>();
   /** The socket core every front end opens its sockets through (src/core/core.ts). */
   readonly #core: SocketCore;
+  #metricsSource: (() => Promise<string>) | undefined;
   #drain: { done: Promise<void>; finish: () => void } | undefined;
   #onEmpty: (() => void) | undefined;
 
@@ -152,12 +158,24 @@ export class Server {
       localShare: options.cluster?.localShare,
       replica,
     });
+    const shared = options.cluster?.shared;
+    this.#bandwidth = new ClientBandwidth({
+      mbps: options.policy.config.network.max_bandwidth_mbps_per_ip,
+      store: shared?.store,
+      localShare: shared ? options.policy.config.cluster.replicas : options.cluster?.localShare ?? 1,
+      onStoreError: (err) => shared?.reportFailure(err),
+    });
     if (metrics) this.#admission.onRefuse = (refusal) => metrics.refused(refusal.kind);
+    if (metrics && shared) registerClusterMetrics(metrics.registry, shared);
+    // on_store_failure = "closed": a required dependency is down, so /readyz says so.
+    if (shared?.options.onFailure === "closed") {
+      this.addReadinessCheck("cluster", () => shared.up ? null : "the shared limits store is unavailable");
+    }
     this.#core = new SocketCore({
       log: this.#log,
       resolver: this.options.resolver,
       serverHost: options.hostname,
-      observer: options.observer,
+      observer: options.observer ?? metrics?.sockets,
       quota: options.socketQuota,
     });
     warmAllocator(); // keeps the data path off fresh pages (src/core/allocator.ts)
@@ -201,6 +219,14 @@ export class Server {
     this.#readiness.set(name, check);
   }
 
+  /**
+   * Replaces what the admin listener's `/metrics` serves (under `--workers`, worker 0 serves every worker's
+   * metrics, labelled by `worker`: src/cluster/worker_metrics.ts).
+   */
+  setMetricsSource(source: () => Promise<string>): void {
+    this.#metricsSource = source;
+  }
+
   /** Null when ready for new sessions, else why not (`draining`, or a failed readiness check). */
   notReady(): string | null {
     if (this.draining) return "draining";
@@ -216,7 +242,7 @@ export class Server {
     const metrics = this.#metrics ?? new ServerMetrics({ eventLoopSampleMs: 0 });
     const board = this.#board ?? new StatusBoard();
     return {
-      metrics: () => metrics.render(),
+      metrics: () => this.#metricsSource?.() ?? metrics.render(),
       notReady: () => this.notReady(),
       status: () =>
         board.snapshot(metrics, {
@@ -253,6 +279,7 @@ export class Server {
     }, ms);
     this.#onEmpty = finish;
     this.#drain = { done, finish };
+    this.#admission.draining = true;
     if (this.#metrics) this.#metrics.draining = true;
     this.options.events?.("info", "draining", { sessions: this.#sessions.size, timeout_secs: ms / 1000 });
     if (this.#sessions.size === 0) finish();
@@ -313,28 +340,34 @@ export class Server {
       return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
     }
     const clientIp = clientIpOf(request, info.remoteAddr.hostname, this.options.policy);
-    if (this.draining) return this.#refuseDraining(url, clientIp);
     // Origin, session caps and token are checked here, before any endpoint upgrades (src/http/admission.ts).
     return this.#admission.admit(request, url, clientIp, (admitted) => {
       const meter = this.#meterUpgrade(request, endpoint.name, clientIp);
-      return endpoint.upgrade(request, url, {
+      // The address's shared bandwidth (max_bandwidth_mbps_per_ip): held while a session is tracked.
+      const budget = this.#bandwidth.acquire(clientKey(clientIp));
+      let tracked = false;
+      const response = endpoint.upgrade(request, url, {
         policy: admitted.policy,
         serverHost: this.options.hostname,
         clientIp,
         log: meter ? meter.log : this.#log,
         resolver: this.options.resolver,
-        core: meter ? this.#core.withLog(meter.log) : this.#core,
+        core: this.#core.forUpgrade({ log: meter ? meter.log : this.#log, clientBudget: budget?.budget }),
         track: (session) => {
+          tracked = true;
           this.#sessions.add(session);
           const release = admitted.hold();
           if (meter?.current && session.id !== undefined) meter.current.id = session.id;
           return () => {
             this.#sessions.delete(session);
             release();
+            budget?.release();
             if (this.#sessions.size === 0) this.#onEmpty?.();
           };
         },
       });
+      if (!tracked) budget?.release();
+      return response;
     });
   };
 
@@ -379,23 +412,7 @@ export class Server {
       bytes_down: meter.bytesDown,
       sockets: meter.socketsOpened,
       close_code: meter.closeCode ?? 1006,
-    });
-  }
-
-  #refuseDraining(url: URL, clientIp: string): Response {
-    this.#metrics?.refused("draining");
-    this.#log({
-      session: "-",
-      client: clientIp,
-      op: "session",
-      target: url.pathname.slice(0, 200),
-      decision: "deny",
-      rule: "server draining",
-      reason: "the server is shutting down",
-    });
-    return new Response("wasmnet: the server is shutting down; try again shortly\n", {
-      status: 503,
-      headers: { "content-type": "text/plain; charset=utf-8", "retry-after": "5", "connection": "close" },
+      ...(this.options.cluster ? { replica: this.options.cluster.replica } : {}),
     });
   }
 

@@ -79,6 +79,8 @@ export async function openCluster(
     prefix: cluster.key_prefix,
     // A reconnect is the moment to re-create the leases and end the outage, without waiting for the timer.
     onReady: () => void ready.shared?.tick(),
+    // A lost connection is an outage now (admission and /readyz), not at the next renewal.
+    onError: (err) => ready.shared?.reportFailure(err),
   });
   const shared = ready.shared = new SharedLimits(store, {
     leaseMs: cluster.lease_secs * 1000,

@@ -2,8 +2,9 @@
  * The socket core: the one way a front end opens a socket. Every front end (wasmnet's `Session`, Wisp,
  * websockify, Emscripten's POSIX proxy) asks its {@link CoreSession} to connect, bind, accept, open UDP
  * or resolve; the core applies, in one place, the policy decision and its log line (`sockets/`), the
- * session's socket limits (bandwidth and idle, `limits.ts`), a shared quota when the server has one, and
- * tells the server's observer what happened. No front end imports a dialer (`tests/layering_test.ts`
+ * session's socket limits (bandwidth and idle, `limits.ts`, with the client address's shared budget when
+ * capped), a shared quota when the server has one, and the server's observer (`observer.ts`: each socket
+ * opened, connected, failed and closed, by kind). No front end imports a dialer (`tests/layering_test.ts`
  * checks it).
  *
  * What stays with each front end: its wire format, its table of sockets (ids, fds, streams) and the
@@ -11,15 +12,14 @@
  * each front end refuses at its own moment (a POSIX `socket()` call, a wasmnet `connect`, a Wisp CONNECT)
  * and in its own words (`EMFILE`, `LIMIT_EXCEEDED`, a close reason).
  *
- * Observing costs nothing without an observer: connections are handed back as they are.
+ * Without an observer or a quota, connections are handed back as the runtime made them.
  *
  * @module
  */
 
-import type { ErrorCode } from "@wasmnet/protocol";
-import { toWasmnetError } from "./errors.ts";
-import { SocketLimiter } from "./limits.ts";
+import { type BandwidthBudget, SocketLimiter } from "./limits.ts";
 import { type DecisionLog, type DecisionRecord, silentLog } from "./log.ts";
+import { observeClose, type SocketKind, type SocketObserver } from "./observer.ts";
 import { decideTarget, type Policy } from "../policy/mod.ts";
 import { type DialContext, dialTcp, formatHostPort } from "./sockets/dial.ts";
 import { defaultResolver } from "./sockets/dns.ts";
@@ -30,11 +30,9 @@ import { dialTls } from "./sockets/tls.ts";
 import { openUdp, type UdpEvents, type UdpLimits, type UdpSocket } from "./sockets/udp.ts";
 
 export { formatHostPort };
+export type { SocketKind, SocketObserver };
 
-/** What a socket is, for observers and quotas. Accepted connections are `tcp`. */
-export type SocketKind = "tcp" | "tls" | "udp" | "listener";
-
-/** Who a core session is, as observers and quotas see it. */
+/** Who a core session is, as a quota sees it. */
 export interface CoreSessionInfo {
   /** The front end: `wasmnet`, `wisp`, `websockify`, `posix`, … */
   readonly frontend: string;
@@ -42,34 +40,6 @@ export interface CoreSessionInfo {
   readonly id: string;
   /** The client's IP. */
   readonly clientIp: string;
-}
-
-/**
- * What the core reports about one session's sockets. Every method is optional and is called on the
- * control path (opens, closes, decisions), never per byte: bytes each way, send-buffer pauses and the
- * close code of the WebSocket are reported by the port (`PortObserver` in `websocket.ts`).
- */
-export interface SocketObserver {
-  /** A socket of `kind` opened (connected, bound, accepted). */
-  socketOpened?(kind: SocketKind): void;
-  /** A socket of `kind` that {@link socketOpened} reported closed. */
-  socketClosed?(kind: SocketKind): void;
-  /** A connect of `kind` completed `ms` after it was asked for (lookup and policy included). */
-  connected?(kind: SocketKind, ms: number): void;
-  /** A decision the policy (or a limit) made, exactly as logged: outcome in `decision`, rule in `rule`. */
-  decided?(record: DecisionRecord): void;
-  /** Opening a socket of `kind` failed with `code` (refusals included: `POLICY_DENIED`, …). */
-  failed?(kind: SocketKind, code: ErrorCode): void;
-  /**
-   * The session ended. A socket that drains after it (websockify writes what the browser sent before
-   * closing) reports its {@link socketClosed} later.
-   */
-  sessionClosed?(): void;
-}
-
-/** The server's observer: gives each new core session the {@link SocketObserver} that watches it. */
-export interface CoreObserver {
-  sessionOpened(session: CoreSessionInfo): SocketObserver | undefined;
 }
 
 /**
@@ -90,8 +60,11 @@ export interface SocketCoreOptions {
   resolver?: Resolver;
   /** The interface the server listens on (the default bind address). */
   serverHost?: string;
-  observer?: CoreObserver;
+  /** Told about every socket (`observer.ts`; the server's metrics implement it). */
+  observer?: SocketObserver;
   quota?: SocketQuota;
+  /** The bandwidth the client address of this upgrade shares with its other sessions, if capped. */
+  clientBudget?: BandwidthBudget;
 }
 
 /** What a front end tells the core about a new session. */
@@ -106,13 +79,14 @@ export interface CoreSessionOptions {
   signal?: AbortSignal;
 }
 
-/** The per-server socket core. One per server; {@link session} makes the handle each session uses. */
+/** The socket core of a server. {@link session} makes the handle each session opens its sockets through. */
 export class SocketCore {
   readonly log: DecisionLog;
   readonly resolver: Resolver | undefined;
   readonly serverHost: string;
-  readonly observer: CoreObserver | undefined;
+  readonly observer: SocketObserver | undefined;
   readonly quota: SocketQuota | undefined;
+  readonly clientBudget: BandwidthBudget | undefined;
   readonly #options: SocketCoreOptions;
 
   constructor(options: SocketCoreOptions = {}) {
@@ -122,11 +96,15 @@ export class SocketCore {
     this.serverHost = options.serverHost ?? "0.0.0.0";
     this.observer = options.observer;
     this.quota = options.quota;
+    this.clientBudget = options.clientBudget;
   }
 
-  /** The same core with decisions going to `log` (the server meters each upgrade's own log). */
-  withLog(log: DecisionLog): SocketCore {
-    return new SocketCore({ ...this.#options, log });
+  /**
+   * This core as one upgrade sees it: decisions to `log` (the server meters each upgrade's own), the
+   * client address's shared bandwidth. Resolver, observer and quota stay the server's.
+   */
+  forUpgrade(options: { log?: DecisionLog; clientBudget?: BandwidthBudget }): SocketCore {
+    return new SocketCore({ ...this.#options, ...options });
   }
 
   /** The handle a new session opens its sockets through. */
@@ -136,8 +114,8 @@ export class SocketCore {
 
   /**
    * The policy's verdict on `host:port` before any lookup, for a front end that refuses before upgrading
-   * (websockify answers 403). A denial is logged (under session `op`: there is none yet) and its reason returned;
-   * undefined when the target may be tried (it is vetted again, fully, when the session connects).
+   * (websockify answers 403). A denial is logged (under session `op`: there is none yet) and its reason
+   * returned; undefined when the target may be tried (it is vetted again, fully, when the session connects).
    */
   refusesEarly(policy: Policy, clientIp: string, op: string, host: string, port: number): string | undefined {
     const verdict = decideTarget(policy, host, port);
@@ -165,6 +143,10 @@ export interface StandaloneCoreOptions {
   log?: DecisionLog;
   resolver?: Resolver;
   serverHost?: string;
+  /** Told about every socket (`observer.ts`). */
+  observer?: SocketObserver;
+  /** The bandwidth this client address shares with its other sessions (`max_bandwidth_mbps_per_ip`). */
+  clientBudget?: BandwidthBudget;
 }
 
 /**
@@ -181,6 +163,8 @@ export function coreSessionOf(
     log: options.log,
     resolver: options.resolver,
     serverHost: options.serverHost,
+    observer: options.observer,
+    clientBudget: options.clientBudget,
   });
   return core.session({
     frontend,
@@ -212,12 +196,10 @@ export class CoreSession implements CoreSessionInfo {
   readonly policy: Policy;
   /** The interface the server listens on (the default bind address). */
   readonly serverHost: string;
-  /** Bandwidth bucket and socket idle timers of this session (`limits.ts`). */
+  /** Bandwidth bucket(s) and socket idle timers of this session (`limits.ts`). */
   readonly limiter: SocketLimiter;
   readonly #core: SocketCore;
   readonly #resolver: Resolver;
-  readonly #log: DecisionLog;
-  readonly #observer: SocketObserver | undefined;
   readonly #controller = new AbortController();
   readonly #signal: AbortSignal;
 
@@ -233,10 +215,7 @@ export class CoreSession implements CoreSessionInfo {
     this.#signal = options.signal
       ? AbortSignal.any([options.signal, this.#controller.signal])
       : this.#controller.signal;
-    this.limiter = SocketLimiter.forPolicy(options.policy, this.#signal);
-    this.#observer = core.observer?.sessionOpened(this);
-    const observer = this.#observer;
-    this.#log = observer?.decided ? (r) => (observer.decided!(r), core.log(r)) : core.log;
+    this.limiter = SocketLimiter.forPolicy(options.policy, this.#signal, core.clientBudget);
   }
 
   /** True once {@link close} was called. */
@@ -272,36 +251,26 @@ export class CoreSession implements CoreSessionInfo {
     port: number,
     options: ConnectOptions = {},
   ): Promise<Deno.TcpConn | Deno.TlsConn> {
-    const kind: SocketKind = options.tls ? "tls" : "tcp";
-    const started = performance.now();
-    const release = await this.#acquire(kind);
+    const release = await this.#acquire(options.tls ? "tls" : "tcp");
     try {
       const ctx = this.#dialContext(options.signal ?? this.#signal);
       const timeoutMs = options.timeoutMs ?? this.policy.config.network.connection_timeout_secs * 1000;
       const { conn } = options.tls
         ? await dialTls(ctx, op, host, port, timeoutMs)
         : await dialTcp(ctx, op, host, port, timeoutMs);
-      this.#observer?.connected?.(kind, performance.now() - started);
-      return this.#opened<Deno.TcpConn | Deno.TlsConn>(kind, conn, release);
+      return releasedOnClose(conn, release);
     } catch (err) {
       release?.();
-      this.#failed(kind, err, "CONNECT_FAILED");
       throw err;
     }
   }
 
   /**
-   * Checks and binds a TCP listener (`addr` 0 picks a port `bind_ports` allows). Throws `POLICY_DENIED`,
+   * Checks and binds a TCP listener (port 0 picks one `bind_ports` allows). Throws `POLICY_DENIED`,
    * `PERMISSION_DENIED` or `BIND_FAILED`. Closing the listener never closes what it accepted.
    */
   bindListener(addr: string, port: number): Deno.TcpListener {
-    try {
-      const listener = bindTcpListener(this.#dialContext(this.#signal), this.serverHost, addr, port);
-      return this.#opened("listener", listener, undefined);
-    } catch (err) {
-      this.#failed("listener", err, "BIND_FAILED");
-      throw err;
-    }
+    return bindTcpListener(this.#dialContext(this.#signal), this.serverHost, addr, port);
   }
 
   /** Accepts on `listener` until it closes; each connection ({@link accepted}) goes to `onConnection`. */
@@ -309,9 +278,9 @@ export class CoreSession implements CoreSessionInfo {
     return acceptLoop(listener, (conn) => onConnection(this.accepted(conn)));
   }
 
-  /** A connection a listener of this session accepted, now counted (observed) as a `tcp` socket. */
+  /** A connection a listener of this session accepted, reported to the observer as a `tcp` socket. */
   accepted(conn: Deno.TcpConn): Deno.TcpConn {
-    return this.#opened("tcp", conn, undefined);
+    return observeClose(this.#core.observer, "tcp", conn);
   }
 
   /**
@@ -329,22 +298,15 @@ export class CoreSession implements CoreSessionInfo {
     const release = await this.#acquire("udp");
     try {
       const socket = await openUdp(this.#dialContext(signal), op, host, port, events, limits);
-      if (this.#observer || release) {
-        this.#observer?.socketOpened?.("udp");
-        socket.whenClosed.then(() => {
-          release?.();
-          this.#observer?.socketClosed?.("udp");
-        });
-      }
+      if (release) socket.whenClosed.then(release);
       return socket;
     } catch (err) {
       release?.();
-      this.#failed("udp", err, "BIND_FAILED");
       throw err;
     }
   }
 
-  /** The addresses `name` resolves to that the policy would let this session reach (`resolve`, getaddrinfo). */
+  /** The addresses `name` resolves to that the policy would let this session reach (`resolve`). */
   resolve(name: string, signal: AbortSignal = this.#signal): Promise<string[]> {
     return resolveForClient(this.#dialContext(signal), name);
   }
@@ -366,29 +328,29 @@ export class CoreSession implements CoreSessionInfo {
     return this.limiter.wrap(conn, onIdle);
   }
 
-  /** Logs a decision a front end makes itself (an accept refused at a cap), through the observer too. */
+  /** Logs a decision a front end makes itself (an accept refused at a cap, a Wisp password). */
   decided(record: Omit<DecisionRecord, "session" | "client">): void {
-    this.#log({ session: this.id, client: this.clientIp, ...record });
+    this.#core.log({ session: this.id, client: this.clientIp, ...record });
   }
 
-  /** Ends the session: waits on its limits are released and the observer told. Idempotent. */
+  /** Ends the session: waits on its limits are released. Idempotent. */
   close(): void {
     if (this.#controller.signal.aborted) return;
     this.#controller.abort();
     this.limiter.close();
-    this.#observer?.sessionClosed?.();
   }
 
   #dialContext(signal: AbortSignal): DialContext {
     return {
       policy: this.policy,
       resolver: this.#resolver,
-      log: this.#log,
+      log: this.#core.log,
       session: this.id,
       client: this.clientIp,
       // Every caller passes a signal the session's close aborts (its own, or a socket's that the front end
       // aborts on close), so no per-socket AbortSignal.any (which would stay registered on the session's).
       signal,
+      observer: this.#core.observer,
     };
   }
 
@@ -398,29 +360,16 @@ export class CoreSession implements CoreSessionInfo {
     await quota.acquire(this, kind);
     return () => quota.release(this, kind);
   }
+}
 
-  #failed(kind: SocketKind, err: unknown, fallback: ErrorCode): void {
-    this.#observer?.failed?.(kind, toWasmnetError(err, fallback).code);
-  }
-
-  /**
-   * Reports `resource` opened and, when someone watches, its first `close()` (the release runs then too).
-   * The close is observed on the instance itself, so whatever wraps it later (limits) still reaches it.
-   */
-  #opened<R extends { close(): void }>(kind: SocketKind, resource: R, release: (() => void) | undefined): R {
-    const observer = this.#observer;
-    if (!observer && !release) return resource;
-    observer?.socketOpened?.(kind);
-    const close = resource.close.bind(resource);
-    let closed = false;
-    resource.close = () => {
-      if (!closed) {
-        closed = true;
-        release?.();
-        observer?.socketClosed?.(kind);
-      }
-      close();
-    };
-    return resource;
-  }
+/** `conn`, whose first `close()` also runs `release` (a quota's), when there is one. */
+function releasedOnClose<C extends { close(): void }>(conn: C, release: (() => void) | undefined): C {
+  if (!release) return conn;
+  const close = conn.close.bind(conn);
+  let open = true;
+  conn.close = () => {
+    if (open) (open = false), release();
+    close();
+  };
+  return conn;
 }

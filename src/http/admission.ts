@@ -2,7 +2,7 @@
  * Admission: who may open a session, decided before the WebSocket upgrade and answered with a plain HTTP
  * status, so a refused client costs one short response and never a session.
  *
- * In order: the Origin header (`[server] allowed_origins`, `require_origin`) → 403; the session caps
+ * While the server drains, every request is refused with 503 first. Then, in order: the Origin header (`[server] allowed_origins`, `require_origin`) → 403; the session caps
  * (`[server] max_sessions` → 503, `max_sessions_per_ip` → 429); the token (`[auth]`) → 401 when missing while
  * required, malformed, badly signed or expired. An admitted session runs under the server's policy narrowed
  * by its token's claims, with its message limits attached to the request for `upgradeToPort`.
@@ -50,7 +50,7 @@ export interface Admitted {
 }
 
 /** What a refusal was about (metrics count refusals by it). */
-export type RefusalReason = "origin" | "token" | "caps" | "store";
+export type RefusalReason = "origin" | "token" | "caps" | "store" | "draining";
 
 /** A refusal: the HTTP status and the rule, as logged. */
 export interface Refusal {
@@ -68,6 +68,8 @@ export class Admission {
   readonly #log: DecisionLog;
   /** Told about every refusal (metrics). */
   onRefuse: ((refusal: Refusal) => void) | undefined;
+  /** Set when the server drains: every new session is refused with 503 before anything else is checked. */
+  draining = false;
   readonly #options: AdmissionOptions;
   #total = 0;
   readonly #perClient = new Map<string, number>();
@@ -111,6 +113,14 @@ export class Admission {
     clientIp: string,
     upgrade: (admitted: Admitted) => Response,
   ): Response | Promise<Response> {
+    if (this.draining) {
+      return this.#refuse(url, clientIp, {
+        status: 503,
+        kind: "draining",
+        rule: "server draining",
+        reason: "the server is shutting down; try again shortly",
+      });
+    }
     const origin = decideOrigin(this.#policy, request.headers.get("origin"));
     if (!origin.allowed) {
       return this.#refuse(url, clientIp, {

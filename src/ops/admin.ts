@@ -81,6 +81,8 @@ export function adminHandler(
         return new Response(STATUS_PAGE_HTML, {
           headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store", ...SAFE },
         });
+      case "/favicon.ico": // browsers ask; an empty answer keeps their consoles clean
+        return new Response(null, { status: 204 });
       case "/metrics":
       case "/status.json": {
         if (token !== null && !bearerMatches(request, token)) {

@@ -16,6 +16,8 @@
 
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { DecisionRecord } from "../core/log.ts";
+import type { ErrorCode } from "../core/errors.ts";
+import type { SocketKind, SocketObserver } from "../core/observer.ts";
 import { SERVER_VERSION } from "./version.ts";
 
 /** Distinct `rule` label values kept; later ones are counted as `other` (a reload may add new rules). */
@@ -152,8 +154,17 @@ export class ServerMetrics {
   readonly #rules = new Set<string>();
   readonly #reloads: Counter<"result">;
   readonly #loopDelay: Histogram;
-  /** Observed by the core when a connect completes (seconds, by socket kind). */
-  readonly connectSeconds: Histogram<"kind">;
+  readonly #connectSeconds: Histogram<"kind">;
+  readonly #socketsOpen: Record<SocketKind, number> = { tcp: 0, tls: 0, udp: 0, listener: 0 };
+  readonly #socketsTotal: Record<SocketKind, number> = { tcp: 0, tls: 0, udp: 0, listener: 0 };
+  readonly #errors = new Map<ErrorCode, number>();
+  /** What the core reports about every socket it opens (src/core/observer.ts); plain counts, read at scrape. */
+  readonly sockets: SocketObserver = {
+    opened: (kind) => (this.#socketsOpen[kind]++, this.#socketsTotal[kind]++),
+    closed: (kind) => void this.#socketsOpen[kind]--,
+    connected: (kind, seconds) => this.#connectSeconds.observe({ kind }, seconds),
+    failed: (code) => void this.#errors.set(code, (this.#errors.get(code) ?? 0) + 1),
+  };
   #draining = false;
   #refusalCount = 0;
   #loopTimer: ReturnType<typeof setTimeout> | undefined;
@@ -225,7 +236,37 @@ export class ServerMetrics {
       labelNames: ["op", "outcome", "rule"],
       registers,
     });
-    this.connectSeconds = new Histogram({
+    const open = this.#socketsOpen, total = this.#socketsTotal, errors = this.#errors;
+    new Gauge({
+      name: "wasmnet_sockets_open",
+      help: "Sockets open now, by kind (tcp, tls, udp, listener).",
+      labelNames: ["kind"],
+      registers,
+      collect() {
+        for (const [kind, n] of Object.entries(open)) this.set({ kind }, n);
+      },
+    });
+    new Counter({
+      name: "wasmnet_sockets_total",
+      help: "Sockets opened since start, by kind.",
+      labelNames: ["kind"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [kind, n] of Object.entries(total)) this.inc({ kind }, n);
+      },
+    });
+    new Counter({
+      name: "wasmnet_errors_total",
+      help: "Sockets that failed to open, by error code (as the client is told).",
+      labelNames: ["code"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [code, n] of errors) this.inc({ code }, n);
+      },
+    });
+    this.#connectSeconds = new Histogram({
       name: "wasmnet_connect_duration_seconds",
       help: "Time from an allowed decision to a connected socket.",
       labelNames: ["kind"],

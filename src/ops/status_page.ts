@@ -26,7 +26,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   .totals b { display: block; font-size: 1.3rem; font-variant-numeric: tabular-nums; }
   table { border-collapse: collapse; width: 100%; }
   th, td { text-align: left; padding: .25rem .6rem; border-bottom: 1px solid #8883; }
-  td.n { text-align: right; font-variant-numeric: tabular-nums; }
+  td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
   .empty { color: #777; font-style: italic; }
   #error { color: #c33; }
 </style>
@@ -37,10 +37,10 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <span id="error"></span></div>
 <div class="totals" id="totals"></div>
 <h2>Live sessions</h2>
-<table><thead><tr><th>session</th><th>front end</th><th>framing</th><th>client</th><th>age</th>
-  <th>sockets</th><th>bytes up</th><th>bytes down</th></tr></thead><tbody id="sessions"></tbody></table>
+<table><thead><tr><th>session</th><th>front end</th><th>framing</th><th>client</th><th class="n">age</th>
+  <th class="n">sockets</th><th class="n">bytes up</th><th class="n">bytes down</th></tr></thead><tbody id="sessions"></tbody></table>
 <h2>Busiest targets</h2>
-<table><thead><tr><th>target</th><th>connects</th></tr></thead><tbody id="targets"></tbody></table>
+<table><thead><tr><th>target</th><th class="n">connects</th></tr></thead><tbody id="targets"></tbody></table>
 <h2>Recent refusals</h2>
 <table><thead><tr><th>time</th><th>client</th><th>op</th><th>target</th><th>rule</th><th>reason</th></tr></thead>
   <tbody id="refusals"></tbody></table>

@@ -6,6 +6,8 @@
 
 import assert from "node:assert/strict";
 import { Policy } from "../../src/policy/mod.ts";
+import { b64, TestClient } from "../helpers.ts";
+import { makeTestPki, startTlsServer, startUdpPeer } from "../network_helpers.ts";
 import { SCRIPTS, startEchoOncePeer } from "./frontends.ts";
 import { promtoolCheck, scrape, seriesValue, startOpsServer, until } from "./ops_helpers.ts";
 
@@ -36,6 +38,10 @@ for (const [name, script] of SCRIPTS) {
         done.down,
       );
       assert.equal(delta("wasmnet_decisions_total", { op: done.op, outcome: "allow", rule: ALLOW_RULE }), 1);
+      // The core counted the one TCP socket, its connect, and its close.
+      assert.equal(delta("wasmnet_sockets_total", { kind: "tcp" }), 1);
+      assert.equal(seriesValue(after, "wasmnet_sockets_open", { kind: "tcp" }), 0);
+      assert.equal(delta("wasmnet_connect_duration_seconds_count", { kind: "tcp" }), 1);
 
       const [line] = srv.access;
       assert.equal(line.frontend, done.frontend);
@@ -95,5 +101,74 @@ Deno.test("metrics: a denied connect is counted by its rule, refusals by reason,
     assert.equal(checked.code, 0, checked.output);
   } finally {
     await srv.close();
+  }
+});
+
+Deno.test("metrics: sockets by kind (tcp, tls, udp, listener) open and closed, connect time, errors by code", async () => {
+  const pki = await makeTestPki();
+  const tls = startTlsServer(pki.good);
+  const udp = await startUdpPeer();
+  const srv = await startOpsServer(
+    Policy.fromConfig({
+      network: { deny: ["10.0.0.0/8"], allow: ["127.0.0.1"], bind_addrs: ["127.0.0.1"] },
+      tls: { ca_files: [pki.caFile] },
+    }),
+  );
+  const closedPort = (() => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    return port;
+  })();
+  const c = new TestClient(`${srv.ws}/`);
+  try {
+    await c.opened;
+    c.json({ op: "connect_tls", id: 1, addr: "127.0.0.1", port: tls.port });
+    await c.event("connected", 1);
+    c.json({ op: "connect_udp", id: 2, addr: "127.0.0.1", port: udp.port });
+    await c.event("udp_bound", 2);
+    c.json({ op: "bind", id: 3, addr: "127.0.0.1", port: 0 });
+    await c.event("listening", 3);
+    c.json({ op: "connect", id: 4, addr: "127.0.0.1", port: closedPort });
+    assert.equal((await c.event("error", 4)).code, "CONNECT_FAILED");
+    c.json({ op: "connect", id: 5, addr: "10.1.1.1", port: 80 });
+    assert.equal((await c.event("denied", 5)).code, "POLICY_DENIED");
+    c.json({ op: "send", id: 1, data: b64("over tls") });
+    await c.event("data", 1);
+
+    const open = await scrape(srv.admin);
+    for (const kind of ["tls", "udp", "listener"]) {
+      assert.equal(seriesValue(open, "wasmnet_sockets_open", { kind }), 1, `${kind} open`);
+      assert.equal(seriesValue(open, "wasmnet_sockets_total", { kind }), 1, `${kind} total`);
+    }
+    assert.equal(
+      seriesValue(open, "wasmnet_sockets_open", { kind: "tcp" }),
+      0,
+      "the failed connect opened none",
+    );
+    assert.equal(seriesValue(open, "wasmnet_connect_duration_seconds_count", { kind: "tls" }), 1);
+    assert.ok(seriesValue(open, "wasmnet_connect_duration_seconds_sum", { kind: "tls" }) > 0);
+    assert.equal(seriesValue(open, "wasmnet_errors_total", { code: "CONNECT_FAILED" }), 1);
+    assert.equal(seriesValue(open, "wasmnet_errors_total", { code: "POLICY_DENIED" }), 1);
+
+    await c.close();
+    await until(() => srv.access.length === 1);
+    await until(
+      async () => {
+        const text = await scrape(srv.admin);
+        return ["tls", "udp", "listener"].every((kind) =>
+          seriesValue(text, "wasmnet_sockets_open", { kind }) === 0
+        );
+      },
+      5000,
+      "every socket closed with its session",
+    );
+    const checked = await promtoolCheck(await scrape(srv.admin));
+    assert.equal(checked.code, 0, checked.output);
+  } finally {
+    await srv.close();
+    await tls.close();
+    await udp.close();
+    await pki.remove();
   }
 });

@@ -15,7 +15,8 @@
 
 import { toWasmnetError, WasmnetError } from "../errors.ts";
 import { normaliseAddress, normaliseHostName, type Policy } from "../../policy/mod.ts";
-import { type DialContext, dialTcp, formatHostPort } from "./dial.ts";
+import { connectTcp, type DialContext, formatHostPort, observeFailure } from "./dial.ts";
+import { observeClose } from "../observer.ts";
 import { DeadlineExceeded, raceDeadline } from "./resolver.ts";
 
 const caCache = new WeakMap<object, Promise<string[]>>();
@@ -76,6 +77,20 @@ export async function dialTls(
   port: number,
   timeoutMs: number,
 ): Promise<{ conn: Deno.TlsConn; address: string }> {
+  const started = performance.now();
+  const dialed = await observeFailure(ctx, handshakeTls(ctx, op, host, port, timeoutMs));
+  ctx.observer?.connected("tls", (performance.now() - started) / 1000);
+  observeClose(ctx.observer, "tls", dialed.conn);
+  return dialed;
+}
+
+async function handshakeTls(
+  ctx: DialContext,
+  op: string,
+  host: string,
+  port: number,
+  timeoutMs: number,
+): Promise<{ conn: Deno.TlsConn; address: string }> {
   let caCerts: string[];
   try {
     caCerts = await caCertsFor(ctx.policy);
@@ -97,7 +112,7 @@ export async function dialTls(
     );
   }
   const started = performance.now();
-  const { conn: tcp, address } = await dialTcp(ctx, op, host, port, timeoutMs);
+  const { conn: tcp, address } = await connectTcp(ctx, op, host, port, timeoutMs);
   const remaining = Math.max(1, timeoutMs - (performance.now() - started));
   let tls: Deno.TlsConn | undefined;
   try {

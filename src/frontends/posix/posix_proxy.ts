@@ -28,6 +28,8 @@
 
 import type { Closable, Endpoint, EndpointContext } from "../endpoint.ts";
 import { toWasmnetError, type WasmnetError } from "../../core/errors.ts";
+import type { BandwidthBudget } from "../../core/limits.ts";
+import type { SocketObserver } from "../../core/observer.ts";
 import { type CoreSession, coreSessionOf, formatHostPort } from "../../core/core.ts";
 import type { DecisionLog } from "../../core/log.ts";
 import { decideResolved, decideTarget, isIpLiteral, type Policy } from "../../policy/mod.ts";
@@ -78,6 +80,10 @@ export interface PosixProxyOptions {
   /** The interface the server listens on: the default bind address. */
   serverHost: string;
   clientIp: string;
+  /** The bandwidth this client address shares with its other sessions (`max_bandwidth_mbps_per_ip`). */
+  clientBudget?: BandwidthBudget;
+  /** Told about every socket the core opens for this session (metrics; src/core/observer.ts). */
+  observer?: SocketObserver;
   log: DecisionLog;
   resolver?: Resolver;
   /** Session id for logs (default: random). */

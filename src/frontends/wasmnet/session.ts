@@ -24,6 +24,8 @@ import {
   SERVER_ID_BASE,
   type SocketId,
 } from "@wasmnet/protocol";
+import type { BandwidthBudget } from "../../core/limits.ts";
+import type { SocketObserver } from "../../core/observer.ts";
 import { type CoreSession, coreSessionOf, formatHostPort } from "../../core/core.ts";
 import type { Resolver } from "../../core/sockets/resolver.ts";
 import { ResolveRequests, type SessionHooks, UdpEntry } from "./session_udp.ts";
@@ -67,6 +69,10 @@ export interface SessionOptions {
   serverHost: string;
   /** The client's IP, for logs and limits. */
   clientIp: string;
+  /** The bandwidth this client address shares with its other sessions (`max_bandwidth_mbps_per_ip`). */
+  clientBudget?: BandwidthBudget;
+  /** Told about every socket the core opens for this session (metrics; src/core/observer.ts). */
+  observer?: SocketObserver;
   /** The server's signal: when it aborts, the session closes everything it owns. */
   signal?: AbortSignal;
   /** Session id for logs (default: random). */

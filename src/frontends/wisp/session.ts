@@ -16,6 +16,8 @@
  */
 
 import { toWasmnetError, type WasmnetError } from "../../core/errors.ts";
+import type { BandwidthBudget } from "../../core/limits.ts";
+import type { SocketObserver } from "../../core/observer.ts";
 import { type CoreSession, coreSessionOf } from "../../core/core.ts";
 import type { DecisionLog } from "../../core/log.ts";
 import type { Policy } from "../../policy/mod.ts";
@@ -74,6 +76,10 @@ export interface WispSessionOptions extends WispOptions {
   policy: Policy;
   /** The client's IP, for logs. */
   clientIp: string;
+  /** The bandwidth this client address shares with its other sessions (`max_bandwidth_mbps_per_ip`). */
+  clientBudget?: BandwidthBudget;
+  /** Told about every socket the core opens for this session (metrics; src/core/observer.ts). */
+  observer?: SocketObserver;
   /** 1 or 2 (v2 when the client offered a `Sec-WebSocket-Protocol`). */
   version: 1 | 2;
   log?: DecisionLog;
