@@ -21,6 +21,7 @@ import { minorFaults } from "./procs.ts";
 import { median, render, type Row, summary, writeDoc } from "./report.ts";
 import { connects, download, echo, parallel, upload, withTimeout } from "./workloads.ts";
 import { idle, slowReader } from "./memory_workloads.ts";
+import { metricsContenders, metricsCost } from "./metrics_cost.ts";
 
 type RoundMetric = "down" | "up" | "par" | "conn";
 
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
   targets.stdout.cancel().catch(() => {});
 
   const only = args.only?.split(",").map((s) => s.trim().toLowerCase());
-  const chosen = contenders(policyPath).filter((c) =>
+  const chosen = [...contenders(policyPath), ...metricsContenders(policyPath)].filter((c) =>
     !only || only.some((o) => c.name.toLowerCase().includes(o))
   );
   const rows: Row[] = [];
@@ -220,7 +221,13 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   const report = render(rows, slow, { cpu, cores, seconds });
   console.log(report.table);
-  if (!args["no-write"] && !only && !WORK && !QUICK) writeDoc(report.markdown);
+  const cost = metricsCost(rows);
+  for (const line of cost) console.log(line);
+  if (!args["no-write"] && !only && !WORK && !QUICK) {
+    writeDoc(
+      `${report.markdown}\n\n${cost.map((l) => l.startsWith("  ") ? `- ${l.trim()}` : l).join("\n")}\n`,
+    );
+  }
 }
 
 await main();
