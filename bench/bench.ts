@@ -17,7 +17,7 @@
 import { type Contender, contenders, POLICY, type Running, startWasmnet } from "./contenders.ts";
 import { args, MiB, QUICK, ROOT, selected, SIZE, sleep, WORK } from "./config.ts";
 import { type Transport, wasmnet } from "./clients.ts";
-import { minorFaults } from "./procs.ts";
+import { cpuMs, minorFaults } from "./procs.ts";
 import { median, render, type Row, summary, writeDoc } from "./report.ts";
 import { connects, download, echo, parallel, upload, withTimeout } from "./workloads.ts";
 import { idle, slowReader } from "./memory_workloads.ts";
@@ -134,8 +134,10 @@ async function main(): Promise<void> {
       // The server's minor page faults per MiB relayed (what src/core/allocator.ts is about); one process only.
       const pid = contender.noMemory ? undefined : running.proc?.pid;
       const before = pid ? minorFaults(pid) : 0;
+      const cpuBefore = pid ? cpuMs(pid) : 0;
       const mbps = await download(t, targetPort, SIZE.bulk);
       if (pid) (row.faults ??= []).push((minorFaults(pid) - before) / (SIZE.bulk / MiB));
+      if (pid) (row.cpu ??= []).push((cpuMs(pid) - cpuBefore) / (SIZE.bulk / MiB));
       return mbps;
     }, rate("down"));
     await inRounds("upload", live, bulk, (t) => upload(t, targetPort, SIZE.bulk), rate("up"));

@@ -11,7 +11,8 @@
  *
  * {@link metricsCost} pairs their rounds (round i of one against round i of the other, so drift on shared
  * cores is charged to both) and reports the median ratio against `metrics off` for download, upload and 16
- * sockets.
+ * sockets, and the server's CPU time per MiB downloaded (less swayed than throughput by other load on
+ * shared cores: it counts only the server's own work).
  *
  * @module
  */
@@ -81,6 +82,18 @@ export function metricsCost(rows: Row[]): string[] {
       const verdict = r >= 0.97 ? "within 3%" : "more than 3% slower";
       const each = ratios.map((x) => x.toFixed(2)).join(", ");
       lines.push(`  ${name.slice("wasmnet v2 ".length)}, ${label}: ${r.toFixed(3)} (${each}), ${verdict}`);
+    }
+    // Round 0 (warm-up) is in `cpu` too: it is left out, as the throughput figures leave it out.
+    const a = on.cpu?.slice(1), b = off.cpu?.slice(1);
+    if (a && b && a.length > 0) {
+      const ratios = a.map((x, i) => x / b[i]).filter((x) => Number.isFinite(x));
+      const each = ratios.map((x) => x.toFixed(2)).join(", ");
+      const ms = `${median(b).toFixed(2)} → ${median(a).toFixed(2)} ms/MiB`;
+      lines.push(
+        `  ${name.slice("wasmnet v2 ".length)}, server CPU per MiB downloaded: ${
+          median(ratios).toFixed(3)
+        } (${each}); ${ms}`,
+      );
     }
   }
   return lines;
