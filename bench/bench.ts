@@ -22,6 +22,7 @@ import { median, render, type Row, summary, writeDoc } from "./report.ts";
 import { connects, download, echo, parallel, upload, withTimeout } from "./workloads.ts";
 import { idle, slowReader } from "./memory_workloads.ts";
 import { metricsContenders, metricsCost } from "./metrics_cost.ts";
+import { clusterBench } from "./cluster.ts";
 
 type RoundMetric = "down" | "up" | "par" | "conn";
 
@@ -230,6 +231,8 @@ async function main(): Promise<void> {
       `${report.markdown}\n\n${cost.map((l) => l.startsWith("  ") ? `- ${l.trim()}` : l).join("\n")}\n`,
     );
   }
+  // Past one process (bench/cluster.ts): --workers 2 against 1 worker, the Redis round trip in admission.
+  if (selected("cluster") && !only) console.log(`\n${await clusterBench(QUICK)}`);
 }
 
 await main();

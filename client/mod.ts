@@ -51,6 +51,7 @@ export {
   encodeBase64,
   encodeBinary,
   encodeJson,
+  encodeSendInto,
   type Event,
   ProtocolError,
   type Request,

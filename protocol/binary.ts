@@ -150,6 +150,24 @@ export function frameDataInPlace(id: SocketId, payload: Uint8Array): Uint8Array 
   return out;
 }
 
+/**
+ * Encodes a binary `send` of `data` on `id` into `buffer`, or into a new buffer when `buffer` is too small,
+ * and returns the message as a view (its `.buffer` is the one to reuse next time). For a sender that builds
+ * every data message in one buffer: only sound where `WebSocket.send` copies the message before returning.
+ */
+export function encodeSendInto(
+  buffer: Uint8Array<ArrayBuffer>,
+  id: SocketId,
+  data: Uint8Array,
+): Uint8Array<ArrayBuffer> {
+  const size = BINARY_HEADER_BYTES + data.length;
+  const out = buffer.length >= size ? buffer : new Uint8Array(size);
+  out[0] = REQUEST_TYPE.send;
+  new DataView(out.buffer, out.byteOffset, BINARY_HEADER_BYTES).setBigUint64(1, BigInt(id));
+  out.set(data, BINARY_HEADER_BYTES);
+  return out.subarray(0, size);
+}
+
 /** Encodes a request as one binary message (the client's side). */
 export function encodeBinaryRequest(request: Request): Uint8Array<ArrayBuffer> {
   const type = REQUEST_TYPE[request.op];

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { EVENT_VECTORS, REQUEST_VECTORS } from "../tests/fixtures/protocol_vectors.ts";
-import { decodeBinaryEvent, decodeBinaryRequest, encodeBinaryEvent, encodeBinaryRequest } from "./binary.ts";
+import {
+  decodeBinaryEvent,
+  decodeBinaryRequest,
+  encodeBinaryEvent,
+  encodeBinaryRequest,
+  encodeSendInto,
+} from "./binary.ts";
 import { decodeJsonEvent, decodeJsonRequest, encodeJsonEvent, encodeJsonRequest } from "./json.ts";
 import type { Event, Request } from "./messages.ts";
 import { ERROR_CODES, eventForCode, isErrorCode } from "./errors.ts";
@@ -161,4 +167,16 @@ Deno.test("error codes: every documented code is listed once; policy and permiss
   assert.ok(!isErrorCode("NOT_A_CODE") && !isErrorCode("toString"));
   const denied = ERROR_CODES.filter((c) => eventForCode(c) === "denied");
   assert.deepEqual(denied, ["POLICY_DENIED", "PERMISSION_DENIED"]);
+});
+
+Deno.test("encodeSendInto: the same bytes as encodeBinaryRequest, in the given buffer when it is large enough", () => {
+  const data = new Uint8Array([1, 2, 3, 4, 5]);
+  const expected = encodeBinaryRequest({ op: "send", id: 2 ** 40 + 7, data });
+  const big = new Uint8Array(64);
+  const out = encodeSendInto(big, 2 ** 40 + 7, data);
+  assert.deepEqual(out, expected);
+  assert.equal(out.buffer, big.buffer, "written into the given buffer");
+  const grown = encodeSendInto(new Uint8Array(4), 2 ** 40 + 7, data);
+  assert.deepEqual(grown, expected);
+  assert.equal(grown.byteLength, expected.byteLength);
 });

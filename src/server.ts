@@ -402,6 +402,7 @@ export class Server {
       bytes_down: meter.bytesDown,
       sockets: meter.socketsOpened,
       close_code: meter.closeCode ?? 1006,
+      ...(this.options.cluster ? { replica: this.options.cluster.replica } : {}),
     });
   }
 

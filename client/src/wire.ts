@@ -16,8 +16,9 @@ import {
   decodeJsonEvent,
   encodeBinaryRequest,
   encodeJsonRequest,
+  encodeSendInto as encodeSendIntoBuffer,
 } from "@wasmnet/protocol";
-import type { Event, Request } from "@wasmnet/protocol/messages";
+import type { Event, Request, SocketId } from "@wasmnet/protocol/messages";
 
 export { type Event, type Request, SERVER_ID_BASE, type SocketId } from "@wasmnet/protocol/messages";
 export { ProtocolError } from "@wasmnet/protocol/protocol_error";
@@ -36,6 +37,18 @@ export function decodeJson(text: string): Event {
 /** Encodes a request as one binary message: `[type][id u64 BE][payload]`. */
 export function encodeBinary(request: Request): Uint8Array<ArrayBuffer> {
   return encodeBinaryRequest(request);
+}
+
+/**
+ * Encodes a binary `send` into `buffer` (a new one when too small) and returns the message as a view; for a
+ * sender reusing one buffer where `WebSocket.send` copies before returning.
+ */
+export function encodeSendInto(
+  buffer: Uint8Array<ArrayBuffer>,
+  id: SocketId,
+  data: Uint8Array,
+): Uint8Array<ArrayBuffer> {
+  return encodeSendIntoBuffer(buffer, id, data);
 }
 
 /**

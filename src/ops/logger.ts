@@ -38,6 +38,8 @@ export interface AccessRecord {
   sockets: number;
   /** WebSocket close code (1006: the connection failed without a close frame). */
   close_code: number;
+  /** Which replica served it (`[cluster] name`; host name and worker index by default), when named. */
+  replica?: string;
 }
 
 /** Fields of an operational event line: plain values only. */

@@ -1,6 +1,7 @@
 /**
  * A real `redis-server` (Debian's) for one test, on a free loopback port, with no persistence: started by
- * the test, stopped by it, and restartable on the same port (empty, as a crashed Redis comes back).
+ * the test, stopped by it, and restartable on the same port (empty, as a crashed Redis comes back); and
+ * the other loopback peers the cluster tests and bench/cluster.ts share (a free port, a firehose).
  *
  * @module
  */
@@ -89,4 +90,32 @@ export async function waitForLeases(redis: TestRedis, n: number, timeoutMs = 10_
     if (Date.now() > deadline) throw new Error(`the store holds ${count} sessions, not ${n}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A TCP peer that sends as fast as it can to everyone who connects, until they leave. */
+export function startFirehose(): { port: number; close(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      (async () => {
+        const chunk = new Uint8Array(64 * 1024);
+        try {
+          for (;;) await conn.write(chunk);
+        } catch {
+          // the session ended
+        } finally {
+          conns.delete(conn);
+        }
+      })();
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    close() {
+      listener.close();
+      for (const c of conns) c.close();
+    },
+  };
 }

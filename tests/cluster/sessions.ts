@@ -8,6 +8,7 @@
 
 import net from "node:net";
 import { Buffer } from "node:buffer";
+import { clientFrame } from "../security/raw_ws.ts";
 
 /** One handshake's outcome; when 101, the session stays open until {@link RawSession.close}. */
 export interface RawSession {
@@ -18,6 +19,10 @@ export interface RawSession {
   readonly received: number;
   /** Resolves when the connection closes. */
   closed: Promise<void>;
+  /** Sends `bytes` as one masked binary frame. */
+  send(bytes: Uint8Array): void;
+  /** Resolves once at least `bytes` have been received after the headers. */
+  waitFor(bytes: number): Promise<void>;
   close(): void;
 }
 
@@ -29,6 +34,12 @@ export function openSession(port: number, localAddress: string, path = "/"): Pro
     let head = "";
     let settled = false;
     let received = 0;
+    const waiters: { bytes: number; done: () => void }[] = [];
+    const wake = () => {
+      for (const w of waiters.filter((w) => received >= w.bytes)) {
+        (waiters.splice(waiters.indexOf(w), 1), w.done());
+      }
+    };
     const closed = new Promise<void>((done) => socket.on("close", () => (open = false, done())));
     socket.on("error", (err) => {
       if (!settled) (settled = true, reject(err));
@@ -41,7 +52,7 @@ export function openSession(port: number, localAddress: string, path = "/"): Pro
       );
     });
     socket.on("data", (chunk: Buffer) => {
-      if (settled) return void (received += chunk.length);
+      if (settled) return void (received += chunk.length, wake());
       head += chunk.toString("latin1");
       const end = head.indexOf("\r\n\r\n");
       if (end < 0) return;
@@ -58,11 +69,17 @@ export function openSession(port: number, localAddress: string, path = "/"): Pro
           return received;
         },
         closed,
+        send: (bytes) => void socket.write(clientFrame(2, bytes)),
+        waitFor: (bytes) => new Promise<void>((done) => (waiters.push({ bytes, done }), wake())),
         close: () => socket.destroy(),
       });
     });
     socket.on("close", () => {
-      if (!settled) (settled = true, resolve({ status: 0, open: false, received, closed, close: () => {} }));
+      if (!settled) {
+        settled = true;
+        const none = () => Promise.resolve();
+        resolve({ status: 0, open: false, received, closed, send: () => {}, waitFor: none, close: () => {} });
+      }
     });
   });
 }
