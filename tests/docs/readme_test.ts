@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { loadPolicyFile } from "../../src/policy/mod.ts";
-import { fencedBlocks } from "./blocks.ts";
+import { type Block, fencedBlocks } from "./blocks.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const THIS = "tests/docs/readme_test.ts";
