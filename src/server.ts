@@ -18,6 +18,9 @@ import { defaultResolver } from "./sockets/dns.ts";
 import type { Resolver } from "./sockets/resolver.ts";
 import { isWebSocketUpgrade, offeredProtocols, upgradeToPort } from "./websocket.ts";
 import { PROTOCOL_V2 } from "./flow.ts";
+import { type AcceptStats, AcceptLoop, type ConnectionLimits, openFileLimit } from "./http/accept.ts";
+import { DEFAULT_SEND_BUFFER_BYTES } from "./websocket.ts";
+import { isTrustedProxy } from "./policy/mod.ts";
 
 /** Where the server listens and how it behaves. */
 export interface ServerOptions {
@@ -58,6 +61,7 @@ export class Server {
   readonly #sessions = new Set<Closable>();
   readonly #admission: Admission;
   readonly #endpoints: readonly Endpoint[];
+  #accept: AcceptLoop | undefined;
 
   /** Prefer {@link Server.builder}. `endpoints` defaults to every protocol wasmnet speaks. */
   constructor(
@@ -121,25 +125,41 @@ export class Server {
     });
   };
 
-  /** Starts listening and returns once bound; shut down by aborting `signal`. */
+  /**
+   * Starts listening and returns once bound; shut down by aborting `signal`. The server owns its accept
+   * loop (src/http/accept.ts): it survives running out of file descriptors, bounds connections before
+   * their upgrade, and upgrades to its own WebSocket, which bounds every message and reply.
+   */
   serve(options: ListenOptions = {}): Promise<RunningServer> {
-    const http = Deno.serve({
-      hostname: this.options.hostname,
-      port: this.options.port,
-      onListen: () => {},
-    }, this.handler);
-    const addr = http.addr;
+    const listener = Deno.listen({ hostname: this.options.hostname, port: this.options.port });
+    const addr = listener.addr;
+    const stop = new AbortController();
+    const loop = new AcceptLoop(listener, this.handler, connectionLimits(this.options.policy), stop.signal);
+    this.#accept = loop;
+    warnIfFdLimitLow(this.options.policy);
     const shutdown = async () => {
       this.closeSessions();
-      await http.shutdown();
+      stop.abort();
+      try {
+        listener.close();
+      } catch {
+        // already closed
+      }
+      await loop.done;
     };
-    const finished = options.signal?.aborted ? shutdown() : new Promise<void>((done) => {
-      options.signal?.addEventListener("abort", () => shutdown().then(done), { once: true });
-      http.finished.then(done);
-    });
+    const finished = options.signal?.aborted
+      ? shutdown()
+      : new Promise<void>((done) =>
+        options.signal?.addEventListener("abort", () => shutdown().then(done), { once: true })
+      );
     options.onListen?.(addr);
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
     return Promise.resolve({ addr, url: `ws://${host}:${addr.port}/`, finished });
+  }
+
+  /** Counts of the accept loop (connections in their handshake, fd exhaustion, shed), once serving. */
+  get acceptStats(): AcceptStats | undefined {
+    return this.#accept?.stats;
   }
 
   /** Listens until `signal` aborts (like the original's `listen().await`). */
@@ -232,6 +252,46 @@ function clientIpOf(request: Request, peer: string, policy: Policy): string {
     policy.rules.trustedProxies,
     headers.get("forwarded"),
   ).ip;
+}
+
+/** The accept loop's bounds from the policy's `[server]` table (docs/security.md, Bounds). */
+export function connectionLimits(policy: Policy): ConnectionLimits {
+  const server = policy.config.server;
+  return {
+    headerTimeoutMs: server.header_timeout_secs * 1000,
+    maxHandshakes: server.max_handshakes,
+    maxHandshakesPerIp: server.max_handshakes_per_ip,
+    isTrustedProxy: (ip) => isTrustedProxy(ip, policy.rules.trustedProxies),
+    sendTimeoutMs: server.send_timeout_secs * 1000,
+    // Above the front ends' own send bound (where they stop reading TCP), so only replies can reach it.
+    readPauseBytes: 2 * DEFAULT_SEND_BUFFER_BYTES,
+    floodCloseMs: FLOOD_CLOSE_MS,
+  };
+}
+
+/** A client kept unread this long by its own replies is closed (4429). */
+const FLOOD_CLOSE_MS = 10_000;
+
+/**
+ * File descriptors the caps can use at once: every session with all its sockets and listeners, every
+ * connection in its handshake, and a margin for the runtime (stdio, DNS, the listener).
+ */
+export function fdsNeeded(policy: Policy): number {
+  const { server, network } = policy.config;
+  return server.max_sessions * (1 + network.max_connections + network.max_listeners) + server.max_handshakes +
+    64;
+}
+
+/** One line on stderr at start-up when `ulimit -n` is below {@link fdsNeeded}. */
+function warnIfFdLimitLow(policy: Policy): void {
+  const limit = openFileLimit();
+  const needed = fdsNeeded(policy);
+  if (limit === null || limit >= needed) return;
+  console.error(
+    `wasmnet-server: warning: the open-file limit (ulimit -n) is ${limit}, below the ${needed} the caps ` +
+      `can use (max_sessions × (1 + max_connections + max_listeners) + max_handshakes + 64); raise it or ` +
+      `lower the caps. When it runs out, new connections wait and the oldest handshakes are dropped.`,
+  );
 }
 
 /** Options for {@link handleWsUpgrade}. */

@@ -7,7 +7,7 @@
  */
 
 export { PolicyError } from "./policy_error.ts";
-export { type ClientAddress, clientAddressOf } from "./proxies.ts";
+export { type ClientAddress, clientAddressOf, isTrustedProxy } from "./proxies.ts";
 export { BUILT_IN_SOURCE, loadPolicyFile, loadPolicyFileSync, NO_POLICY_SOURCE, Policy } from "./policy.ts";
 export type {
   AuthConfig,
