@@ -76,7 +76,7 @@ export function upgradeToPort(
   const { socket, response } = own
     ? {
       socket: own({ protocol, maxMessageBytes: limits?.maxMessageBytes ?? DENO_FRAME_LIMIT }),
-      response: new Response(null, { status: 204 }), // not sent: the accept loop writes the 101
+      response: new UpgradeResponse(), // not sent: the accept loop writes the 101 itself
     }
     : denoUpgrade(request, { ...options, protocol });
   const guard = limits && new MessageGuard(limits, (code, reason) => socket.close(code, reason));
@@ -102,6 +102,19 @@ export function upgradeToPort(
   if (handlers.open) socket.onopen = () => handlers.open!();
   socket.onclose = onClose;
   return response;
+}
+
+/**
+ * What a handler returns for an upgrade done by the server's own WebSocket: status 101 like Deno's upgrade
+ * response (admission holds a session slot only for a 101), though `Response` itself refuses to build one.
+ */
+class UpgradeResponse extends Response {
+  constructor() {
+    super(null, { status: 200 });
+  }
+  override get status(): number {
+    return 101;
+  }
 }
 
 /** Deno's WebSocket, behind the same {@link UpgradedSocket} shape. */

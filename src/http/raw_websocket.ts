@@ -251,7 +251,7 @@ export class RawWebSocket {
     }
   }
 
-  /** Handles a control frame; false when the connection is done. */
+  /** Handles a control frame; false when the connection is done (the peer sent close). */
   #control(opcode: number, body: Uint8Array): boolean {
     if (opcode === Opcode.ping) {
       if (!this.#closeSent) this.#enqueue(encodeServerFrame(Opcode.pong, body));
@@ -281,13 +281,19 @@ export class RawWebSocket {
     });
   }
 
-  /** Protocol violation: close frame with `code`, then end. */
-  #fail(code: number, reason: string): void {
+  /**
+   * Protocol violation or over a bound: close frame with `code`, then read and discard whatever the peer
+   * still sends until it closes (or {@link CLOSE_HANDSHAKE_MS} passes), so the close frame is not lost to
+   * a reset caused by unread bytes.
+   */
+  async #fail(code: number, reason: string): Promise<void> {
     if (!this.#closeSent) {
       this.#enqueue(encodeServerFrame(Opcode.close, closePayload(code, reason)));
       this.#closeSent = true;
     }
     this.#closeAt = performance.now();
+    const sink = new Uint8Array(READ_CHUNK);
+    while (!this.#done && (await this.#conn.read(sink)) !== null) { /* discarded */ }
   }
 
   #watch(): void {
