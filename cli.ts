@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import { loadPolicyFile, Policy, PolicyError } from "./src/policy/mod.ts";
-import { Server } from "./src/server.ts";
+import { fdLimitWarning, Server } from "./src/server.ts";
 import { caCertsFor } from "./src/sockets/tls.ts";
 import { SecretError } from "./src/auth/mod.ts";
 
@@ -118,6 +118,8 @@ export async function main(args: string[], signal?: AbortSignal): Promise<number
         const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
         console.log(`wasmnet-server ${VERSION} listening on ws://${host}:${addr.port}/`);
         console.log(`policy: ${policy.describe()}`);
+        const warning = fdLimitWarning(policy);
+        if (warning) console.error(`wasmnet-server: ${warning}`);
       },
     });
   } catch (err) {

@@ -18,7 +18,7 @@ import { defaultResolver } from "./sockets/dns.ts";
 import type { Resolver } from "./sockets/resolver.ts";
 import { isWebSocketUpgrade, offeredProtocols, upgradeToPort } from "./websocket.ts";
 import { PROTOCOL_V2 } from "./flow.ts";
-import { type AcceptStats, AcceptLoop, type ConnectionLimits, openFileLimit } from "./http/accept.ts";
+import { type AcceptStats, AcceptLoop, type ConnectionLimits, probeOpenFiles } from "./http/accept.ts";
 import { DEFAULT_SEND_BUFFER_BYTES } from "./websocket.ts";
 import { isTrustedProxy } from "./policy/mod.ts";
 
@@ -136,7 +136,6 @@ export class Server {
     const stop = new AbortController();
     const loop = new AcceptLoop(listener, this.handler, connectionLimits(this.options.policy), stop.signal);
     this.#accept = loop;
-    warnIfFdLimitLow(this.options.policy);
     const shutdown = async () => {
       this.closeSessions();
       stop.abort();
@@ -282,16 +281,20 @@ export function fdsNeeded(policy: Policy): number {
     64;
 }
 
-/** One line on stderr at start-up when `ulimit -n` is below {@link fdsNeeded}. */
-function warnIfFdLimitLow(policy: Policy): void {
-  const limit = openFileLimit();
+/**
+ * The start-up warning when the open-file limit (`ulimit -n`) is below {@link fdsNeeded}, or undefined when
+ * it is enough (or cannot be found). The CLI prints it; probing costs a moment, so `serve` does not.
+ */
+export function fdLimitWarning(policy: Policy): string | undefined {
+  const found = probeOpenFiles();
   const needed = fdsNeeded(policy);
-  if (limit === null || limit >= needed) return;
-  console.error(
-    `wasmnet-server: warning: the open-file limit (ulimit -n) is ${limit}, below the ${needed} the caps ` +
-      `can use (max_sessions × (1 + max_connections + max_listeners) + max_handshakes + 64); raise it or ` +
-      `lower the caps. When it runs out, new connections wait and the oldest handshakes are dropped.`,
-  );
+  if (found === null || found.capped || found.room >= needed) return undefined;
+  const what = found.limit !== undefined
+    ? `the open-file limit (ulimit -n) is ${found.limit}`
+    : `only ${found.room} more files can be opened (ulimit -n)`;
+  return `warning: ${what}, below the ${needed} the caps can use (max_sessions × (1 + max_connections + ` +
+    `max_listeners) + max_handshakes + 64); raise it or lower the caps. When descriptors run out, new ` +
+    `connections wait and the oldest unfinished handshakes are dropped.`;
 }
 
 /** Options for {@link handleWsUpgrade}. */

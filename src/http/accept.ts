@@ -49,6 +49,8 @@ export interface AcceptStats {
 }
 
 const MAX_BACKOFF_MS = 1000;
+/** A handshake younger than this is never shed for lack of descriptors. */
+const SHED_MIN_AGE_MS = 1000;
 const WARN_EVERY_MS = 10_000;
 
 /** True for the errors `accept` gives when the process or system is out of file descriptors. */
@@ -67,8 +69,8 @@ export class AcceptLoop {
   readonly #handler: Handler;
   readonly #limits: ConnectionLimits;
   readonly #signal: AbortSignal;
-  /** Connections still in their handshake, oldest first (Map keeps insertion order). */
-  readonly #handshaking = new Map<Deno.Conn, string>();
+  /** Connections still in their handshake with their peer IP and accept time, oldest first. */
+  readonly #handshaking = new Map<Deno.Conn, { ip: string; at: number }>();
   readonly #perIp = new Map<string, number>();
   /** Upgraded sockets, closed when the signal aborts and they have not closed themselves. */
   readonly #open = new Set<Deno.Conn>();
@@ -118,11 +120,15 @@ export class AcceptLoop {
     console.error(`wasmnet-server: ${message}`);
   }
 
+  /**
+   * Out of descriptors: drops the oldest handshake, if it has had {@link SHED_MIN_AGE_MS} (Linux fails
+   * `accept` with EMFILE even with nothing queued, so a fresh handshake must not pay for it).
+   */
   #shedOldest(): void {
-    const oldest = this.#handshaking.keys().next();
-    if (oldest.done) return;
+    const oldest = this.#handshaking.entries().next();
+    if (oldest.done || performance.now() - oldest.value[1].at < SHED_MIN_AGE_MS) return;
     this.stats.shed++;
-    closeQuietly(oldest.value);
+    closeQuietly(oldest.value[0]);
   }
 
   #admit(conn: Deno.TcpConn): void {
@@ -135,7 +141,7 @@ export class AcceptLoop {
     if (fromIp >= limits.maxHandshakesPerIp && !limits.isTrustedProxy(ip)) {
       return this.#refuse(conn, 429, "too many connections from this address (max_handshakes_per_ip)");
     }
-    this.#handshaking.set(conn, ip);
+    this.#handshaking.set(conn, { ip, at: performance.now() });
     this.#perIp.set(ip, fromIp + 1);
     this.stats.handshakes = this.#handshaking.size;
     const timer = setTimeout(() => closeQuietly(conn), limits.headerTimeoutMs);
@@ -150,7 +156,7 @@ export class AcceptLoop {
 
   /** The connection is no longer in its handshake (upgraded, answered or gone). Idempotent. */
   #release(conn: Deno.Conn): void {
-    const ip = this.#handshaking.get(conn);
+    const ip = this.#handshaking.get(conn)?.ip;
     if (ip === undefined) return;
     this.#handshaking.delete(conn);
     const left = (this.#perIp.get(ip) ?? 1) - 1;
@@ -258,17 +264,39 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** What {@link probeOpenFiles} found. */
+export interface OpenFileRoom {
+  /** The soft limit, when /proc could be read (it needs --allow-all). */
+  limit?: number;
+  /** How many more descriptors could be opened right now (probed with listeners), up to the probe's cap. */
+  room: number;
+  /** True when the probe stopped at its cap, not at the limit. */
+  capped: boolean;
+}
+
 /**
- * The open-file limit of this process (soft `RLIMIT_NOFILE` from /proc/self/limits), or null when it
- * cannot be read (not Linux, or no read permission).
+ * How many file descriptors this process can still open: the soft `RLIMIT_NOFILE` from /proc/self/limits
+ * when readable, else found by opening loopback listeners until one fails with EMFILE (at most `cap`,
+ * closed at once; Deno has no getrlimit and reads /proc only with --allow-all). Null without --allow-net.
  */
-export function openFileLimit(): number | null {
+export function probeOpenFiles(cap = 4096): OpenFileRoom | null {
   try {
     const text = Deno.readTextFileSync("/proc/self/limits");
     const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
-    if (!m) return null;
-    return m[1] === "unlimited" ? Infinity : Number(m[1]);
+    if (m) {
+      const limit = m[1] === "unlimited" ? Infinity : Number(m[1]);
+      return { limit, room: limit, capped: false };
+    }
   } catch {
-    return null;
+    // no permission, or not Linux: probe instead
+  }
+  const held: Deno.Listener[] = [];
+  try {
+    while (held.length < cap) held.push(Deno.listen({ hostname: "127.0.0.1", port: 0 }));
+    return { room: cap, capped: true };
+  } catch (err) {
+    return isFdExhaustion(err) ? { room: held.length, capped: false } : null;
+  } finally {
+    for (const l of held) l.close();
   }
 }
