@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import denoJson from "./deno.json" with { type: "json" };
 import { loadPolicyFile, Policy, PolicyError } from "./src/policy/mod.ts";
 import { fdLimitWarning, Server } from "./src/server.ts";
-import { caCertsFor } from "./src/sockets/tls.ts";
+import { caCertsFor } from "./src/core/sockets/tls.ts";
 import { SecretError } from "./src/auth/mod.ts";
 
 /** The version printed by `--version`. */

@@ -22,7 +22,7 @@ export {
   type ServerOptions,
   type UpgradeOptions,
 } from "./src/server.ts";
-export { Session, type SessionOptions, type WebSocketPort } from "./src/session.ts";
+export { Session, type SessionOptions, type WebSocketPort } from "./src/frontends/wasmnet/session.ts";
 export {
   decideBind,
   decideResolved,
@@ -34,9 +34,9 @@ export {
   type PolicyConfigInput,
   PolicyError,
 } from "./src/policy/mod.ts";
-export { type ErrorCode, eventForCode, WasmnetError } from "./src/errors.ts";
-export { type DecisionLog, type DecisionRecord, jsonLineLog, silentLog } from "./src/log.ts";
-export type { Resolver } from "./src/sockets/resolver.ts";
+export { type ErrorCode, eventForCode, WasmnetError } from "./src/core/errors.ts";
+export { type DecisionLog, type DecisionRecord, jsonLineLog, silentLog } from "./src/core/log.ts";
+export type { Resolver } from "./src/core/sockets/resolver.ts";
 export * as protocol from "./src/protocol/mod.ts";
 /** Token helpers, so an operator's own backend can mint the HS256 tokens `[auth]` checks. */
 export { importHs256Key, signHs256, TOKEN_PROTOCOL_PREFIX } from "./src/auth/mod.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { PROTOCOL_V2 } from "../src/flow.ts";
+import { PROTOCOL_V2 } from "../src/frontends/wasmnet/flow.ts";
 import { WispJsClient, type WispJsStream } from "../tests/wisp/wisp_client.ts";
 
 /** One TCP connection through a contender. */

@@ -6,20 +6,24 @@
  * @module
  */
 
-import { warmAllocator } from "./allocator.ts";
-import { Admission } from "./admission.ts";
-import { messageLimits, setMessageLimits } from "./limits.ts";
-import type { Closable, Endpoint, EndpointContext } from "./endpoint.ts";
-import { EXTRA_ENDPOINTS } from "./endpoints.ts";
-import { type DecisionLog, jsonLineLog, silentLog } from "./log.ts";
+import { warmAllocator } from "./core/allocator.ts";
+import { Admission } from "./http/admission.ts";
+import { messageLimits, setMessageLimits } from "./core/limits.ts";
+import type { Closable, Endpoint, EndpointContext } from "./frontends/endpoint.ts";
+import { EXTRA_ENDPOINTS } from "./http/endpoints.ts";
+import { type DecisionLog, jsonLineLog, silentLog } from "./core/log.ts";
 import { clientAddressOf, loadPolicyFileSync, Policy, type PolicyConfigInput } from "./policy/mod.ts";
-import { Session } from "./session.ts";
-import { defaultResolver } from "./sockets/dns.ts";
-import type { Resolver } from "./sockets/resolver.ts";
-import { isWebSocketUpgrade, offeredProtocols, upgradeToPort } from "./websocket.ts";
-import { PROTOCOL_V2 } from "./flow.ts";
-import { type AcceptStats, AcceptLoop, type ConnectionLimits, probeOpenFiles } from "./http/accept.ts";
-import { DEFAULT_SEND_BUFFER_BYTES } from "./websocket.ts";
+import { Session } from "./frontends/wasmnet/session.ts";
+import { defaultResolver } from "./core/sockets/dns.ts";
+import type { Resolver } from "./core/sockets/resolver.ts";
+import {
+  DEFAULT_SEND_BUFFER_BYTES,
+  isWebSocketUpgrade,
+  offeredProtocols,
+  upgradeToPort,
+} from "./core/websocket.ts";
+import { PROTOCOL_V2 } from "./frontends/wasmnet/flow.ts";
+import { AcceptLoop, type AcceptStats, type ConnectionLimits, probeOpenFiles } from "./http/accept.ts";
 import { isTrustedProxy } from "./policy/mod.ts";
 
 /** Where the server listens and how it behaves. */
@@ -68,11 +72,11 @@ export class Server {
     options: ServerOptions,
     endpoints: readonly Endpoint[] = [...EXTRA_ENDPOINTS, wasmnetEndpoint],
   ) {
-    // One DNS cache per server, shared by every session and endpoint (src/sockets/dns.ts).
+    // One DNS cache per server, shared by every session and endpoint (src/core/sockets/dns.ts).
     this.options = options.resolver ? options : { ...options, resolver: defaultResolver(options.policy) };
     this.#endpoints = endpoints;
     this.#admission = new Admission(options.policy, this.options.log);
-    warmAllocator(); // keeps the data path off fresh pages (src/allocator.ts)
+    warmAllocator(); // keeps the data path off fresh pages (src/core/allocator.ts)
   }
 
   /** Starts a builder: `Server.builder().host("0.0.0.0").port(9000).policyFile("policy.toml").build()`. */
@@ -108,7 +112,7 @@ export class Server {
     const endpoint = this.#endpoints.find((e) => e.matches(url));
     if (!endpoint) return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
     const clientIp = clientIpOf(request, info.remoteAddr.hostname, this.options.policy);
-    // Origin, session caps and token are checked here, before any endpoint upgrades (src/admission.ts).
+    // Origin, session caps and token are checked here, before any endpoint upgrades (src/http/admission.ts).
     return this.#admission.admit(request, url, clientIp, (admitted) => {
       return endpoint.upgrade(request, url, {
         policy: admitted.policy,
@@ -318,8 +322,8 @@ export interface UpgradeOptions {
  */
 export function handleWsUpgrade(request: Request, policy: Policy, options: UpgradeOptions = {}): Response {
   if (!isWebSocketUpgrade(request)) return notWebSocket();
-  warmAllocator(); // once per process (src/allocator.ts)
-  setMessageLimits(request, messageLimits(policy)); // max_message_bytes, session idle (src/limits.ts)
+  warmAllocator(); // once per process (src/core/allocator.ts)
+  setMessageLimits(request, messageLimits(policy)); // max_message_bytes, session idle (src/core/limits.ts)
   const ctx: EndpointContext = {
     policy,
     serverHost: options.serverHost ?? "0.0.0.0",

@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { DEFAULT_UPLOAD_WINDOW, INITIAL_WINDOW, PROTOCOL_V2 } from "../src/flow.ts";
+import { DEFAULT_UPLOAD_WINDOW, INITIAL_WINDOW, PROTOCOL_V2 } from "../src/frontends/wasmnet/flow.ts";
 import { decodeBinaryEvent, encodeBinaryRequest, type Event, type Request } from "../src/protocol/mod.ts";
 import { startSessionServer, startTcpEchoServer, startTcpServer, TestClient } from "./helpers.ts";
 

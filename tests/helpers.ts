@@ -4,13 +4,13 @@
  * @module
  */
 
-import type { Closable } from "../src/endpoint.ts";
+import type { Closable } from "../src/frontends/endpoint.ts";
 import { Policy } from "../src/policy/mod.ts";
 import { type RunningServer, Server, wasmnetEndpoint } from "../src/server.ts";
-import type { Session } from "../src/session.ts";
-import { silentLog } from "../src/log.ts";
-import type { DecisionLog, DecisionRecord } from "../src/log.ts";
-import type { Resolver } from "../src/sockets/resolver.ts";
+import type { Session } from "../src/frontends/wasmnet/session.ts";
+import { silentLog } from "../src/core/log.ts";
+import type { DecisionLog, DecisionRecord } from "../src/core/log.ts";
+import type { Resolver } from "../src/core/sockets/resolver.ts";
 
 /** A running wasmnet server for one test. */
 export interface TestServer extends RunningServer {

@@ -8,8 +8,8 @@ import dgram from "node:dgram";
 import { Policy, type PolicyConfigInput } from "../src/policy/mod.ts";
 import { decodeBinaryEvent, encodeBinaryRequest } from "../src/protocol/binary.ts";
 import type { Event } from "../src/protocol/messages.ts";
-import { cachingResolver } from "../src/sockets/dns.ts";
-import { type Resolver, systemResolver } from "../src/sockets/resolver.ts";
+import { cachingResolver } from "../src/core/sockets/dns.ts";
+import { type Resolver, systemResolver } from "../src/core/sockets/resolver.ts";
 import { b64, startServer, TestClient, unb64 } from "./helpers.ts";
 import { makeTestPki, startTlsServer, startUdpPeer, type TestPki } from "./network_helpers.ts";
 

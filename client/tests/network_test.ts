@@ -4,7 +4,7 @@
  */
 
 import { Policy } from "../../mod.ts";
-import type { Resolver } from "../../src/sockets/resolver.ts";
+import type { Resolver } from "../../src/core/sockets/resolver.ts";
 import { startServer, type TestServer } from "../../tests/helpers.ts";
 import { makeTestPki, startTlsServer, startUdpPeer, type TestPki } from "../../tests/network_helpers.ts";
 import { WasmnetClient, WasmnetError } from "../mod.ts";

@@ -13,10 +13,17 @@
  * @module
  */
 
-import { installUpgrader, type UpgradedSocket, type UpgradeRequestOptions } from "../websocket.ts";
+import { installUpgrader, type UpgradedSocket, type UpgradeRequestOptions } from "../core/websocket.ts";
 import { acceptKey } from "./ws_frames.ts";
 import { RawWebSocket } from "./raw_websocket.ts";
-import { encodeResponse, isHeadError, readRequestHead, statusResponse, toRequest, writeAll } from "./http1.ts";
+import {
+  encodeResponse,
+  isHeadError,
+  readRequestHead,
+  statusResponse,
+  toRequest,
+  writeAll,
+} from "./http1.ts";
 
 /** Bounds of the connections before their upgrade, and of the WebSockets after. */
 export interface ConnectionLimits {
@@ -188,7 +195,9 @@ export class AcceptLoop {
     let answer: { protocol?: string; accept: string } | undefined;
     const upgrader = (options: UpgradeRequestOptions): UpgradedSocket => {
       const key = request.headers.get("sec-websocket-key") ?? "";
-      if (request.method !== "GET" || request.headers.get("sec-websocket-version") !== "13" || !validKey(key)) {
+      if (
+        request.method !== "GET" || request.headers.get("sec-websocket-version") !== "13" || !validKey(key)
+      ) {
         throw new TypeError("invalid WebSocket upgrade request");
       }
       answer = { protocol: options.protocol, accept: key };

@@ -17,8 +17,8 @@
  */
 
 import {
-  closeCodeOf,
   CloseCode,
+  closeCodeOf,
   closePayload,
   encodeServerFrame,
   type FrameHeader,

@@ -44,7 +44,10 @@ export interface FrameError {
  * {@link FrameError} for a frame that must close the connection (unmasked, reserved bits, unknown opcode,
  * bad control frame, payload over `maxPayload`). The length is checked here, before any payload is read.
  */
-export function parseClientFrameHeader(bytes: Uint8Array, maxPayload: number): FrameHeader | FrameError | null {
+export function parseClientFrameHeader(
+  bytes: Uint8Array,
+  maxPayload: number,
+): FrameHeader | FrameError | null {
   if (bytes.length < 2) return null;
   const b0 = bytes[0], b1 = bytes[1];
   const fin = (b0 & 0x80) !== 0;

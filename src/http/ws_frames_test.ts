@@ -11,7 +11,11 @@ import {
 
 /** A masked client frame header for `length` bytes (mask 0x01020304). */
 function header(b0: number, length: number, masked = true): Uint8Array {
-  const ext = length < 126 ? [] : length < 65536 ? [length >> 8, length & 0xff] : [0, 0, 0, 0, ...u32(length)];
+  const ext = length < 126
+    ? []
+    : length < 65536
+    ? [length >> 8, length & 0xff]
+    : [0, 0, 0, 0, ...u32(length)];
   const lenByte = length < 126 ? length : length < 65536 ? 126 : 127;
   return new Uint8Array([b0, (masked ? 0x80 : 0) | lenByte, ...ext, ...(masked ? [1, 2, 3, 4] : [])]);
 }
@@ -25,7 +29,9 @@ Deno.test("frame headers: lengths in three sizes, incomplete headers wait for mo
     const parsed = parseClientFrameHeader(h, 2_000_000);
     assert.ok(parsed && !isFrameError(parsed));
     assert.deepEqual(parsed, { fin: true, opcode: 2, length, mask: 0x01020304, headerBytes: h.length });
-    for (let cut = 0; cut < h.length; cut++) assert.equal(parseClientFrameHeader(h.subarray(0, cut), 2e6), null);
+    for (let cut = 0; cut < h.length; cut++) {
+      assert.equal(parseClientFrameHeader(h.subarray(0, cut), 2e6), null);
+    }
   }
 });
 

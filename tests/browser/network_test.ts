@@ -7,7 +7,7 @@
 
 import { buildClient } from "../../client/build.ts";
 import { Policy } from "../../src/policy/mod.ts";
-import type { Resolver } from "../../src/sockets/resolver.ts";
+import type { Resolver } from "../../src/core/sockets/resolver.ts";
 import { startServer } from "../helpers.ts";
 import { makeTestPki, startTlsServer, startUdpPeer } from "../network_helpers.ts";
 import { runInPage } from "./harness.ts";

@@ -63,7 +63,8 @@ async function sessionWorks(port: number): Promise<boolean> {
 }
 
 Deno.test({
-  name: "fd exhaustion: under ulimit -n 256, 300 idle connections do not kill the server; it warns at start-up",
+  name:
+    "fd exhaustion: under ulimit -n 256, 300 idle connections do not kill the server; it warns at start-up",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
     // Caps high enough that only the fd limit stops the connections (the finding: 231 were enough).
@@ -93,7 +94,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "fd exhaustion by sockets: 5 sessions x 45 connects under ulimit -n 256, then a 6th handshake waits, never crashes",
+  name:
+    "fd exhaustion by sockets: 5 sessions x 45 connects under ulimit -n 256, then a 6th handshake waits, never crashes",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
     const echo = startTcpEchoServer();
@@ -134,7 +136,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "handshakes: a slow head is dropped after header_timeout_secs; one IP holds at most max_handshakes_per_ip",
+  name:
+    "handshakes: a slow head is dropped after header_timeout_secs; one IP holds at most max_handshakes_per_ip",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
     const policy = await policyFile("[server]\nheader_timeout_secs = 1\nmax_handshakes_per_ip = 4\n");
@@ -162,7 +165,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "fragments: 150 frames of 1 MiB without FIN close with 1009 at max_message_bytes; RSS stays under +40 MiB",
+  name:
+    "fragments: 150 frames of 1 MiB without FIN close with 1009 at max_message_bytes; RSS stays under +40 MiB",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
     const server = await spawnCli(["--no-policy", "--quiet"]);

@@ -13,10 +13,10 @@ import assert from "node:assert/strict";
 import { Policy } from "../../src/policy/mod.ts";
 import { decodeRequest, type Request } from "../../src/protocol/mod.ts";
 import { decodeBinaryEvent, encodeBinaryRequest } from "../../src/protocol/binary.ts";
-import type { Endpoint } from "../../src/endpoint.ts";
+import type { Endpoint } from "../../src/frontends/endpoint.ts";
 import { Server, wasmnetEndpoint } from "../../src/server.ts";
-import type { Session } from "../../src/session.ts";
-import type { Resolver } from "../../src/sockets/resolver.ts";
+import type { Session } from "../../src/frontends/wasmnet/session.ts";
+import type { Resolver } from "../../src/core/sockets/resolver.ts";
 import { startTcpEchoServer } from "../helpers.ts";
 import { HOSTILE_TARGETS } from "../fixtures/hostile_targets.ts";
 

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { allowRuleFor, HOSTILE_TARGETS, type HostileTarget } from "../fixtures/hostile_targets.ts";
 import { DEFAULT_DENY, normaliseAddress, Policy } from "../../src/policy/mod.ts";
-import type { Resolver } from "../../src/sockets/resolver.ts";
+import type { Resolver } from "../../src/core/sockets/resolver.ts";
 import { b64, startServer, startTcpEchoServer, type TcpPeer, TestClient, unb64 } from "../helpers.ts";
 
 const label = (t: HostileTarget) => `${JSON.stringify(t.host)}:${t.port} (${t.note})`;

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { Policy, type PolicyConfigInput } from "../../src/policy/mod.ts";
-import type { Resolver } from "../../src/sockets/resolver.ts";
+import type { Resolver } from "../../src/core/sockets/resolver.ts";
 import { b64, startServer, startTcpEchoServer, startTcpServer, TestClient } from "../helpers.ts";
 
 async function withClient(

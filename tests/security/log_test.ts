@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { jsonLineLog } from "../../src/log.ts";
+import { jsonLineLog } from "../../src/core/log.ts";
 import { Policy } from "../../src/policy/mod.ts";
 import { b64, startServer, startTcpEchoServer, TestClient, unb64 } from "../helpers.ts";
 

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { Policy } from "../../src/policy/mod.ts";
-import { DEFAULT_MAX_QUEUED_WRITE_BYTES } from "../../src/sockets/tcp.ts";
+import { DEFAULT_MAX_QUEUED_WRITE_BYTES } from "../../src/core/sockets/tcp.ts";
 import { b64, spawnCli, startServer, startTcpServer, TestClient } from "../helpers.ts";
 import { clientFrame, rawHandshake, write } from "./raw_ws.ts";
 import { rss } from "./proc.ts";

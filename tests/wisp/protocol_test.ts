@@ -11,7 +11,7 @@ import {
   ExtensionId,
   type Packet,
   StreamType,
-} from "../../src/wisp/packets.ts";
+} from "../../src/frontends/wisp/packets.ts";
 import { HOSTILE_TARGETS } from "../fixtures/hostile_targets.ts";
 import { startTcpEchoServer, startTcpServer } from "../helpers.ts";
 import { startWispServer } from "./servers.ts";

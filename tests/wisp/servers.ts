@@ -10,11 +10,11 @@ import http from "node:http";
 import dgram from "node:dgram";
 import type { AddressInfo } from "node:net";
 import { logging as wispjsLogging, server as wispjsServer } from "@mercuryworkshop/wisp-js/server";
-import type { DecisionRecord } from "../../src/log.ts";
+import type { DecisionRecord } from "../../src/core/log.ts";
 import { Policy } from "../../src/policy/mod.ts";
 import { Server, wasmnetEndpoint } from "../../src/server.ts";
-import type { Resolver } from "../../src/sockets/resolver.ts";
-import { wispEndpoint, type WispEndpointOptions } from "../../src/wisp/endpoint.ts";
+import type { Resolver } from "../../src/core/sockets/resolver.ts";
+import { wispEndpoint, type WispEndpointOptions } from "../../src/frontends/wisp/endpoint.ts";
 
 /** A running wasmnet server with a Wisp endpoint. */
 export interface WispTestServer {

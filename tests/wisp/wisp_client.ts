@@ -10,7 +10,7 @@
  */
 
 import { client as wispjs, extensions as wispExt } from "@mercuryworkshop/wisp-js/client";
-import { decodePacket, encodePacket, type Packet } from "../../src/wisp/packets.ts";
+import { decodePacket, encodePacket, type Packet } from "../../src/frontends/wisp/packets.ts";
 
 /** Options of {@link WispJsClient.connect}. */
 export interface WispJsOptions {

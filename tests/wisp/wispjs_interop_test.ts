@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { Policy } from "../../src/policy/mod.ts";
-import { CloseReason } from "../../src/wisp/packets.ts";
+import { CloseReason } from "../../src/frontends/wisp/packets.ts";
 import { startTcpEchoServer, startTcpServer } from "../helpers.ts";
 import {
   closedPort,

@@ -1,0 +1,40 @@
+/**
+ * Endpoints: each protocol the server speaks is served at a path (wasmnet's own at any other path, Wisp
+ * at `/wisp/`, …). The server refuses early (not a WebSocket, origin, token, limits) and then hands the
+ * upgrade to the first endpoint whose path matches.
+ *
+ * @module
+ */
+
+import type { DecisionLog } from "../core/log.ts";
+import type { Policy } from "../policy/mod.ts";
+import type { Resolver } from "../core/sockets/resolver.ts";
+
+/** Anything the server must close on shutdown. */
+export interface Closable {
+  /** Closes the session's sockets and its WebSocket with `code` (1001 on shutdown). */
+  shutdown(code?: number, reason?: string): void;
+}
+
+/** What an endpoint gets from the server for one upgrade. */
+export interface EndpointContext {
+  policy: Policy;
+  /** The interface the server listens on (the default bind address). */
+  serverHost: string;
+  /** The client's IP. */
+  clientIp: string;
+  log: DecisionLog;
+  resolver?: Resolver;
+  /** Registers a live session so shutdown closes it; call the returned function when it ends. */
+  track(session: Closable): () => void;
+}
+
+/** One protocol served at some path. */
+export interface Endpoint {
+  /** For logs and docs, e.g. `wasmnet`, `wisp`. */
+  readonly name: string;
+  /** True if this endpoint serves `url`. */
+  matches(url: URL): boolean;
+  /** Upgrades an admitted WebSocket request and returns the response. */
+  upgrade(request: Request, url: URL, ctx: EndpointContext): Response;
+}
