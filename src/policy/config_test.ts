@@ -41,6 +41,10 @@ Deno.test("defaults: every key filled in", () => {
     max_sessions_per_ip: 32,
     max_message_bytes: 1_048_576,
     session_idle_timeout_secs: 0,
+    header_timeout_secs: 10,
+    max_handshakes: 1024,
+    max_handshakes_per_ip: 8,
+    send_timeout_secs: 60,
     trusted_proxies: [],
   });
   assert.deepEqual(config.auth, { required: false, secret_env: "", secret_file: "" });
