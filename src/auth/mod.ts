@@ -22,16 +22,20 @@ export const TOKEN_PROTOCOL_PREFIX = "wasmnet.token.";
 /** Where the token was found, or `none`. */
 export type TokenSource = "query" | "protocol" | "none";
 
-/** The token a request carries: from `?token=` or from an offered `wasmnet.token.<jwt>` subprotocol. */
-export function tokenFromRequest(request: Request, url: URL): { token: string; source: TokenSource } {
-  const fromQuery = url.searchParams.get("token");
-  if (fromQuery !== null && fromQuery !== "") return { token: fromQuery, source: "query" };
+/** Most tokens one request may carry (one in the URL, one as a subprotocol). */
+export const MAX_TOKENS_PER_REQUEST = 2;
+
+/**
+ * Every token a request carries: `?token=` first, then each offered `wasmnet.token.<jwt>` subprotocol.
+ * When there are several, each must be valid (issue 13: a good one must not cover an expired one).
+ */
+export function tokensFromRequest(request: Request, url: URL): string[] {
+  const tokens = url.searchParams.getAll("token").filter((t) => t !== "");
   const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((s) => s.trim());
-  const carried = offered.find((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX));
-  if (carried !== undefined) {
-    return { token: carried.slice(TOKEN_PROTOCOL_PREFIX.length), source: "protocol" };
+  for (const p of offered) {
+    if (p.startsWith(TOKEN_PROTOCOL_PREFIX)) tokens.push(p.slice(TOKEN_PROTOCOL_PREFIX.length));
   }
-  return { token: "", source: "none" };
+  return tokens;
 }
 
 /** Checks tokens for one server: holds the key (never the secret's text) and whether a token is required. */
@@ -62,12 +66,26 @@ export class Authenticator {
    * required, or tokens not configured). Throws {@link TokenError} for a missing, bad or expired token.
    */
   async check(token: string, nowSecs?: number): Promise<Narrowing | null> {
-    if (token === "") {
-      if (this.required) throw new TokenError("missing", "a token is required");
-      return null;
+    return (await this.checkAll(token === "" ? [] : [token], nowSecs))[0] ?? null;
+  }
+
+  /**
+   * Checks every token a request carries ({@link tokensFromRequest}): each must be valid, and the session
+   * runs under all their narrowings. Resolves with them (empty: no token and none required, or tokens not
+   * configured). More than {@link MAX_TOKENS_PER_REQUEST} is `malformed`.
+   */
+  async checkAll(tokens: readonly string[], nowSecs?: number): Promise<Narrowing[]> {
+    if (tokens.length > MAX_TOKENS_PER_REQUEST) {
+      throw new TokenError("malformed", `at most ${MAX_TOKENS_PER_REQUEST} tokens per request`);
     }
-    if (this.#key === null) return null; // tokens are not configured: a token grants and narrows nothing
-    const payload = await verifyHs256(token, await this.#key, nowSecs);
-    return narrowingFromClaims(payload);
+    if (tokens.length === 0) {
+      if (this.required) throw new TokenError("missing", "a token is required");
+      return [];
+    }
+    if (this.#key === null) return []; // tokens are not configured: a token grants and narrows nothing
+    const key = await this.#key;
+    const out: Narrowing[] = [];
+    for (const token of tokens) out.push(narrowingFromClaims(await verifyHs256(token, key, nowSecs)));
+    return out;
   }
 }

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { Authenticator, TokenError, tokenFromRequest } from "../auth/mod.ts";
+import { Authenticator, TokenError, tokensFromRequest } from "../auth/mod.ts";
 import type { DecisionLog } from "../core/log.ts";
 import { messageLimits, setMessageLimits } from "../core/limits.ts";
 import { decideOrigin, type Policy } from "../policy/mod.ts";
@@ -81,13 +81,14 @@ export class Admission {
     const capped = this.#capFor(clientIp);
     if (capped) return this.#refuse(url, clientIp, capped);
     const slot = new Slot(this, clientKey(clientIp));
-    const { token } = tokenFromRequest(request, url);
+    const tokens = tokensFromRequest(request, url);
     if (!this.#auth.enabled && !this.#auth.required) {
       return this.#upgrade(request, slot, this.#policy, upgrade);
     }
-    return this.#auth.check(token).then(
-      (narrowing) => {
-        const policy = narrowing === null ? this.#policy : this.#policy.narrow(narrowing);
+    // Every token carried must be valid; the session runs under all their narrowings.
+    return this.#auth.checkAll(tokens).then(
+      (narrowings) => {
+        const policy = narrowings.reduce((p, n) => p.narrow(n), this.#policy);
         return this.#upgrade(request, slot, policy, upgrade);
       },
       (err) => {

@@ -25,6 +25,7 @@ export type {
 } from "./config.ts";
 export {
   bindPortCandidates,
+  clientReasonOf,
   decideBind,
   decideOrigin,
   decideResolved,
