@@ -6,7 +6,9 @@
  *
  * - one message, however it is fragmented: a frame whose length would pass `maxMessageBytes` is refused
  *   from its header (close 1009) before its payload is read;
- * - replies: everything sent is queued with its size plus {@link QUEUED_FRAME_OVERHEAD}; while the queue
+ * - replies: everything sent is queued (small frames packed into shared 64 KiB chunks, so a burst of tiny
+ *   replies costs its bytes, not an allocation each) and charged its size plus
+ *   {@link QUEUED_FRAME_OVERHEAD}; while the queue
  *   holds more than `readPauseBytes` the socket stops reading the client (a request flood is throttled by
  *   its own unread replies), and a client throttled for `floodCloseMs` is closed with
  *   {@link REPLY_FLOOD_CLOSE_CODE};
@@ -22,6 +24,8 @@ import {
   closePayload,
   encodeServerFrame,
   type FrameHeader,
+  serverFrameSize,
+  writeServerFrame,
   isFrameError,
   Opcode,
   parseClientFrameHeader,
@@ -32,7 +36,7 @@ import {
 export const REPLY_FLOOD_CLOSE_CODE = 4429;
 
 /** Bytes charged per queued frame on top of its length, so a flood of tiny replies is bounded by count too. */
-export const QUEUED_FRAME_OVERHEAD = 128;
+export const QUEUED_FRAME_OVERHEAD = 16;
 
 /** How long the peer has to answer our close frame before the connection is dropped. */
 export const CLOSE_HANDSHAKE_MS = 2000;
@@ -50,8 +54,17 @@ export interface RawWebSocketOptions {
 }
 
 const READ_CHUNK = 64 * 1024;
-/** Most bytes handed to one `write`: small frames are coalesced up to this. */
-const WRITE_BATCH = 256 * 1024;
+/** Frames up to this size are copied into a shared chunk; larger ones are queued as they are. */
+const SMALL_FRAME = 16 * 1024;
+/** Size of a shared chunk of small frames (also the most small-frame bytes handed to one `write`). */
+const CHUNK = 64 * 1024;
+
+/** One buffer waiting to be written: a large frame, or a chunk of small ones (`len` bytes used). */
+interface Pending {
+  buf: Uint8Array;
+  len: number;
+  charged: number;
+}
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
 
@@ -70,7 +83,9 @@ export class RawWebSocket {
   readonly #conn: Deno.Conn;
   readonly #options: RawWebSocketOptions;
   #pending: Uint8Array;
-  #queue: Uint8Array[] = [];
+  #queue: Pending[] = [];
+  /** The last entry of the queue still takes small frames (not yet handed to the writer). */
+  #tailOpen = false;
   #queued = 0;
   #writing = false;
   #writeStarted = 0;
@@ -106,20 +121,35 @@ export class RawWebSocket {
   send(message: string | Uint8Array): void {
     if (this.#closeSent || this.#done) return;
     const bytes = typeof message === "string" ? encoder.encode(message) : message;
-    this.#enqueue(encodeServerFrame(typeof message === "string" ? Opcode.text : Opcode.binary, bytes));
+    this.#enqueue(typeof message === "string" ? Opcode.text : Opcode.binary, bytes);
   }
 
   /** Starts the close handshake (code 1000 by default); the connection ends when the peer answers. */
   close(code: number = CloseCode.normal, reason = ""): void {
     if (this.#closeSent || this.#done) return;
-    this.#enqueue(encodeServerFrame(Opcode.close, closePayload(code, reason)));
+    this.#enqueue(Opcode.close, closePayload(code, reason));
     this.#closeSent = true;
     this.#closeAt = performance.now();
   }
 
-  #enqueue(frame: Uint8Array): void {
-    this.#queue.push(frame);
-    this.#queued += frame.length + QUEUED_FRAME_OVERHEAD;
+  /** Queues one frame (a copy of `payload`: callers may reuse their buffers). */
+  #enqueue(opcode: number, payload: Uint8Array): void {
+    const size = serverFrameSize(payload.length);
+    const charged = size + QUEUED_FRAME_OVERHEAD;
+    if (size <= SMALL_FRAME) {
+      let tail = this.#tailOpen ? this.#queue[this.#queue.length - 1] : undefined;
+      if (tail === undefined || tail.buf.length - tail.len < size) {
+        tail = { buf: new Uint8Array(CHUNK), len: 0, charged: 0 };
+        this.#queue.push(tail);
+        this.#tailOpen = true;
+      }
+      tail.len += writeServerFrame(tail.buf, tail.len, opcode, payload);
+      tail.charged += charged;
+    } else {
+      this.#queue.push({ buf: encodeServerFrame(opcode, payload), len: size, charged });
+      this.#tailOpen = false;
+    }
+    this.#queued += charged;
     if (!this.#writing) this.#writeLoop();
   }
 
@@ -127,14 +157,15 @@ export class RawWebSocket {
     this.#writing = true;
     try {
       while (this.#queue.length > 0 && !this.#done) {
-        const batch = this.#takeBatch();
+        const entry = this.#queue.shift()!;
+        if (this.#queue.length === 0) this.#tailOpen = false; // the writer has it: new frames go elsewhere
         this.#writeStarted = performance.now();
-        let rest = batch.bytes;
+        let rest = entry.buf.subarray(0, entry.len);
         while (rest.length > 0) {
           rest = rest.subarray(await this.#conn.write(rest));
           this.#writeStarted = performance.now();
         }
-        this.#queued -= batch.charged;
+        this.#queued -= entry.charged;
         if (this.#drained && this.#queued <= this.#options.readPauseBytes / 2) {
           const resume = this.#drained;
           this.#drained = undefined;
@@ -147,25 +178,6 @@ export class RawWebSocket {
       this.#writing = false;
       this.#writeStarted = 0;
     }
-  }
-
-  /** The next write: one frame, or several small ones coalesced (fewer syscalls in a burst of replies). */
-  #takeBatch(): { bytes: Uint8Array; charged: number } {
-    const first = this.#queue.shift()!;
-    if (first.length >= WRITE_BATCH || this.#queue.length === 0) {
-      return { bytes: first, charged: first.length + QUEUED_FRAME_OVERHEAD };
-    }
-    let total = first.length;
-    let count = 1;
-    while (count - 1 < this.#queue.length && total + this.#queue[count - 1].length <= WRITE_BATCH) {
-      total += this.#queue[count - 1].length;
-      count++;
-    }
-    const parts = [first, ...this.#queue.splice(0, count - 1)];
-    const bytes = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) (bytes.set(p, at), at += p.length);
-    return { bytes, charged: total + count * QUEUED_FRAME_OVERHEAD };
   }
 
   async #readLoop(): Promise<void> {
@@ -254,16 +266,14 @@ export class RawWebSocket {
   /** Handles a control frame; false when the connection is done (the peer sent close). */
   #control(opcode: number, body: Uint8Array): boolean {
     if (opcode === Opcode.ping) {
-      if (!this.#closeSent) this.#enqueue(encodeServerFrame(Opcode.pong, body));
+      if (!this.#closeSent) this.#enqueue(Opcode.pong, body);
       return true;
     }
     if (opcode === Opcode.pong) return true;
     // Close: answer (unless we started it) and end once the answer is written.
     const code = closeCodeOf(body);
     if (!this.#closeSent) {
-      this.#enqueue(
-        encodeServerFrame(Opcode.close, closePayload(code === null || code === 1005 ? 1000 : code)),
-      );
+      this.#enqueue(Opcode.close, closePayload(code === null || code === 1005 ? 1000 : code));
       this.#closeSent = true;
     }
     this.#closeAt = performance.now();
@@ -288,7 +298,7 @@ export class RawWebSocket {
    */
   async #fail(code: number, reason: string): Promise<void> {
     if (!this.#closeSent) {
-      this.#enqueue(encodeServerFrame(Opcode.close, closePayload(code, reason)));
+      this.#enqueue(Opcode.close, closePayload(code, reason));
       this.#closeSent = true;
     }
     this.#closeAt = performance.now();

@@ -109,22 +109,36 @@ export function unmask(payload: Uint8Array, mask: number, phase = 0): void {
   while (i < n) payload[i] ^= m[(phase + i++) & 3];
 }
 
+/** Bytes of a server frame carrying `length` payload bytes (header included). */
+export function serverFrameSize(length: number): number {
+  return (length < 126 ? 2 : length < 65536 ? 4 : 10) + length;
+}
+
+/** Writes one unmasked server frame (FIN set) into `out` at `at`; returns the bytes written. */
+export function writeServerFrame(out: Uint8Array, at: number, opcode: number, payload: Uint8Array): number {
+  const len = payload.length;
+  out[at] = 0x80 | opcode;
+  let header = 2;
+  if (len < 126) out[at + 1] = len;
+  else if (len < 65536) {
+    out[at + 1] = 126;
+    out[at + 2] = len >>> 8;
+    out[at + 3] = len & 0xff;
+    header = 4;
+  } else {
+    out[at + 1] = 127;
+    out.fill(0, at + 2, at + 6);
+    new DataView(out.buffer, out.byteOffset).setUint32(at + 6, len);
+    header = 10;
+  }
+  out.set(payload, at + header);
+  return header + len;
+}
+
 /** One unmasked server frame (FIN set) carrying a copy of `payload`. */
 export function encodeServerFrame(opcode: number, payload: Uint8Array): Uint8Array {
-  const len = payload.length;
-  const ext = len < 126 ? 0 : len < 65536 ? 2 : 8;
-  const out = new Uint8Array(2 + ext + len);
-  out[0] = 0x80 | opcode;
-  if (ext === 0) out[1] = len;
-  else if (ext === 2) {
-    out[1] = 126;
-    out[2] = len >>> 8;
-    out[3] = len & 0xff;
-  } else {
-    out[1] = 127;
-    new DataView(out.buffer).setUint32(6, len);
-  }
-  out.set(payload, 2 + ext);
+  const out = new Uint8Array(serverFrameSize(payload.length));
+  writeServerFrame(out, 0, opcode, payload);
   return out;
 }
 
