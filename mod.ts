@@ -37,7 +37,7 @@ export {
 export { type ErrorCode, eventForCode, WasmnetError } from "./src/core/errors.ts";
 export { type DecisionLog, type DecisionRecord, jsonLineLog, silentLog } from "./src/core/log.ts";
 export type { Resolver } from "./src/core/sockets/resolver.ts";
-export * as protocol from "./src/protocol/mod.ts";
+export * as protocol from "@wasmnet/protocol";
 /** Token helpers, so an operator's own backend can mint the HS256 tokens `[auth]` checks. */
 export { importHs256Key, signHs256, TOKEN_PROTOCOL_PREFIX } from "./src/auth/mod.ts";
 

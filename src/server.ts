@@ -8,23 +8,35 @@
 
 import { warmAllocator } from "./core/allocator.ts";
 import { Admission } from "./http/admission.ts";
+import { Authenticator } from "./auth/mod.ts";
 import { messageLimits, setMessageLimits } from "./core/limits.ts";
 import type { Closable, Endpoint, EndpointContext } from "./frontends/endpoint.ts";
 import { EXTRA_ENDPOINTS } from "./http/endpoints.ts";
-import { type DecisionLog, jsonLineLog, silentLog } from "./core/log.ts";
-import { clientAddressOf, loadPolicyFileSync, Policy, type PolicyConfigInput } from "./policy/mod.ts";
+import { type DecisionLog, type DecisionRecord, jsonLineLog, silentLog, withReplica } from "./core/log.ts";
+import {
+  clientAddressOf,
+  loadPolicyFile,
+  loadPolicyFileSync,
+  Policy,
+  type PolicyConfigInput,
+} from "./policy/mod.ts";
 import { Session } from "./frontends/wasmnet/session.ts";
 import { defaultResolver } from "./core/sockets/dns.ts";
 import type { Resolver } from "./core/sockets/resolver.ts";
-import {
-  DEFAULT_SEND_BUFFER_BYTES,
-  isWebSocketUpgrade,
-  offeredProtocols,
-  upgradeToPort,
-} from "./core/websocket.ts";
+import { caCertsFor } from "./core/sockets/tls.ts";
+import { isWebSocketUpgrade, observeUpgrade, offeredProtocols, upgradeToPort } from "./core/websocket.ts";
 import { PROTOCOL_V2 } from "./frontends/wasmnet/flow.ts";
-import { AcceptLoop, type AcceptStats, type ConnectionLimits, probeOpenFiles } from "./http/accept.ts";
-import { isTrustedProxy } from "./policy/mod.ts";
+import { type AdminSource, type RunningAdmin, serveAdmin } from "./ops/admin.ts";
+import { notLiveChanges, PolicyHolder } from "./ops/live_policy.ts";
+import type { AccessRecord, EventFields, LogLevel } from "./ops/logger.ts";
+import { framingLabel, ServerMetrics, type SessionMeter } from "./ops/metrics.ts";
+import { StatusBoard } from "./ops/status.ts";
+import type { ClusterSetup } from "./cluster/mod.ts";
+import { ClientBandwidth } from "./cluster/bandwidth.ts";
+import { registerClusterMetrics } from "./cluster/metrics.ts";
+import { clientKey } from "./http/admission.ts";
+import { AcceptLoop, type AcceptStats } from "./http/accept.ts";
+import { connectionLimits } from "./http/bounds.ts";
 
 /** Where the server listens and how it behaves. */
 export interface ServerOptions {
@@ -38,7 +50,31 @@ export interface ServerOptions {
   log: DecisionLog;
   /** Name resolution (default: the system's, cached and timed per the policy's `[dns]`; see sockets/dns.ts). */
   resolver?: Resolver;
+  /** The admin listener (`/metrics`, `/healthz`, `/readyz`, `/status`), started by {@link Server.serve}. Off when absent. */
+  admin?: { hostname: string; port: number; token?: Uint8Array | null };
+  /** Counts for `/metrics` and `/status`; created when `admin` or `accessLog` is set and this is not. */
+  metrics?: ServerMetrics;
+  /** Receives one record per ended session (the access log). */
+  accessLog?: (record: AccessRecord) => void;
+  /** Receives operational events: reloads (and why one failed), drains. */
+  events?: (level: LogLevel, event: string, fields?: EventFields) => void;
+  /** The policy file {@link Server.reload} re-reads when given no path. */
+  policyFile?: string;
+  /**
+   * Limits beyond this process (src/cluster/): the shared store, the local share of each cap, and the
+   * replica name every decision is logged with. Default: this process alone counts, unnamed.
+   */
+  cluster?: ClusterSetup;
+  /** Share the port with other servers (`SO_REUSEPORT`; Deno 2.9.6 needs `--unstable-net`). Default false. */
+  reusePort?: boolean;
 }
+
+/** What {@link Server.reload} did. */
+export type ReloadResult =
+  /** The new policy is in force; `notLive` names changed settings that apply only after a restart. */
+  | { ok: true; policy: Policy; notLive: string[] }
+  /** Nothing changed; `error` is what start-up would have said about the file. */
+  | { ok: false; error: Error };
 
 /** A server that is listening. */
 export interface RunningServer {
@@ -48,6 +84,8 @@ export interface RunningServer {
   url: string;
   /** Resolves once the server has shut down and every session is closed. */
   finished: Promise<void>;
+  /** The admin listener, when the server has one. */
+  admin?: RunningAdmin;
 }
 
 /** Options for {@link Server.serve} and {@link Server.listen}. */
@@ -56,15 +94,33 @@ export interface ListenOptions {
   signal?: AbortSignal;
   /** Called once with the bound address. */
   onListen?: (addr: Deno.NetAddr) => void;
+  /** Called once with the admin listener's address, when there is one. */
+  onAdminListen?: (addr: Deno.NetAddr) => void;
 }
 
-/** The wasmnet server. Build one with {@link Server.builder} or {@link Server.fromConfig}. */
+/**
+ * The wasmnet server. Build one with {@link Server.builder} or {@link Server.fromConfig}.
+ *
+ * Lifetimes: {@link serve}'s signal ends everything at once (sessions closed with 1001); {@link drain} first
+ * refuses new sessions and lets open ones finish, for up to `[server] drain_timeout_secs`. {@link reload}
+ * puts a new policy in force for every later decision, in every session.
+ */
 export class Server {
-  /** The options in force. */
+  /** The options in force; `options.policy` is a live view of the policy in force (see {@link reload}). */
   readonly options: ServerOptions;
   readonly #sessions = new Set<Closable>();
   readonly #admission: Admission;
+  readonly #bandwidth: ClientBandwidth;
   readonly #endpoints: readonly Endpoint[];
+  readonly #policy: PolicyHolder;
+  /** Every decision of the server passes here: counted, kept for the status page, then logged. */
+  readonly #log: DecisionLog;
+  readonly #metrics: ServerMetrics | undefined;
+  readonly #board: StatusBoard | undefined;
+  readonly #readiness = new Map<string, () => string | null>();
+  #metricsSource: (() => Promise<string>) | undefined;
+  #drain: { done: Promise<void>; finish: () => void } | undefined;
+  #onEmpty: (() => void) | undefined;
   #accept: AcceptLoop | undefined;
 
   /** Prefer {@link Server.builder}. `endpoints` defaults to every protocol wasmnet speaks. */
@@ -72,10 +128,44 @@ export class Server {
     options: ServerOptions,
     endpoints: readonly Endpoint[] = [...EXTRA_ENDPOINTS, wasmnetEndpoint],
   ) {
+    this.#policy = new PolicyHolder(options.policy);
     // One DNS cache per server, shared by every session and endpoint (src/core/sockets/dns.ts).
-    this.options = options.resolver ? options : { ...options, resolver: defaultResolver(options.policy) };
+    this.options = {
+      ...options,
+      policy: this.#policy.view,
+      resolver: options.resolver ?? defaultResolver(options.policy),
+    };
     this.#endpoints = endpoints;
-    this.#admission = new Admission(options.policy, this.options.log);
+    this.#metrics = options.metrics ??
+      (options.admin || options.accessLog
+        ? new ServerMetrics({ eventLoopSampleMs: options.admin ? 100 : 0 })
+        : undefined);
+    this.#board = this.#metrics && new StatusBoard();
+    const replica = options.cluster?.replica;
+    const base = replica === undefined ? options.log : withReplica(options.log, replica);
+    const metrics = this.#metrics, board = this.#board;
+    this.#log = metrics && board
+      ? (record: DecisionRecord) => (metrics.decided(record), board.decided(record), base(record))
+      : base;
+    this.options = { ...this.options, log: base };
+    this.#admission = new Admission(this.#policy.view, this.#log, undefined, {
+      shared: options.cluster?.shared,
+      localShare: options.cluster?.localShare,
+      replica,
+    });
+    const shared = options.cluster?.shared;
+    this.#bandwidth = new ClientBandwidth({
+      mbps: options.policy.config.network.max_bandwidth_mbps_per_ip,
+      store: shared?.store,
+      localShare: shared ? options.policy.config.cluster.replicas : options.cluster?.localShare ?? 1,
+      onStoreError: (err) => shared?.reportFailure(err),
+    });
+    if (metrics) this.#admission.onRefuse = (refusal) => metrics.refused(refusal.kind);
+    if (metrics && shared) registerClusterMetrics(metrics.registry, shared);
+    // on_store_failure = "closed": a required dependency is down, so /readyz says so.
+    if (shared?.options.onFailure === "closed") {
+      this.addReadinessCheck("cluster", () => shared.up ? null : "the shared limits store is unavailable");
+    }
     warmAllocator(); // keeps the data path off fresh pages (src/core/allocator.ts)
   }
 
@@ -99,6 +189,129 @@ export class Server {
     return this.#sessions.size;
   }
 
+  /** The server's metrics, when it counts (admin listener or access log; see {@link ServerOptions.metrics}). */
+  get metrics(): ServerMetrics | undefined {
+    return this.#metrics;
+  }
+
+  /** True from the start of a {@link drain}: new sessions are refused with 503, `/readyz` answers 503. */
+  get draining(): boolean {
+    return this.#drain !== undefined;
+  }
+
+  /**
+   * Adds a readiness check for `/readyz` (e.g. a shared store's connection): `check` returns null when
+   * fine, else why not. The server is not ready while any check says why.
+   */
+  addReadinessCheck(name: string, check: () => string | null): void {
+    this.#readiness.set(name, check);
+  }
+
+  /**
+   * Replaces what the admin listener's `/metrics` serves (under `--workers`, worker 0 serves every worker's
+   * metrics, labelled by `worker`: src/cluster/worker_metrics.ts).
+   */
+  setMetricsSource(source: () => Promise<string>): void {
+    this.#metricsSource = source;
+  }
+
+  /** Null when ready for new sessions, else why not (`draining`, or a failed readiness check). */
+  notReady(): string | null {
+    if (this.draining) return "draining";
+    for (const [name, check] of this.#readiness) {
+      const problem = check();
+      if (problem !== null) return `${name}: ${problem}`;
+    }
+    return null;
+  }
+
+  /** What the admin listener serves for this server. */
+  get adminSource(): AdminSource {
+    const metrics = this.#metrics ?? new ServerMetrics({ eventLoopSampleMs: 0 });
+    const board = this.#board ?? new StatusBoard();
+    return {
+      metrics: () => this.#metricsSource?.() ?? metrics.render(),
+      notReady: () => this.notReady(),
+      status: () =>
+        board.snapshot(metrics, {
+          draining: this.draining,
+          policy: this.#policy.current.describe(),
+          refusals: metrics.refusalCount,
+        }),
+    };
+  }
+
+  /**
+   * Drains: from now on new sessions get 503 and `/readyz` 503, open sessions keep working for up to
+   * `timeoutMs` (default `[server] drain_timeout_secs`) and are then closed with 1001. Resolves as soon as
+   * the last session has ended (or at the timeout, once the rest are closed); a second call returns the same
+   * promise. Aborting {@link serve}'s signal ends the drain at once.
+   */
+  drain(timeoutMs?: number): Promise<void> {
+    if (this.#drain) return this.#drain.done;
+    const ms = timeoutMs ?? this.#policy.current.config.server.drain_timeout_secs * 1000;
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    const finish = () => {
+      clearTimeout(timer);
+      this.#onEmpty = undefined;
+      this.closeSessions();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      this.options.events?.("warn", "drain_timeout", {
+        sessions: this.#sessions.size,
+        timeout_secs: ms / 1000,
+      });
+      finish();
+    }, ms);
+    this.#onEmpty = finish;
+    this.#drain = { done, finish };
+    this.#admission.draining = true;
+    if (this.#metrics) this.#metrics.draining = true;
+    this.options.events?.("info", "draining", { sessions: this.#sessions.size, timeout_secs: ms / 1000 });
+    if (this.#sessions.size === 0) finish();
+    return done;
+  }
+
+  /**
+   * Re-reads the policy (`path`, else {@link ServerOptions.policyFile}) or takes `policy`, and puts it in
+   * force for every new decision, in open sessions as in new ones. A file that start-up would refuse (bad
+   * TOML, a rule that does not parse, a missing `[auth]` secret or `[tls]` CA file) is refused with the same
+   * error and the old policy stays. Logged (`events`) and counted (`wasmnet_policy_reloads_total`).
+   */
+  async reload(source: string | Policy | undefined = this.options.policyFile): Promise<ReloadResult> {
+    let result: ReloadResult;
+    try {
+      if (source === undefined) throw new Error("no policy file to reload (the server started without one)");
+      const next = typeof source === "string" ? await loadPolicyFile(source) : source;
+      await caCertsFor(next);
+      const auth = Authenticator.fromConfig(next.config.auth);
+      const notLive = notLiveChanges(this.#policy.current.config, next.config);
+      this.#policy.replace(next);
+      this.#admission.replaceAuth(auth);
+      result = { ok: true, policy: next, notLive };
+    } catch (err) {
+      result = { ok: false, error: err instanceof Error ? err : new Error(String(err)) };
+    }
+    this.#metrics?.reloaded(result.ok);
+    if (result.ok) {
+      this.options.events?.("info", "policy_reloaded", {
+        policy: result.policy.describe(),
+        not_live: result.notLive.length > 0 ? result.notLive : undefined,
+      });
+      if (result.notLive.length > 0) {
+        this.options.events?.("warn", "reload_not_live", {
+          settings: result.notLive,
+          note: "these settings take effect after a restart",
+        });
+      }
+    } else {
+      this.options.events?.("error", "policy_reload_failed", { error: result.error.message });
+    }
+    return result;
+  }
+
   /**
    * The request handler, for mounting in an existing `Deno.serve`: WebSocket upgrades become sessions,
    * anything else gets a short plain-text answer.
@@ -110,24 +323,87 @@ export class Server {
     if (!isWebSocketUpgrade(request)) return notWebSocket();
     const url = new URL(request.url);
     const endpoint = this.#endpoints.find((e) => e.matches(url));
-    if (!endpoint) return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
+    if (!endpoint) {
+      this.#metrics?.refused("endpoint");
+      return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
+    }
     const clientIp = clientIpOf(request, info.remoteAddr.hostname, this.options.policy);
     // Origin, session caps and token are checked here, before any endpoint upgrades (src/http/admission.ts).
     return this.#admission.admit(request, url, clientIp, (admitted) => {
-      return endpoint.upgrade(request, url, {
+      const meter = this.#meterUpgrade(request, endpoint.name, clientIp);
+      // The address's shared bandwidth (max_bandwidth_mbps_per_ip): held while a session is tracked.
+      const budget = this.#bandwidth.acquire(clientKey(clientIp));
+      let tracked = false;
+      const response = endpoint.upgrade(request, url, {
         policy: admitted.policy,
         serverHost: this.options.hostname,
         clientIp,
-        log: this.options.log,
+        log: meter ? meter.log : this.#log,
         resolver: this.options.resolver,
+        clientBudget: budget?.budget,
+        observer: this.#metrics?.sockets,
         track: (session) => {
+          tracked = true;
           this.#sessions.add(session);
           const release = admitted.hold();
-          return () => (this.#sessions.delete(session), release());
+          if (meter?.current && session.id !== undefined) meter.current.id = session.id;
+          return () => {
+            this.#sessions.delete(session);
+            release();
+            budget?.release();
+            if (this.#sessions.size === 0) this.#onEmpty?.();
+          };
         },
       });
+      if (!tracked) budget?.release();
+      return response;
     });
   };
+
+  /**
+   * Meters one upgrade (when the server counts): the session's meter is opened by `upgradeToPort` with the
+   * framing its front end chose, and its decisions count the sockets it opens.
+   */
+  #meterUpgrade(
+    request: Request,
+    frontend: string,
+    clientIp: string,
+  ): { log: DecisionLog; current: SessionMeter | undefined } | undefined {
+    const metrics = this.#metrics;
+    if (!metrics) return undefined;
+    const metered: { log: DecisionLog; current: SessionMeter | undefined } = {
+      current: undefined,
+      log: (record) => {
+        if (metered.current && record.decision === "allow" && OPENS_SOCKET.has(record.op)) {
+          metered.current.socketsOpened++;
+        }
+        this.#log(record);
+      },
+    };
+    observeUpgrade(request, (protocol) => {
+      const meter = metrics.openSession(frontend, framingLabel(protocol), clientIp, (m) => this.#ended(m));
+      this.#board?.sessionOpened();
+      return (metered.current = meter);
+    });
+    return metered;
+  }
+
+  /** A metered session ended: its totals stay on the status page, and it gets its access line. */
+  #ended(meter: SessionMeter): void {
+    this.#board?.sessionClosed(meter);
+    this.options.accessLog?.({
+      session: meter.id,
+      frontend: meter.frontend,
+      framing: meter.framing,
+      client: meter.clientIp,
+      duration_secs: Math.round(meter.ageMs) / 1000,
+      bytes_up: meter.bytesUp,
+      bytes_down: meter.bytesDown,
+      sockets: meter.socketsOpened,
+      close_code: meter.closeCode ?? 1006,
+      ...(this.options.cluster ? { replica: this.options.cluster.replica } : {}),
+    });
+  }
 
   /**
    * Starts listening and returns once bound; shut down by aborting `signal`. The server owns its accept
@@ -135,20 +411,47 @@ export class Server {
    * their upgrade, and upgrades to its own WebSocket, which bounds every message and reply.
    */
   serve(options: ListenOptions = {}): Promise<RunningServer> {
-    const listener = Deno.listen({ hostname: this.options.hostname, port: this.options.port });
+    const listener = Deno.listen({
+      hostname: this.options.hostname,
+      port: this.options.port,
+      ...(this.options.reusePort ? { reusePort: true } : {}),
+    } as Deno.TcpListenOptions);
     const addr = listener.addr;
     const stop = new AbortController();
-    const loop = new AcceptLoop(listener, this.handler, connectionLimits(this.options.policy), stop.signal);
+    // The bounds are read per connection, so a reloaded policy applies to the next one.
+    const loop = new AcceptLoop(
+      listener,
+      this.handler,
+      () => connectionLimits(this.#policy.current),
+      stop.signal,
+    );
     this.#accept = loop;
-    const shutdown = async () => {
-      this.closeSessions();
+    const closeListener = () => {
       stop.abort();
       try {
         listener.close();
       } catch {
         // already closed
       }
+    };
+    const adminStop = new AbortController();
+    let admin: RunningAdmin | undefined;
+    try {
+      admin = this.options.admin &&
+        serveAdmin(this.adminSource, { ...this.options.admin, signal: adminStop.signal });
+    } catch (err) {
+      closeListener();
+      const { hostname, port } = this.options.admin!;
+      throw new Error(`admin listener on ${hostname}:${port}: ${(err as Error).message}`, { cause: err });
+    }
+    const shutdown = async () => {
+      this.#drain?.finish();
+      this.closeSessions();
+      closeListener();
       await loop.done;
+      adminStop.abort();
+      await admin?.finished;
+      this.#metrics?.close();
     };
     const finished = options.signal?.aborted
       ? shutdown()
@@ -156,8 +459,9 @@ export class Server {
         options.signal?.addEventListener("abort", () => shutdown().then(done), { once: true })
       );
     options.onListen?.(addr);
+    if (admin) options.onAdminListen?.(admin.addr);
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-    return Promise.resolve({ addr, url: `ws://${host}:${addr.port}/`, finished });
+    return Promise.resolve({ addr, url: `ws://${host}:${addr.port}/`, finished, admin });
   }
 
   /** Counts of the accept loop (connections in their handshake, fd exhaustion, shed), once serving. */
@@ -178,6 +482,18 @@ export class Server {
   }
 }
 
+/** Ops whose allowed decision opens a socket (counted per session for the access log and status page). */
+const OPENS_SOCKET = new Set([
+  "connect",
+  "connect_tls",
+  "connect_udp",
+  "bind",
+  "wisp",
+  "wisp_udp",
+  "wisp_wsproxy",
+  "websockify",
+]);
+
 /** Builds a {@link Server}, in the shape of the original's Rust builder. */
 export class ServerBuilder {
   #hostname = "0.0.0.0";
@@ -185,6 +501,13 @@ export class ServerBuilder {
   #policy: Policy = Policy.defaults();
   #log: DecisionLog = jsonLineLog();
   #resolver: Resolver | undefined;
+  #policyFile: string | undefined;
+  #admin: ServerOptions["admin"];
+  #accessLog: ServerOptions["accessLog"];
+  #events: ServerOptions["events"];
+  #metrics: ServerMetrics | undefined;
+  #cluster: ClusterSetup | undefined;
+  #reusePort = false;
 
   /** Interface to listen on. */
   host(hostname: string): this {
@@ -204,6 +527,40 @@ export class ServerBuilder {
   /** Reads a TOML policy file now; throws `PolicyError` naming the file, key and rule on a bad file. */
   policyFile(path: string): this {
     this.#policy = loadPolicyFileSync(path);
+    this.#policyFile = path;
+    return this;
+  }
+
+  /** The file {@link Server.reload} re-reads (set by {@link policyFile}; for a policy loaded elsewhere). */
+  reloadPath(path: string): this {
+    this.#policyFile = path;
+    return this;
+  }
+
+  /**
+   * Serves the admin listener (`/metrics`, `/healthz`, `/readyz`, `/status`) on `hostname:port`, with
+   * `/metrics` and `/status.json` behind `token` when given. Keep it off the public interface.
+   */
+  admin(hostname: string, port: number, token: Uint8Array | null = null): this {
+    this.#admin = { hostname, port, token };
+    return this;
+  }
+
+  /** Where the access log goes: one record per ended session. */
+  accessLog(accessLog: (record: AccessRecord) => void): this {
+    this.#accessLog = accessLog;
+    return this;
+  }
+
+  /** Where operational events go (reloads, drains). */
+  events(events: (level: LogLevel, event: string, fields?: EventFields) => void): this {
+    this.#events = events;
+    return this;
+  }
+
+  /** Counts into `metrics` (e.g. one registry shared with an application's own). */
+  metrics(metrics: ServerMetrics): this {
+    this.#metrics = metrics;
     return this;
   }
 
@@ -231,6 +588,18 @@ export class ServerBuilder {
     return this;
   }
 
+  /** Shares limits beyond this process (from `openCluster`, src/cluster/mod.ts). */
+  cluster(cluster: ClusterSetup): this {
+    this.#cluster = cluster;
+    return this;
+  }
+
+  /** Shares the port with other servers on this host (`--workers`; needs `--unstable-net`). */
+  reusePort(reuse: boolean): this {
+    this.#reusePort = reuse;
+    return this;
+  }
+
   /** The server. */
   build(): Server {
     return new Server({
@@ -239,6 +608,13 @@ export class ServerBuilder {
       policy: this.#policy,
       log: this.#log,
       resolver: this.#resolver,
+      policyFile: this.#policyFile,
+      admin: this.#admin,
+      accessLog: this.#accessLog,
+      events: this.#events,
+      metrics: this.#metrics,
+      cluster: this.#cluster,
+      reusePort: this.#reusePort,
     });
   }
 }
@@ -255,50 +631,6 @@ function clientIpOf(request: Request, peer: string, policy: Policy): string {
     policy.rules.trustedProxies,
     headers.get("forwarded"),
   ).ip;
-}
-
-/** The accept loop's bounds from the policy's `[server]` table (docs/security.md, Bounds). */
-export function connectionLimits(policy: Policy): ConnectionLimits {
-  const server = policy.config.server;
-  return {
-    headerTimeoutMs: server.header_timeout_secs * 1000,
-    maxHandshakes: server.max_handshakes,
-    maxHandshakesPerIp: server.max_handshakes_per_ip,
-    isTrustedProxy: (ip) => isTrustedProxy(ip, policy.rules.trustedProxies),
-    sendTimeoutMs: server.send_timeout_secs * 1000,
-    // Above the front ends' own send bound (where they stop reading TCP), so only replies can reach it.
-    readPauseBytes: 2 * DEFAULT_SEND_BUFFER_BYTES,
-    floodCloseMs: FLOOD_CLOSE_MS,
-  };
-}
-
-/** A client kept unread this long by its own replies is closed (4429). */
-const FLOOD_CLOSE_MS = 10_000;
-
-/**
- * File descriptors the caps can use at once: every session with all its sockets and listeners, every
- * connection in its handshake, and a margin for the runtime (stdio, DNS, the listener).
- */
-export function fdsNeeded(policy: Policy): number {
-  const { server, network } = policy.config;
-  return server.max_sessions * (1 + network.max_connections + network.max_listeners) + server.max_handshakes +
-    64;
-}
-
-/**
- * The start-up warning when the open-file limit (`ulimit -n`) is below {@link fdsNeeded}, or undefined when
- * it is enough (or cannot be found). The CLI prints it; probing costs a moment, so `serve` does not.
- */
-export function fdLimitWarning(policy: Policy): string | undefined {
-  const found = probeOpenFiles();
-  const needed = fdsNeeded(policy);
-  if (found === null || found.capped || found.room >= needed) return undefined;
-  const what = found.limit !== undefined
-    ? `the open-file limit (ulimit -n) is ${found.limit}`
-    : `only ${found.room} more files can be opened (ulimit -n)`;
-  return `warning: ${what}, below the ${needed} the caps can use (max_sessions × (1 + max_connections + ` +
-    `max_listeners) + max_handshakes + 64); raise it or lower the caps. When descriptors run out, new ` +
-    `connections wait and the oldest unfinished handshakes are dropped.`;
 }
 
 /** Options for {@link handleWsUpgrade}. */
@@ -351,6 +683,8 @@ export const wasmnetEndpoint: Endpoint = {
         policy: ctx.policy,
         serverHost: ctx.serverHost,
         clientIp: ctx.clientIp,
+        clientBudget: ctx.clientBudget,
+        observer: ctx.observer,
         log: ctx.log,
         resolver: ctx.resolver,
         flowControl: v2,

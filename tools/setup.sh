@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a fresh Debian machine, and does nothing when it is already there:
 # Chromium (browser tests), the WASM toolchains (clang/wasi-libc, emscripten, wabt, binaryen), websockify
-# (benchmark peer), openssl (test certificates) and python3 (a test peer). Needs root for apt-get.
+# (benchmark peer), openssl (test certificates), python3 (a test peer), redis-server, haproxy and nginx
+# (cluster tests). Needs root for apt-get.
 set -euo pipefail
 
 need=()
@@ -17,6 +18,9 @@ have wasm-opt || need+=(binaryen)
 have websockify || need+=(websockify)
 have openssl || need+=(openssl)
 have python3 || need+=(python3)
+have redis-server || need+=(redis-server) # tests/cluster: the shared limits store
+have haproxy || need+=(haproxy)           # tests/cluster: the published load balancer config
+have nginx || need+=(nginx)               # tests/cluster: the published nginx config
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2

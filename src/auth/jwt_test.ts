@@ -120,8 +120,8 @@ Deno.test("several tokens: each must be valid, and all their narrowings apply", 
   const good = await signHs256({ exp: NOW + 60, wasmnet: { max_connections: 3 } }, key);
   const other = await signHs256({ exp: NOW + 60, wasmnet: { max_connections: 5 } }, key);
   const expired = await signHs256({ exp: NOW - 600 }, key);
-  assert.equal(await refusal(auth.checkAll([good, expired], NOW)), "expired");
-  assert.equal(await refusal(auth.checkAll([expired, good], NOW)), "expired");
-  assert.equal((await auth.checkAll([good, other], NOW)).length, 2);
-  assert.equal(await refusal(auth.checkAll([good, good, good], NOW)), "malformed");
+  assert.equal(await refusal(auth.verifyAll([good, expired], NOW)), "expired");
+  assert.equal(await refusal(auth.verifyAll([expired, good], NOW)), "expired");
+  assert.equal((await auth.verifyAll([good, other], NOW)).narrowings.length, 2);
+  assert.equal(await refusal(auth.verifyAll([good, good, good], NOW)), "malformed");
 });

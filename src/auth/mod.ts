@@ -19,9 +19,6 @@ export { loadSecret, MIN_SECRET_BYTES, SecretError } from "./secret.ts";
 /** The prefix of the subprotocol that carries a token: `Sec-WebSocket-Protocol: wasmnet.token.<jwt>`. */
 export const TOKEN_PROTOCOL_PREFIX = "wasmnet.token.";
 
-/** Where the token was found, or `none`. */
-export type TokenSource = "query" | "protocol" | "none";
-
 /** Most tokens one request may carry (one in the URL, one as a subprotocol). */
 export const MAX_TOKENS_PER_REQUEST = 2;
 
@@ -66,26 +63,52 @@ export class Authenticator {
    * required, or tokens not configured). Throws {@link TokenError} for a missing, bad or expired token.
    */
   async check(token: string, nowSecs?: number): Promise<Narrowing | null> {
-    return (await this.checkAll(token === "" ? [] : [token], nowSecs))[0] ?? null;
+    return (await this.verify(token, nowSecs)).narrowing;
+  }
+
+  /**
+   * As {@link check}, and also who the token speaks for (for `[auth] max_sessions_per_token`): `sub:<sub>`
+   * when its `sub` claim is a short plain string, otherwise `jwt:<hash of the token>`; null without a token.
+   */
+  async verify(
+    token: string,
+    nowSecs?: number,
+  ): Promise<{ narrowing: Narrowing | null; subject: string | null }> {
+    if (token === "") {
+      if (this.required) throw new TokenError("missing", "a token is required");
+      return { narrowing: null, subject: null };
+    }
+    // Tokens are not configured: a token grants and narrows nothing.
+    if (this.#key === null) return { narrowing: null, subject: null };
+    const payload = await verifyHs256(token, await this.#key, nowSecs);
+    return { narrowing: narrowingFromClaims(payload), subject: await subjectOf(payload.sub, token) };
   }
 
   /**
    * Checks every token a request carries ({@link tokensFromRequest}): each must be valid, and the session
-   * runs under all their narrowings. Resolves with them (empty: no token and none required, or tokens not
-   * configured). More than {@link MAX_TOKENS_PER_REQUEST} is `malformed`.
+   * runs under all their narrowings; the subject is the first token's. More than
+   * {@link MAX_TOKENS_PER_REQUEST} is `malformed`.
    */
-  async checkAll(tokens: readonly string[], nowSecs?: number): Promise<Narrowing[]> {
+  async verifyAll(
+    tokens: readonly string[],
+    nowSecs?: number,
+  ): Promise<{ narrowings: Narrowing[]; subject: string | null }> {
     if (tokens.length > MAX_TOKENS_PER_REQUEST) {
       throw new TokenError("malformed", `at most ${MAX_TOKENS_PER_REQUEST} tokens per request`);
     }
-    if (tokens.length === 0) {
-      if (this.required) throw new TokenError("missing", "a token is required");
-      return [];
+    const first = await this.verify(tokens[0] ?? "", nowSecs);
+    const narrowings = first.narrowing ? [first.narrowing] : [];
+    for (const token of tokens.slice(1)) {
+      const { narrowing } = await this.verify(token, nowSecs);
+      if (narrowing) narrowings.push(narrowing);
     }
-    if (this.#key === null) return []; // tokens are not configured: a token grants and narrows nothing
-    const key = await this.#key;
-    const out: Narrowing[] = [];
-    for (const token of tokens) out.push(narrowingFromClaims(await verifyHs256(token, key, nowSecs)));
-    return out;
+    return { narrowings, subject: first.subject };
   }
+}
+
+/** A counter-safe name for the holder of a token (see {@link Authenticator.verify}). */
+async function subjectOf(sub: unknown, token: string): Promise<string> {
+  if (typeof sub === "string" && /^[A-Za-z0-9._@:+-]{1,128}$/.test(sub)) return `sub:${sub}`;
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token)));
+  return `jwt:${Array.from(digest.subarray(0, 16), (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }

@@ -23,6 +23,8 @@ export interface DecisionRecord {
   rule: string;
   /** A short reason (for deny and error). */
   reason?: string;
+  /** Which replica decided (`[cluster] name`; host name and worker index by default), when it has one. */
+  replica?: string;
 }
 
 /** Receives decisions; the server's default writes JSON lines to stdout. */
@@ -31,6 +33,11 @@ export type DecisionLog = (record: DecisionRecord) => void;
 /** A log that writes one JSON line per decision through `write` (default: `console.log`). */
 export function jsonLineLog(write: (line: string) => void = console.log): DecisionLog {
   return (record) => write(JSON.stringify({ time: new Date().toISOString(), ...record }));
+}
+
+/** `log` with `replica` stamped on every record (docs/deployment.md). */
+export function withReplica(log: DecisionLog, replica: string): DecisionLog {
+  return (record) => log({ ...record, replica });
 }
 
 /** A log that drops everything (tests, embedding without logs). */

@@ -14,6 +14,7 @@
  */
 
 import { installUpgrader, type UpgradedSocket, type UpgradeRequestOptions } from "../core/websocket.ts";
+import { sleep } from "../core/limits.ts";
 import { acceptKey } from "./ws_frames.ts";
 import { RawWebSocket } from "./raw_websocket.ts";
 import {
@@ -74,7 +75,8 @@ export class AcceptLoop {
   readonly stats: AcceptStats = { handshakes: 0, fdExhausted: 0, shed: 0 };
   readonly #listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>;
   readonly #handler: Handler;
-  readonly #limits: ConnectionLimits;
+  readonly #limitsOf: () => ConnectionLimits;
+  #limits: ConnectionLimits;
   readonly #signal: AbortSignal;
   /** Connections still in their handshake with their peer IP and accept time, oldest first. */
   readonly #handshaking = new Map<Deno.Conn, { ip: string; at: number }>();
@@ -87,12 +89,13 @@ export class AcceptLoop {
   constructor(
     listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>,
     handler: Handler,
-    limits: ConnectionLimits,
+    limits: () => ConnectionLimits,
     signal: AbortSignal,
   ) {
     this.#listener = listener;
     this.#handler = handler;
-    this.#limits = limits;
+    this.#limitsOf = limits;
+    this.#limits = limits();
     this.#signal = signal;
     this.done = this.#run();
   }
@@ -140,7 +143,7 @@ export class AcceptLoop {
 
   #admit(conn: Deno.TcpConn): void {
     const ip = conn.remoteAddr.hostname;
-    const limits = this.#limits;
+    const limits = this.#limits = this.#limitsOf();
     const fromIp = this.#perIp.get(ip) ?? 0;
     if (this.#handshaking.size >= limits.maxHandshakes) {
       return this.#refuse(conn, 503, "too many connections in their handshake (max_handshakes)");
@@ -230,10 +233,10 @@ export class AcceptLoop {
       this.#open.add(conn);
       const ws = socket;
       const onclose = ws.onclose;
-      ws.onclose = () => {
+      ws.onclose = (code) => {
         this.#open.delete(conn);
         completed.resolve();
-        onclose?.();
+        onclose?.(code);
       };
       ws.start();
       return;
@@ -259,18 +262,6 @@ function closeQuietly(conn: Deno.Conn): void {
   } catch {
     // already closed
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** What {@link probeOpenFiles} found. */

@@ -24,12 +24,12 @@ import {
   closePayload,
   encodeServerFrame,
   type FrameHeader,
-  serverFrameSize,
-  writeServerFrame,
   isFrameError,
   Opcode,
   parseClientFrameHeader,
+  serverFrameSize,
   unmask,
+  writeServerFrame,
 } from "./ws_frames.ts";
 
 /** Close code for a session throttled too long by its own unread replies ("429" as in HTTP). */
@@ -77,8 +77,8 @@ export class RawWebSocket {
   onopen: (() => void) | undefined;
   /** One whole message: text as a string, binary as bytes. */
   onmessage: ((data: string | Uint8Array) => void) | undefined;
-  /** The connection is gone (called once). */
-  onclose: (() => void) | undefined;
+  /** The connection is gone (called once), with the close code seen: the peer's, else ours, else 1006. */
+  onclose: ((code: number) => void) | undefined;
 
   readonly #conn: Deno.Conn;
   readonly #options: RawWebSocketOptions;
@@ -91,6 +91,8 @@ export class RawWebSocket {
   #writeStarted = 0;
   #drained: (() => void) | undefined;
   #closeSent = false;
+  #sentCode = 0;
+  #peerCode = 0;
   #closeAt = 0;
   #done = false;
   #pausedSince = 0;
@@ -129,6 +131,7 @@ export class RawWebSocket {
     if (this.#closeSent || this.#done) return;
     this.#enqueue(Opcode.close, closePayload(code, reason));
     this.#closeSent = true;
+    this.#sentCode = code;
     this.#closeAt = performance.now();
   }
 
@@ -272,6 +275,7 @@ export class RawWebSocket {
     if (opcode === Opcode.pong) return true;
     // Close: answer (unless we started it) and end once the answer is written.
     const code = closeCodeOf(body);
+    this.#peerCode = code ?? CloseCode.protocolError;
     if (!this.#closeSent) {
       this.#enqueue(Opcode.close, closePayload(code === null || code === 1005 ? 1000 : code));
       this.#closeSent = true;
@@ -300,6 +304,7 @@ export class RawWebSocket {
     if (!this.#closeSent) {
       this.#enqueue(Opcode.close, closePayload(code, reason));
       this.#closeSent = true;
+      this.#sentCode = code;
     }
     this.#closeAt = performance.now();
     const sink = new Uint8Array(READ_CHUNK);
@@ -347,7 +352,7 @@ export class RawWebSocket {
     this.#queued = 0;
     const onclose = this.onclose;
     this.onclose = undefined;
-    onclose?.();
+    onclose?.(this.#peerCode || this.#sentCode || 1006);
   }
 }
 

@@ -44,6 +44,11 @@ export interface NetworkConfig {
   readonly max_bandwidth_mbps: number;
   /** A socket with no traffic this long, in seconds, is closed. Default 0 = never. */
   readonly socket_idle_timeout_secs: number;
+  /**
+   * Bandwidth of all sessions from one client address (IPv4, or IPv6 /64) together, in megabits per second,
+   * both directions; shared across replicas through `[cluster] redis`. Default 0 = unlimited.
+   */
+  readonly max_bandwidth_mbps_per_ip: number;
 }
 
 /** `[server]`: who may open a session, and server-wide limits. */
@@ -78,6 +83,27 @@ export interface ServerConfig {
    * the header is ignored and the peer address is the client.
    */
   readonly trusted_proxies: readonly string[];
+  /**
+   * On SIGTERM (or `Server.drain()`), how long open sessions may keep working before they are closed with
+   * 1001, in seconds. New sessions are refused (503) from the start of the drain. Default 30.
+   */
+  readonly drain_timeout_secs: number;
+  /** Servers on the one port (`--workers`): a count; 0 or `"auto"` is one per CPU. Default 1. */
+  readonly workers: number;
+}
+
+/**
+ * `[admin]`: the operators' listener (`/metrics`, `/healthz`, `/readyz`, `/status`), never the public port.
+ * Off unless `listen` (or `--admin`) is set. Like `[auth]`, a bearer token is named by where it is, never
+ * written here.
+ */
+export interface AdminConfig {
+  /** `HOST:PORT`, `[V6]:PORT` or a bare `PORT` (then on 127.0.0.1). Default "" (no admin listener). */
+  readonly listen: string;
+  /** Environment variable holding the bearer token every admin request must carry. Default "" (none). */
+  readonly token_env: string;
+  /** File holding the bearer token. Default "" (none). */
+  readonly token_file: string;
 }
 
 /** `[auth]`: HMAC tokens. The secret itself never appears in the config or the logs, only where to find it. */
@@ -88,6 +114,26 @@ export interface AuthConfig {
   readonly secret_env: string;
   /** Path of a file holding the secret. Default "" (unset). */
   readonly secret_file: string;
+  /** Sessions open at once under one token subject (its `sub`, else the token itself). Default 0 = no cap. */
+  readonly max_sessions_per_token: number;
+}
+
+/** `[cluster]`: limits shared by several replicas (docs/deployment.md). */
+export interface ClusterConfig {
+  /** `redis://host:port[/db]` or `rediss://…` (no password in it). Default "": limits are counted locally. */
+  readonly redis: string;
+  /** Name of the environment variable holding the Redis password. Default "" (none). */
+  readonly password_env: string;
+  /** Prefix of every Redis key. Default `wasmnet:`. */
+  readonly key_prefix: string;
+  /** This replica's name in logs and leases. Default "": host name, plus `-w<index>` under `--workers`. */
+  readonly name: string;
+  /** How long a session's lease lasts unrenewed, in seconds. Default 30 (renewed every third of it). */
+  readonly lease_secs: number;
+  /** While Redis is down: `local` (each process enforces its share) or `closed` (new sessions get 503). */
+  readonly on_store_failure: "local" | "closed";
+  /** How many server processes share the caps (machines × workers): the local share is ceil(cap / this). */
+  readonly replicas: number;
 }
 
 /** `[udp]`: datagram limits. */
@@ -140,6 +186,10 @@ export interface PolicyConfig {
   /** `[tls]`: extra CA roots. */
   readonly tls: TlsConfig;
   readonly wisp: WispConfig;
+  /** `[admin]`: the operators' listener. */
+  readonly admin: AdminConfig;
+  /** `[cluster]`: shared limits. */
+  readonly cluster: ClusterConfig;
 }
 
 /** `bind_ports` as written: an integer, a string like `"3000,8080,9000-9100"` or `"*"`, or an array of those. */
@@ -154,8 +204,8 @@ export type NetworkConfigInput = Partial<Omit<NetworkConfig, "bind_ports">> & {
 export interface PolicyConfigInput {
   /** Any keys of {@link NetworkConfig}. */
   readonly network?: NetworkConfigInput;
-  /** Any keys of {@link ServerConfig}. */
-  readonly server?: Partial<ServerConfig>;
+  /** Any keys of {@link ServerConfig} (`workers` also as `"auto"`). */
+  readonly server?: Partial<Omit<ServerConfig, "workers">> & { readonly workers?: number | "auto" };
   /** Any keys of {@link AuthConfig}. */
   readonly auth?: Partial<AuthConfig>;
   /** Any keys of {@link UdpConfig}. */
@@ -165,6 +215,9 @@ export interface PolicyConfigInput {
   /** Any keys of {@link TlsConfig}. */
   readonly tls?: Partial<TlsConfig>;
   readonly wisp?: Partial<WispConfig>;
+  readonly admin?: Partial<AdminConfig>;
+  /** Any keys of {@link ClusterConfig}. */
+  readonly cluster?: Partial<ClusterConfig>;
 }
 
 /** The parsed rule lists of a config, labelled with their keys (`network.deny[3] "10.0.0.0/8"`). */
@@ -208,6 +261,8 @@ export function checkConfig(input: unknown, source: string): CheckedConfig {
     dns: checkDns(root.section("dns")),
     tls: checkTls(root.section("tls")),
     wisp: checkWisp(root.section("wisp")),
+    admin: checkAdmin(root.section("admin")),
+    cluster: checkCluster(root.section("cluster")),
   };
   root.finish();
   return { config: deepFreeze(config), rules: Object.freeze(rules) };
@@ -230,6 +285,7 @@ function checkNetwork(
     connection_timeout_secs: r.integer("connection_timeout_secs", 30, 1, 3600),
     max_bandwidth_mbps: r.integer("max_bandwidth_mbps", 0, 0, 1_000_000),
     socket_idle_timeout_secs: r.integer("socket_idle_timeout_secs", 0, 0, 604_800),
+    max_bandwidth_mbps_per_ip: r.integer("max_bandwidth_mbps_per_ip", 0, 0, 1_000_000),
   };
   r.finish();
   return { network, rules: { deny: deny.rules, allow: allow.rules, bindAddrs: bindAddrs?.rules ?? null } };
@@ -249,6 +305,8 @@ function checkServer(r: TableReader): { server: ServerConfig; trustedProxies: Ru
     max_handshakes_per_ip: r.integer("max_handshakes_per_ip", 8, 1, 1_000_000),
     send_timeout_secs: r.integer("send_timeout_secs", 60, 1, 86_400),
     trusted_proxies: proxies.texts,
+    drain_timeout_secs: r.integer("drain_timeout_secs", 30, 0, 86_400),
+    workers: r.autoOr("workers") ?? r.integer("workers", 1, 0, 256),
   };
   r.finish();
   return { server, trustedProxies: proxies.rules };
@@ -259,6 +317,7 @@ function checkAuth(r: TableReader): AuthConfig {
     required: r.boolean("required", false),
     secret_env: r.string("secret_env", "", envNameProblem),
     secret_file: r.string("secret_file", ""),
+    max_sessions_per_token: r.integer("max_sessions_per_token", 0, 0, 1_000_000),
   };
   if (auth.secret_env !== "" && auth.secret_file !== "") {
     r.fail("secret_file", "set either auth.secret_env or auth.secret_file, not both");
@@ -300,10 +359,73 @@ function checkTls(r: TableReader): TlsConfig {
   return tls;
 }
 
+function checkCluster(r: TableReader): ClusterConfig {
+  const word = (s: string) => (/^[\w.:-]{0,64}$/.test(s) ? null : "must be 0-64 of A-Z a-z 0-9 _ . : -");
+  const cluster: ClusterConfig = {
+    redis: r.string("redis", "", redisUrlProblem),
+    password_env: r.string("password_env", "", envNameProblem),
+    key_prefix: r.string("key_prefix", "wasmnet:", word),
+    name: r.string("name", "", word),
+    lease_secs: r.integer("lease_secs", 30, 1, 3600),
+    on_store_failure: r.oneOf("on_store_failure", "local", ["local", "closed"] as const),
+    replicas: r.integer("replicas", 1, 1, 100_000),
+  };
+  r.finish();
+  return cluster;
+}
+
+/** A `redis://` or `rediss://` URL with a host, optional port and database, and no password or query. */
+function redisUrlProblem(text: string): string | null {
+  if (text === "") return null;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `${JSON.stringify(text.slice(0, 80))} is not a URL like "redis://127.0.0.1:6379"`;
+  }
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:") return "must start with redis:// or rediss://";
+  if (url.username !== "" || url.password !== "") {
+    return "must not carry a user or password: name an environment variable in cluster.password_env";
+  }
+  if (url.search !== "" || url.hash !== "") return "must not have a query or fragment";
+  if (url.hostname === "") return "must name a host";
+  if (!/^\/?(\d{1,2})?$/.test(url.pathname)) return "database must be a number from 0 to 99";
+  return null;
+}
+
 function checkWisp(r: TableReader): WispConfig {
   const wisp: WispConfig = { motd: r.string("motd", ""), password_users: r.stringTable("password_users") };
   r.finish();
   return wisp;
+}
+
+function checkAdmin(r: TableReader): AdminConfig {
+  const admin: AdminConfig = {
+    listen: r.string("listen", "", (s) => (s === "" || parseListenAddress(s) ? null : listenProblem(s))),
+    token_env: r.string("token_env", "", envNameProblem),
+    token_file: r.string("token_file", ""),
+  };
+  if (admin.token_env !== "" && admin.token_file !== "") {
+    r.fail("token_file", "set either admin.token_env or admin.token_file, not both");
+  }
+  r.finish();
+  return admin;
+}
+
+/**
+ * Reads a listen address: `HOST:PORT`, `[V6]:PORT`, or a bare `PORT`, which means loopback (`127.0.0.1`),
+ * so an operator who names only a port never exposes the listener. Null when it is none of those.
+ */
+export function parseListenAddress(text: string): { hostname: string; port: number } | null {
+  const m = /^(?:(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]\s]+)):)?(\d{1,5})$/.exec(text);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  return { hostname: m[1] ?? m[2] ?? "127.0.0.1", port };
+}
+
+function listenProblem(text: string): string {
+  return `${JSON.stringify(text)} is not HOST:PORT, [IPv6]:PORT or PORT (0-65535)`;
 }
 
 function originProblem(origin: string): string | null {
@@ -399,6 +521,25 @@ class TableReader {
     }
     table.finish();
     return out;
+  }
+
+  /** 0 when `key` is the word `"auto"`; undefined when it is not a string (read it as a number then). */
+  autoOr(key: string): 0 | undefined {
+    const value = this.peek(key);
+    if (typeof value !== "string") return undefined;
+    this.read.add(key);
+    if (value !== "auto") this.fail(key, `must be an integer or "auto", got ${describeValue(value)}`);
+    return 0;
+  }
+
+  /** One of a few words. */
+  oneOf<T extends string>(key: string, fallback: T, words: readonly T[]): T {
+    const value = this.string(key, fallback);
+    if (!(words as readonly string[]).includes(value)) {
+      const known = words.map((w) => JSON.stringify(w)).join(", ");
+      this.fail(key, `must be one of ${known}, got ${describeValue(value)}`);
+    }
+    return value as T;
   }
 
   /** A list of target rules, each labelled with its key and index. */

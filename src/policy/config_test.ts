@@ -46,8 +46,26 @@ Deno.test("defaults: every key filled in", () => {
     max_handshakes_per_ip: 8,
     send_timeout_secs: 60,
     trusted_proxies: [],
+    drain_timeout_secs: 30,
+    workers: 1,
   });
-  assert.deepEqual(config.auth, { required: false, secret_env: "", secret_file: "" });
+  assert.deepEqual(config.admin, { listen: "", token_env: "", token_file: "" });
+  assert.deepEqual(config.auth, {
+    required: false,
+    secret_env: "",
+    secret_file: "",
+    max_sessions_per_token: 0,
+  });
+  assert.equal(config.network.max_bandwidth_mbps_per_ip, 0);
+  assert.deepEqual(config.cluster, {
+    redis: "",
+    password_env: "",
+    key_prefix: "wasmnet:",
+    name: "",
+    lease_secs: 30,
+    on_store_failure: "local",
+    replicas: 1,
+  });
   assert.deepEqual(config.udp, { max_datagram_bytes: 65_507, max_datagrams_per_sec: 1000 });
   assert.deepEqual(config.dns, { timeout_ms: 5000, cache_entries: 1024, cache_ttl_secs: 60 });
   assert.deepEqual(config.tls, { ca_files: [] });
@@ -264,4 +282,29 @@ Deno.test("server.trusted_proxies: addresses and ranges only, parsed into rules"
     "server.trusted_proxies[0]",
     "host bits",
   );
+});
+
+Deno.test("[cluster]: a redis URL without secrets, failure modes, workers as a count or auto", () => {
+  const ok = Policy.fromToml(
+    `[server]\nworkers = "auto"\n[cluster]\nredis = "rediss://cache.internal:6380/2"\npassword_env = "REDIS_PW"\n` +
+      `lease_secs = 10\non_store_failure = "closed"\nreplicas = 6\nname = "edge-1"`,
+    "c.toml",
+  ).config;
+  assert.equal(ok.server.workers, 0);
+  assert.equal(ok.cluster.redis, "rediss://cache.internal:6380/2");
+  assert.equal(ok.cluster.on_store_failure, "closed");
+  assert.equal(Policy.fromConfig({ server: { workers: 4 } }).config.server.workers, 4);
+  const bad = (toml: string, key: string, ...mentions: string[]) =>
+    assertPolicyError(() => Policy.fromToml(toml, "c.toml"), key, ...mentions);
+  bad(`[cluster]\nredis = "redis://:hunter2@127.0.0.1:6379"`, "cluster.redis", "password_env");
+  bad(`[cluster]\nredis = "redis://u:p@127.0.0.1"`, "cluster.redis", "password");
+  bad(`[cluster]\nredis = "http://127.0.0.1:6379"`, "cluster.redis", "redis://");
+  bad(`[cluster]\nredis = "redis://127.0.0.1:6379?enableOfflineQueue=true"`, "cluster.redis", "query");
+  bad(`[cluster]\nredis = "redis://127.0.0.1:6379/x"`, "cluster.redis", "database");
+  bad(`[cluster]\non_store_failure = "open"`, "cluster.on_store_failure", '"local", "closed"');
+  bad(`[cluster]\nlease_secs = 0`, "cluster.lease_secs", "1 to 3600");
+  bad(`[cluster]\npassword_env = "not a name"`, "cluster.password_env");
+  bad(`[server]\nworkers = "many"`, "server.workers", "auto");
+  bad(`[server]\nworkers = 300`, "server.workers", "0 to 256");
+  bad(`[cluster]\nredis_url = "redis://x"`, "cluster.redis_url", "unknown key");
 });

@@ -7,10 +7,13 @@
  */
 
 export { PolicyError } from "./policy_error.ts";
+export { parseListenAddress } from "./config.ts";
 export { type ClientAddress, clientAddressOf, isTrustedProxy } from "./proxies.ts";
 export { BUILT_IN_SOURCE, loadPolicyFile, loadPolicyFileSync, NO_POLICY_SOURCE, Policy } from "./policy.ts";
 export type {
+  AdminConfig,
   AuthConfig,
+  ClusterConfig,
   DnsConfig,
   NetworkConfig,
   NetworkConfigInput,

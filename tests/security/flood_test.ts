@@ -82,7 +82,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "reply flood on /, client not reading: throttled (RSS under +100 MiB), then closed (4429) and dropped",
+  name:
+    "reply flood on /, client not reading: throttled (RSS under +100 MiB), then closed (4429) and dropped",
   ignore: Deno.build.os !== "linux",
   fn: async () => {
     const server = await spawnCli(["--no-policy", "--quiet"]);

@@ -67,7 +67,7 @@ Deno.test(`default policy: all ${HOSTILE_TARGETS.length} hostile targets are ref
 });
 
 Deno.test("default policy refuses the hostile targets in binary framing too", async () => {
-  const { encodeBinaryRequest, decodeBinaryEvent } = await import("../../src/protocol/binary.ts");
+  const { encodeBinaryRequest, decodeBinaryEvent } = await import("@wasmnet/protocol");
   // Every request arrives in one burst and is in flight at once: room for all of them (max_connections too).
   const srv = await startServer(
     Policy.fromConfig({ network: { max_pending_connects: 500, max_connections: 500 } }),

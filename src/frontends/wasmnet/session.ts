@@ -23,7 +23,7 @@ import {
   type Request,
   SERVER_ID_BASE,
   type SocketId,
-} from "../../protocol/mod.ts";
+} from "@wasmnet/protocol";
 import { type DialContext, dialTcp, formatHostPort } from "../../core/sockets/dial.ts";
 import { acceptLoop, bindTcpListener } from "../../core/sockets/listener.ts";
 import { defaultResolver } from "../../core/sockets/dns.ts";
@@ -46,7 +46,8 @@ import {
 } from "./flow.ts";
 import { SocketTable, type TableEntry } from "./socket_table.ts";
 import { DEFAULT_SEND_BUFFER_BYTES, SendBufferGate, type WebSocketPort } from "../../core/websocket.ts";
-import { SocketLimiter } from "../../core/limits.ts";
+import { type BandwidthBudget, SocketLimiter } from "../../core/limits.ts";
+import type { SocketObserver } from "../../core/observer.ts";
 
 export type { WebSocketPort };
 
@@ -71,6 +72,10 @@ export interface SessionOptions {
   serverHost: string;
   /** The client's IP, for logs and limits. */
   clientIp: string;
+  /** The bandwidth this client address shares with its other sessions (`max_bandwidth_mbps_per_ip`). */
+  clientBudget?: BandwidthBudget;
+  /** Told about every socket the core opens for this session (metrics; src/core/observer.ts). */
+  observer?: SocketObserver;
   /** The server's signal: when it aborts, the session closes everything it owns. */
   signal?: AbortSignal;
   /** Session id for logs (default: random). */
@@ -151,7 +156,7 @@ export class Session {
     this.#writeBudget = new WriteBudget(
       options.maxSessionQueuedWriteBytes ?? DEFAULT_SESSION_QUEUED_WRITE_BYTES,
     );
-    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal);
+    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal, options.clientBudget);
     this.#hooks = {
       policy: options.policy,
       emit: (event, framing) => this.#emit(event, framing),
@@ -534,6 +539,7 @@ export class Session {
       // Every caller passes a signal the session's close aborts (its own, or a socket's that `close` aborts),
       // so no per-socket AbortSignal.any (which would stay registered on the session's signal).
       signal,
+      observer: this.#options.observer,
     };
   }
 

@@ -1,0 +1,92 @@
+/**
+ * A real `redis-server` (Debian's) for one test, on a free loopback port, with no persistence: started by
+ * the test, stopped by it, and restartable on the same port (empty, as a crashed Redis comes back).
+ *
+ * @module
+ */
+
+/** A running redis-server. */
+export interface TestRedis {
+  port: number;
+  url: string;
+  /** SIGTERM and wait for the exit (the port stays reserved for {@link start}). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port, empty. */
+  start(): Promise<void>;
+  /** Runs one command through redis-cli and returns its output, trimmed. */
+  cli(...args: string[]): Promise<string>;
+}
+
+/** A free TCP port on 127.0.0.1 (bound and released; good enough for a test that binds it next). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Starts redis-server on a free port; throws when it does not answer within 5 s. */
+export async function startRedis(): Promise<TestRedis> {
+  const port = freePort();
+  let child: Deno.ChildProcess | null = null;
+  const start = async () => {
+    child = new Deno.Command("redis-server", {
+      args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await waitForPort(port, 5000);
+  };
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      if (child === null) return;
+      const c: Deno.ChildProcess = child;
+      child = null;
+      try {
+        c.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      await c.status;
+    },
+    start,
+    async cli(...args: string[]) {
+      const out = await new Deno.Command("redis-cli", { args: ["-p", String(port), ...args] }).output();
+      return new TextDecoder().decode(out.stdout).trim();
+    },
+  };
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:`port`. */
+export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}: ${err}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}
+
+/** Leases in KEYS[1] that have not expired by Redis's clock (ZCARD would count expired ones too). */
+const LIVE_LEASES_LUA = `local t = redis.call('TIME')
+return redis.call('ZCOUNT', KEYS[1], '(' .. (t[1] * 1000 + math.floor(t[2] / 1000)), '+inf')`;
+
+/** Polls until the shared session count in `redis` is `n` (sessions closed elsewhere have been given back). */
+export async function waitForLeases(redis: TestRedis, n: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const count = Number(await redis.cli("EVAL", LIVE_LEASES_LUA, "1", "wasmnet:lease:sessions"));
+    if (count === n) return;
+    if (Date.now() > deadline) throw new Error(`the store holds ${count} sessions, not ${n}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
