@@ -21,6 +21,7 @@ import { minorFaults } from "./procs.ts";
 import { median, render, type Row, summary, writeDoc } from "./report.ts";
 import { connects, download, echo, parallel, upload, withTimeout } from "./workloads.ts";
 import { idle, slowReader } from "./memory_workloads.ts";
+import { clusterBench } from "./cluster.ts";
 
 type RoundMetric = "down" | "up" | "par" | "conn";
 
@@ -221,6 +222,8 @@ async function main(): Promise<void> {
   const report = render(rows, slow, { cpu, cores, seconds });
   console.log(report.table);
   if (!args["no-write"] && !only && !WORK && !QUICK) writeDoc(report.markdown);
+  // Past one process (bench/cluster.ts): --workers 2 against 1 worker, the Redis round trip in admission.
+  if (selected("cluster") && !only) console.log(`\n${await clusterBench(QUICK)}`);
 }
 
 await main();

@@ -9,20 +9,16 @@
  *
  * Servers run as `cli.ts` subprocesses, Redis is Debian's `redis-server`, the clients run here. Figures are
  * as measured on whatever the machine is doing; compare rows of one run, never runs of different days.
- * `--quick` shortens every workload. Prints a Markdown table.
+ * `--quick` shortens every workload. Prints Markdown tables; `deno task bench` runs it too, after its own
+ * table (`--work cluster` for this alone).
  *
  * @module
  */
 
 import { RedisStore } from "../src/cluster/redis_store.ts";
-import { freePort, startRedis, waitForPort } from "../tests/cluster/redis_server.ts";
+import { freePort, startFirehose, startRedis, waitForPort } from "../tests/cluster/redis_server.ts";
 
-const QUICK = Deno.args.includes("--quick");
 const ROOT = new URL("../", import.meta.url).pathname;
-const HANDSHAKES = QUICK ? 200 : 1000;
-const LATENCY_SAMPLES = QUICK ? 200 : 1000;
-const DOWNLOAD_MS = QUICK ? 1000 : 2000;
-const ROUNDS = QUICK ? 1 : 3;
 
 interface Server {
   port: number;
@@ -91,29 +87,6 @@ async function handshakesPerSec(port: number, count: number, parallel = 16): Pro
   return count / ((performance.now() - t0) / 1000);
 }
 
-/** A TCP peer that writes 64 KiB chunks to everyone who connects, as fast as they read. */
-function firehose(): { port: number; close(): void } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      (async () => {
-        const chunk = new Uint8Array(64 * 1024);
-        try {
-          for (;;) await conn.write(chunk);
-        } catch {
-          conns.delete(conn);
-        }
-      })();
-    }
-  })().catch(() => {});
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    close: () => (listener.close(), conns.forEach((c) => c.close())),
-  };
-}
-
 /** MB/s received over `sockets` websockify sessions downloading from `source` for `ms`. */
 async function throughput(port: number, source: number, sockets: number, ms: number): Promise<number> {
   let bytes = 0;
@@ -150,14 +123,22 @@ function percentile(values: number[], p: number): number {
 
 const median = (values: number[]) => percentile(values, 50);
 
-async function main() {
+/**
+ * Runs every cluster workload and returns the Markdown tables (`deno task bench` prints them after its own;
+ * `quick` shortens everything).
+ */
+export async function clusterBench(quick = false): Promise<string> {
+  const HANDSHAKES = quick ? 200 : 1000;
+  const LATENCY_SAMPLES = quick ? 200 : 1000;
+  const DOWNLOAD_MS = quick ? 1000 : 2000;
+  const ROUNDS = quick ? 1 : 3;
   const dir = await Deno.makeTempDir({ prefix: "wasmnet-bench-cluster-" });
   const local = `${dir}/local.toml`;
   await Deno.writeTextFile(
     local,
     `[network]\ndeny = []\n[server]\nmax_sessions = 100000\nmax_sessions_per_ip = 100000\n`,
   );
-  const source = firehose();
+  const source = startFirehose();
   const rows: string[] = [];
   try {
     // Workers: 1 against 2, in interleaved rounds.
@@ -247,7 +228,7 @@ async function main() {
     source.close();
     await Deno.remove(dir, { recursive: true });
   }
-  console.log(rows.join("\n"));
+  return rows.join("\n");
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) console.log(await clusterBench(Deno.args.includes("--quick")));

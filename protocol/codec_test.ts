@@ -180,3 +180,23 @@ Deno.test("encodeSendInto: the same bytes as encodeBinaryRequest, in the given b
   assert.deepEqual(grown, expected);
   assert.equal(grown.byteLength, expected.byteLength);
 });
+
+Deno.test("decodeJsonEvent: data events read without JSON.parse decode exactly as a full parse would", () => {
+  const full = (text: string) => {
+    const m = JSON.parse(text);
+    return { ev: m.ev, id: m.id, data: Uint8Array.fromBase64(m.data) };
+  };
+  for (
+    const text of [
+      '{"ev":"data","id":1,"data":"QUJD"}',
+      '{"ev":"data","id":9007199254740991,"data":""}',
+      '{"ev":"data","id":1,"data":"QUJD","x":"y"}', // more fields: not the plain shape
+      '{"ev":"data","id":1,"data":"QUJD","data":"REVG"}', // a repeated key: the last one wins
+      '{"ev":"data","id":1,"data":"QU\\u004aD"}', // an escape inside the string
+      '{"ev":"data","id":1,"data":"QU JD"}', // whitespace base64 decoders skip
+    ]
+  ) assert.deepEqual(decodeJsonEvent(text), full(text), text);
+  for (const bad of ['{"ev":"data","id":01,"data":"QUJD"}', '{"ev":"data","id":1,"data":"Q!JD"}']) {
+    assert.throws(() => decodeJsonEvent(bad), ProtocolError, bad);
+  }
+});

@@ -27,15 +27,21 @@ export class WasmnetError extends Error {
 export function toWasmnetError(err: unknown, fallback: ErrorCode = "INTERNAL"): WasmnetError {
   if (err instanceof WasmnetError) return err;
   if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
-    return new WasmnetError(
-      "PERMISSION_DENIED",
-      `refused by the server's runtime permissions: ${messageOf(err)}`,
-      {
-        cause: err,
-      },
-    );
+    return new WasmnetError("PERMISSION_DENIED", permissionMessage(err), { cause: err });
   }
   return new WasmnetError(fallback, messageOf(err), { cause: err });
+}
+
+/**
+ * What a refusal by Deno's permission sandbox says. Deno's own text ("Requires net access to "h:p", run
+ * again with the --allow-net flag") reads as advice to the operator and is wrong when `--allow-net` was
+ * given and `--deny-net` (or a narrowed `--allow-net` list) refused; this names the layer and the resource.
+ */
+export function permissionMessage(err: Error): string {
+  const resource = /Requires (\S+) access to ("[^"]*"|\S+)/.exec(err.message);
+  const what = resource ? `${resource[1]} access to ${resource[2].replace(/,$/, "")}` : "this access";
+  return `refused by the server's runtime permissions (Deno's --deny-net, or an --allow-net list that ` +
+    `leaves it out), not by its policy: ${what}`;
 }
 
 function messageOf(err: unknown): string {

@@ -124,6 +124,8 @@ export interface ClusterConfig {
   readonly redis: string;
   /** Name of the environment variable holding the Redis password. Default "" (none). */
   readonly password_env: string;
+  /** For `rediss://`: a PEM file of the CA that signed Redis's certificate. Default "": the system roots. */
+  readonly tls_ca_file: string;
   /** Prefix of every Redis key. Default `wasmnet:`. */
   readonly key_prefix: string;
   /** This replica's name in logs and leases. Default "": host name, plus `-w<index>` under `--workers`. */
@@ -364,6 +366,7 @@ function checkCluster(r: TableReader): ClusterConfig {
   const cluster: ClusterConfig = {
     redis: r.string("redis", "", redisUrlProblem),
     password_env: r.string("password_env", "", envNameProblem),
+    tls_ca_file: r.string("tls_ca_file", ""),
     key_prefix: r.string("key_prefix", "wasmnet:", word),
     name: r.string("name", "", word),
     lease_secs: r.integer("lease_secs", 30, 1, 3600),

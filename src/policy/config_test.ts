@@ -60,6 +60,7 @@ Deno.test("defaults: every key filled in", () => {
   assert.deepEqual(config.cluster, {
     redis: "",
     password_env: "",
+    tls_ca_file: "",
     key_prefix: "wasmnet:",
     name: "",
     lease_secs: 30,

@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { type CliProcess, spawnCli } from "../helpers.ts";
-import { freePort, startRedis, type TestRedis, waitForLeases } from "./redis_server.ts";
+import { freePort, startFirehose, startRedis, type TestRedis, waitForLeases } from "./redis_server.ts";
 import { startHaproxy, type TestHaproxy } from "./haproxy.ts";
 import { openMany, openSession, openWhenAdmitted, type RawSession, statuses } from "./sessions.ts";
 import { importHs256Key, signHs256 } from "../../src/auth/mod.ts";
@@ -208,34 +208,6 @@ clusterTest(
     assert.deepEqual(statuses(more), [101, 429], "the per-IP cap 3 holds again (2 held before the outage)");
   },
 );
-
-/** A TCP peer that sends as fast as it can to everyone who connects, until they leave. */
-function startFirehose(): { port: number; close(): void } {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      (async () => {
-        const chunk = new Uint8Array(64 * 1024);
-        try {
-          for (;;) await conn.write(chunk);
-        } catch {
-          // the session ended
-        } finally {
-          conns.delete(conn);
-        }
-      })();
-    }
-  })().catch(() => {});
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    close() {
-      listener.close();
-      for (const c of conns) c.close();
-    },
-  };
-}
 
 const PER_IP_MBPS = 8; // 1,000,000 bytes per second for all sessions of one address
 

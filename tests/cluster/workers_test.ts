@@ -1,7 +1,7 @@
 /**
  * `--workers 2`: two isolates share the one port (SO_REUSEPORT), both serve sessions (the admin listener's
- * `/metrics` shows each worker's), the caps hold across them (through Redis, exactly), and one SIGTERM
- * drains both.
+ * `/metrics` shows each worker's), the caps hold across them (through Redis, exactly), one SIGHUP reloads
+ * both, and one SIGTERM drains both.
  *
  * @module
  */
@@ -22,7 +22,7 @@ function perWorker(metrics: string, name: string): Map<string, number> {
 
 Deno.test({
   name:
-    "--workers 2: both workers serve on one port, caps hold across them, /metrics covers both, SIGTERM drains both",
+    "--workers 2: both serve one port, caps hold across them, /metrics covers both, one SIGHUP reloads both, one SIGTERM drains both",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -72,6 +72,25 @@ Deno.test({
       await writer.close();
       const checked = await lint.output();
       assert.ok(checked.success, `promtool: ${new TextDecoder().decode(checked.stderr)}`);
+
+      // One SIGHUP reloads both workers: the new caps apply whichever worker takes the connection.
+      await Deno.writeTextFile(
+        policy,
+        `[server]\nmax_sessions = 8\nmax_sessions_per_ip = 4\n[cluster]\nredis = "${redis.url}"\nname = "box"\nreplicas = 2\n`,
+      );
+      server.child.kill("SIGHUP");
+      const deadline = Date.now() + 10_000;
+      let reloads = new Map<string, number>();
+      while (Date.now() < deadline) {
+        const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+        reloads = perWorker(text.replaceAll(/,result="ok"/g, ""), "wasmnet_policy_reloads_total");
+        if (reloads.get("0") === 1 && reloads.get("1") === 1) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual([reloads.get("0"), reloads.get("1")], [1, 1], "both workers reloaded once");
+      const fourth = await openSession(server.port, "127.0.0.2");
+      held.push(fourth);
+      assert.equal(fourth.status, 101, "per-IP cap 4 after the reload");
 
       // One SIGTERM: both workers drain (drain timeout 0: sessions closed at once), the process exits 0.
       server.child.kill("SIGTERM");

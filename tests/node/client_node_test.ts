@@ -113,6 +113,27 @@ for (const binary of [false, true]) {
   await writing;
   await socket.closed;
   result.streams = { got, good };
+
+  // Back-to-back sends of distinct chunks through the ws package (whose send may keep the buffer it was
+  // given): each must arrive as it was when sent, so no frame buffer may be reused under it.
+  const burstId = client.connectNow("127.0.0.1", echoPort);
+  const chunks = Array.from({ length: 32 }, (_, i) => new Uint8Array(1000 + i * 997).fill(i + 1));
+  const total = chunks.reduce((a, c) => a + c.length, 0);
+  const back = new Uint8Array(total);
+  let at = 0;
+  const burst = new Promise((resolve) => client.onData(burstId, (d) => {
+    back.set(d, at);
+    at += d.length;
+    if (at >= total) resolve();
+  }));
+  for (const c of chunks) client.send(burstId, c);
+  await burst;
+  let off = 0, intact = true;
+  for (const c of chunks) {
+    intact &&= back.subarray(off, off + c.length).every((b) => b === c[0]);
+    off += c.length;
+  }
+  result.burst = intact;
   await client.disconnect();
   out[key] = result;
 }
@@ -248,6 +269,7 @@ Deno.test("node: the packed npm tarball installs into a fresh project and works 
       assertEquals(out[key].inbound, "inbound", `${key}: inbound echo`);
       assertEquals(out[key].denied, "denied", `${key}: policy denial`);
       assertEquals(out[key].streams, { got: 1 << 20, good: true }, `${key}: streams`);
+      assertEquals(out[key].burst, true, `${key}: back-to-back sends intact through ws`);
     }
     // Both entries import in Node.
     const entries = await run("node", [

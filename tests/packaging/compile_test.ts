@@ -158,3 +158,16 @@ Deno.test("compile: embeds only the server's code and runtime packages; a build 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("compile: the release workflow builds the five targets with this Deno and publishes every package", async () => {
+  const workflow = await Deno.readTextFile(`${ROOT}.github/workflows/release.yml`);
+  for (const target of RELEASE_TARGETS) assert.match(workflow, new RegExp(`^\\s+- ${target}$`, "m"));
+  assert.match(workflow, /run: deno task compile --target \$\{\{ matrix\.target \}\}/);
+  assert.match(workflow, new RegExp(`DENO_VERSION: ${Deno.version.deno.replaceAll(".", "\\.")}\\n`));
+  for (const dir of ["protocol", "client"]) {
+    assert.match(workflow, new RegExp(`run: deno publish\\n\\s+working-directory: ${dir}\\n`));
+  }
+  assert.match(workflow, /run: npm publish --provenance --access public\n\s+working-directory: client\n/);
+  const pkg = JSON.parse(await Deno.readTextFile(`${ROOT}client/package.json`));
+  assert.equal(pkg.scripts.prepack.split(" ").slice(0, 3).join(" "), `npx -y deno@${Deno.version.deno}`);
+});
