@@ -200,8 +200,9 @@ export async function main(
   const builder = Server.builder().host(hostname).port(port).policy(policy).cluster(cluster)
     .reusePort(place !== undefined)
     .log(flags.quiet ? () => {} : logger.decision)
-    .accessLog(logger.access)
     .events(logger.log);
+  // Sessions are metered only for an access log or the admin listener (no counting otherwise).
+  if (logger.enabled("info")) builder.accessLog(logger.access);
   if (flags.policy !== undefined) builder.reloadPath(flags.policy);
   let server: Server;
   try {

@@ -252,25 +252,29 @@ export class Server {
     const ms = timeoutMs ?? this.#policy.current.config.server.drain_timeout_secs * 1000;
     let resolve!: () => void;
     const done = new Promise<void>((r) => (resolve = r));
-    const finish = () => {
+    const finish = (flush: boolean) => {
       clearTimeout(timer);
       this.#onEmpty = undefined;
-      this.closeSessions();
-      resolve();
+      if (!flush) return (this.closeSessions(), resolve());
+      // The window is over: every session closes with 1001, writing out what its client already sent.
+      const sessions = [...this.#sessions];
+      this.#sessions.clear();
+      Promise.all(sessions.map((s) => s.finish ? s.finish(1001, "server shutting down") : s.shutdown(1001)))
+        .then(() => resolve());
     };
     const timer = setTimeout(() => {
       this.options.events?.("warn", "drain_timeout", {
         sessions: this.#sessions.size,
         timeout_secs: ms / 1000,
       });
-      finish();
+      finish(true);
     }, ms);
-    this.#onEmpty = finish;
-    this.#drain = { done, finish };
+    this.#onEmpty = () => finish(false);
+    this.#drain = { done, finish: () => finish(false) };
     this.#admission.draining = true;
     if (this.#metrics) this.#metrics.draining = true;
     this.options.events?.("info", "draining", { sessions: this.#sessions.size, timeout_secs: ms / 1000 });
-    if (this.#sessions.size === 0) finish();
+    if (this.#sessions.size === 0) finish(false);
     return done;
   }
 
