@@ -238,6 +238,7 @@ export async function main(
     : [["SIGINT", stopNow], ["SIGTERM", onTerm], ["SIGHUP", onHup]];
   for (const [s, f] of listeners) Deno.addSignalListener(s, f);
   control?.addEventListener("drain", onTerm);
+  control?.addEventListener("stop", stopNow);
   control?.addEventListener("reload", onHup);
   signal?.addEventListener("abort", stopNow, { once: true });
   try {
@@ -268,6 +269,7 @@ export async function main(
   } finally {
     for (const [s, f] of listeners) Deno.removeSignalListener(s, f);
     control?.removeEventListener("drain", onTerm);
+    control?.removeEventListener("stop", stopNow);
     control?.removeEventListener("reload", onHup);
     await cluster.shared?.close();
   }
@@ -304,7 +306,8 @@ async function checkCommand(args: string[]): Promise<number> {
 
 /**
  * One of `--workers`: runs {@link main} with the supervisor's arguments. Its relayed signals arrive as
- * messages: `drain` drains (a second one stops at once), `reload` re-reads the policy file.
+ * messages: `drain` drains (a second one stops at once), `stop` stops at once, `reload` re-reads the policy
+ * file.
  */
 async function runAsWorker(place: WorkerPlace): Promise<void> {
   const channel = new WorkerChannel();
