@@ -44,6 +44,16 @@ import { narrowAddress, narrowNameEarly, narrowResolved } from "./narrow.ts";
 
 export type { Decision } from "./decision.ts";
 
+/** The sentence a refused client gets: never a resolved address or the range it matched. */
+export function clientReasonOf(decision: Decision): string {
+  return decision.clientReason ?? decision.reason;
+}
+
+/** The client's side of a refusal by a resolved address. */
+export function hiddenAddressReason(name: string): string {
+  return `${name} resolves to an address this server may not connect to`;
+}
+
 /** The first step of a connect: denied, allowed to an IP address, or a name to resolve and pass to {@link decideResolved}. */
 export type TargetVerdict =
   | { kind: "deny"; decision: Decision }
@@ -146,12 +156,13 @@ function decideResolvedUnnarrowed(
   for (const address of parsed) {
     const rule = firstDenyMatch(policy, address, port);
     if (rule) {
-      return denied(
-        denyDecision(
+      return denied({
+        ...denyDecision(
           rule,
           `${normalName} resolved to ${showAddress(address)}, which ${blockedPhrase(rule, port)}`,
         ),
-      );
+        clientReason: hiddenAddressReason(normalName),
+      });
     }
   }
 
@@ -161,12 +172,13 @@ function decideResolvedUnnarrowed(
   for (const address of parsed) {
     const rule = firstAllowMatch(policy, address, port);
     if (!rule) {
-      return denied(
-        defaultDeny(
+      return denied({
+        ...defaultDeny(
           policy,
           `${normalName} resolved to ${showAddress(address)}, which is not on the allow list`,
         ),
-      );
+        clientReason: hiddenAddressReason(normalName),
+      });
     }
     firstRule ??= rule;
   }

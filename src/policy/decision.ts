@@ -12,6 +12,11 @@ export interface Decision {
   allowed: boolean;
   /** Which rule decided, for logs: `network.deny[3] "127.0.0.0/8"`, `default (deny "*")`, `--no-policy`. */
   rule: string;
-  /** A short sentence for the client, e.g. `127.0.0.1:80 is in a blocked range (127.0.0.0/8)`. */
+  /** A short sentence for logs, and for the client unless `clientReason` is set, e.g. `127.0.0.1:80 is in a blocked range (127.0.0.0/8)`. */
   reason: string;
+  /**
+   * What the client is told instead of `reason`, when `reason` names what the client must not learn: an
+   * address a name resolved to, or the range it fell in (issue 13). Only the decision log sees those.
+   */
+  clientReason?: string;
 }
