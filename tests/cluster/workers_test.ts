@@ -59,6 +59,7 @@ Deno.test({
       const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
       const total = perWorker(metrics, "wasmnet_sessions_total");
       assert.ok((total.get("0") ?? 0) > 0 && (total.get("1") ?? 0) > 0, `both workers served: ${[...total]}`);
+      assert.deepEqual([...perWorker(metrics, "wasmnet_cluster_store_up")], [["0", 1], ["1", 1]], "store up");
       const open = perWorker(metrics, "wasmnet_sessions_open");
       assert.equal((open.get("0") ?? 0) + (open.get("1") ?? 0), 7, "every open session is in /metrics");
       const lint = new Deno.Command("promtool", {
