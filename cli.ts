@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { loadPolicyFile, parseListenAddress, Policy, PolicyError } from "./src/policy/mod.ts";
 import { parseHostPort, Server } from "./src/server.ts";
+import { fdLimitWarning } from "./src/http/bounds.ts";
 import { caCertsFor } from "./src/core/sockets/tls.ts";
 import { SecretError } from "./src/auth/mod.ts";
 import { loadAdminToken } from "./src/ops/admin.ts";
@@ -253,6 +254,9 @@ export async function main(
         ];
         if (place === undefined) { for (const line of banner) console.log(line); }
         else toSupervisor({ type: "listening", url, port: addr.port, banner });
+        // One line on stderr when `ulimit -n` is below what the caps can use (src/http/bounds.ts).
+        const warning = fdLimitWarning(policy);
+        if (warning) console.error(`wasmnet-server: ${warning}`);
       },
       onAdminListen: (addr) => {
         const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
