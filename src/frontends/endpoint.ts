@@ -18,6 +18,11 @@ export interface Closable {
   readonly id?: string;
   /** Closes the session's sockets and its WebSocket with `code` (1001 on shutdown). */
   shutdown(code?: number, reason?: string): void;
+  /**
+   * At the end of a drain: like `shutdown`, but sockets first write out what the client already sent
+   * (bounded in time). Resolves once they have closed. Front ends without it are shut down.
+   */
+  finish?(code?: number, reason?: string): Promise<void>;
 }
 
 /** What an endpoint gets from the server for one upgrade. */

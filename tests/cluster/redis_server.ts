@@ -26,13 +26,38 @@ export function freePort(): number {
   return port;
 }
 
+/** How to start it: with a password (`requirepass`), and/or TLS only (PEM files; no plain port). */
+export interface RedisOptions {
+  password?: string;
+  tls?: { certFile: string; keyFile: string; caFile: string };
+}
+
 /** Starts redis-server on a free port; throws when it does not answer within 5 s. */
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(options: RedisOptions = {}): Promise<TestRedis> {
   const port = freePort();
   let child: Deno.ChildProcess | null = null;
+  const extra = [
+    ...(options.password ? ["--requirepass", options.password] : []),
+    ...(options.tls
+      ? [
+        "--port",
+        "0",
+        "--tls-port",
+        String(port),
+        "--tls-cert-file",
+        options.tls.certFile,
+        "--tls-key-file",
+        options.tls.keyFile,
+        "--tls-ca-cert-file",
+        options.tls.caFile,
+        "--tls-auth-clients",
+        "no",
+      ]
+      : ["--port", String(port)]),
+  ];
   const start = async () => {
     child = new Deno.Command("redis-server", {
-      args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      args: [...extra, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
       stdin: "null",
       stdout: "null",
       stderr: "null",
@@ -42,7 +67,7 @@ export async function startRedis(): Promise<TestRedis> {
   await start();
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
     async stop() {
       if (child === null) return;
       const c: Deno.ChildProcess = child;

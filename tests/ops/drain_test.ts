@@ -7,7 +7,8 @@
 
 import assert from "node:assert/strict";
 import { b64, startTcpServer, TestClient } from "../helpers.ts";
-import { spawnWithAdmin, until, upgradeStatus } from "./ops_helpers.ts";
+import { encodeBinaryRequest } from "@wasmnet/protocol";
+import { spawnWithAdmin, startOpsServer, until, upgradeStatus } from "./ops_helpers.ts";
 
 const TOTAL = 2 * 1024 * 1024;
 const CHUNK = 32 * 1024;
@@ -137,5 +138,48 @@ Deno.test("drain: a second SIGTERM ends it at once", async () => {
   } finally {
     await srv.stop();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("drain: at the deadline, what the client already sent is written out to the target before the close", async () => {
+  const TOTAL_UP = 24 * 1024 * 1024; // more than loopback's socket buffers hold: most waits in the server
+  let startReading!: () => void;
+  const reading = new Promise<void>((r) => (startReading = r));
+  let got = 0;
+  let eof!: () => void;
+  const ended = new Promise<void>((r) => (eof = r));
+  const target = startTcpServer(async (conn) => {
+    await reading; // a slow target: reads nothing until the session has been closed
+    const buf = new Uint8Array(256 * 1024);
+    for (let n; (n = await conn.read(buf)) !== null;) got += n;
+    eof();
+  });
+  const srv = await startOpsServer();
+  const c = new TestClient(`${srv.ws}/`);
+  try {
+    await c.opened;
+    c.json({ op: "connect", id: 1, addr: "127.0.0.1", port: target.port });
+    await c.event("connected", 1);
+    const [meter] = srv.server.metrics!.liveSessions;
+    const before = meter.bytesUp;
+    const chunk = new Uint8Array(256 * 1024).fill(7); // under max_message_bytes (1 MiB)
+    let messageBytes = 0;
+    for (let sent = 0; sent < TOTAL_UP; sent += chunk.length) {
+      const message = encodeBinaryRequest({ op: "send", id: 1, data: chunk });
+      messageBytes += message.length;
+      c.raw(message);
+    }
+    // Every message has reached the server (which holds the bytes: the target reads nothing) in the window.
+    await until(() => meter.bytesUp - before === messageBytes, 20_000, "the server to receive every message");
+    const drained = srv.server.drain(300);
+    assert.equal((await c.closed).code, 1001, "closed with 1001 at the deadline");
+    startReading();
+    await drained;
+    await ended;
+    assert.equal(got, TOTAL_UP, "every byte the client sent reached the target, then end-of-stream");
+  } finally {
+    startReading();
+    await srv.close();
+    await target.close();
   }
 });

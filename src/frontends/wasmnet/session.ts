@@ -65,6 +65,9 @@ export const DEFAULT_MAX_BUFFERED_BYTES = DEFAULT_SEND_BUFFER_BYTES;
  */
 export const JSON_READ_BYTES = 64 * 1024;
 
+/** At the end of a drain, how long a TCP socket may take to write out what the client already sent. */
+export const DRAIN_FLUSH_MS = 5000;
+
 /** Everything a session needs from the server. */
 export interface SessionOptions {
   policy: Policy;
@@ -222,6 +225,26 @@ export class Session {
     this.#controller.abort();
     this.#room.close();
     for (const entry of this.#table.drain()) this.#destroy(entry);
+  }
+
+  /**
+   * How a drain ends the session: like {@link shutdown}, but every connected TCP socket first writes out
+   * what the client already sent (for up to `flushMs`) and closes in order. Resolves once all have closed.
+   */
+  async finish(code = 1001, reason = "server shutting down", flushMs = DRAIN_FLUSH_MS): Promise<void> {
+    if (this.closed) return;
+    const flushing: Promise<void>[] = [];
+    for (const entry of this.#table.drain()) {
+      if (entry.kind !== "tcp") {
+        this.#destroy(entry);
+        continue;
+      }
+      entry.settled = true; // no events: the WebSocket is closing
+      entry.dial?.abort();
+      flushing.push(entry.stream.closeWithin(flushMs));
+    }
+    this.shutdown(code, reason);
+    await Promise.all(flushing);
   }
 
   /** Closes the session and its WebSocket with `code` (1001 when the server shuts down). */
