@@ -35,6 +35,8 @@ import type { ClusterSetup } from "./cluster/mod.ts";
 import { ClientBandwidth } from "./cluster/bandwidth.ts";
 import { registerClusterMetrics } from "./cluster/metrics.ts";
 import { clientKey } from "./http/admission.ts";
+import { AcceptLoop, type AcceptStats } from "./http/accept.ts";
+import { connectionLimits } from "./http/bounds.ts";
 
 /** Where the server listens and how it behaves. */
 export interface ServerOptions {
@@ -119,6 +121,7 @@ export class Server {
   #metricsSource: (() => Promise<string>) | undefined;
   #drain: { done: Promise<void>; finish: () => void } | undefined;
   #onEmpty: (() => void) | undefined;
+  #accept: AcceptLoop | undefined;
 
   /** Prefer {@link Server.builder}. `endpoints` defaults to every protocol wasmnet speaks. */
   constructor(
@@ -406,41 +409,68 @@ export class Server {
     });
   }
 
-  /** Starts listening and returns once bound; shut down by aborting `signal`. */
+  /**
+   * Starts listening and returns once bound; shut down by aborting `signal`. The server owns its accept
+   * loop (src/http/accept.ts): it survives running out of file descriptors, bounds connections before
+   * their upgrade, and upgrades to its own WebSocket, which bounds every message and reply.
+   */
   serve(options: ListenOptions = {}): Promise<RunningServer> {
-    const http = Deno.serve({
+    const listener = Deno.listen({
       hostname: this.options.hostname,
       port: this.options.port,
-      reusePort: this.options.reusePort,
-      onListen: () => {},
-    }, this.handler);
-    const addr = http.addr;
+      ...(this.options.reusePort ? { reusePort: true } : {}),
+    } as Deno.TcpListenOptions);
+    const addr = listener.addr;
+    const stop = new AbortController();
+    // The bounds are read per connection, so a reloaded policy applies to the next one.
+    const loop = new AcceptLoop(
+      listener,
+      this.handler,
+      () => connectionLimits(this.#policy.current),
+      stop.signal,
+    );
+    this.#accept = loop;
+    const closeListener = () => {
+      stop.abort();
+      try {
+        listener.close();
+      } catch {
+        // already closed
+      }
+    };
     const adminStop = new AbortController();
     let admin: RunningAdmin | undefined;
     try {
       admin = this.options.admin &&
         serveAdmin(this.adminSource, { ...this.options.admin, signal: adminStop.signal });
     } catch (err) {
-      http.shutdown();
+      closeListener();
       const { hostname, port } = this.options.admin!;
       throw new Error(`admin listener on ${hostname}:${port}: ${(err as Error).message}`, { cause: err });
     }
     const shutdown = async () => {
       this.#drain?.finish();
       this.closeSessions();
-      await http.shutdown();
+      closeListener();
+      await loop.done;
       adminStop.abort();
       await admin?.finished;
       this.#metrics?.close();
     };
-    const finished = options.signal?.aborted ? shutdown() : new Promise<void>((done) => {
-      options.signal?.addEventListener("abort", () => shutdown().then(done), { once: true });
-      http.finished.then(done);
-    });
+    const finished = options.signal?.aborted
+      ? shutdown()
+      : new Promise<void>((done) =>
+        options.signal?.addEventListener("abort", () => shutdown().then(done), { once: true })
+      );
     options.onListen?.(addr);
     if (admin) options.onAdminListen?.(admin.addr);
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
     return Promise.resolve({ addr, url: `ws://${host}:${addr.port}/`, finished, admin });
+  }
+
+  /** Counts of the accept loop (connections in their handshake, fd exhaustion, shed), once serving. */
+  get acceptStats(): AcceptStats | undefined {
+    return this.#accept?.stats;
   }
 
   /** Listens until `signal` aborts (like the original's `listen().await`). */

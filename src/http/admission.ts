@@ -20,7 +20,7 @@
  * @module
  */
 
-import { Authenticator, TokenError, tokenFromRequest } from "../auth/mod.ts";
+import { Authenticator, TokenError, tokensFromRequest } from "../auth/mod.ts";
 import type { DecisionLog } from "../core/log.ts";
 import { messageLimits, setMessageLimits } from "../core/limits.ts";
 import { decideOrigin, type Policy } from "../policy/mod.ts";
@@ -172,13 +172,14 @@ export class Admission {
     slot: Slot,
     upgrade: (admitted: Admitted) => Response,
   ): Response | Promise<Response> {
-    const { token } = tokenFromRequest(request, url);
+    const tokens = tokensFromRequest(request, url);
     if (!this.#auth.enabled && !this.#auth.required) {
       return this.#upgrade(request, slot, this.#policy, upgrade);
     }
-    return this.#auth.verify(token).then(
-      async ({ narrowing, subject }) => {
-        const policy = narrowing === null ? this.#policy : this.#policy.narrow(narrowing);
+    // Every token carried must be valid; the session runs under all their narrowings.
+    return this.#auth.verifyAll(tokens).then(
+      async ({ narrowings, subject }) => {
+        const policy = narrowings.reduce((p, n) => p.narrow(n), this.#policy);
         const refusal = await this.#countToken(slot, subject);
         if (refusal) return (slot.release(), this.#refuse(url, clientIp, refusal));
         return this.#upgrade(request, slot, policy, upgrade);
