@@ -160,6 +160,16 @@ export class Admission {
     bump(this.#perToken, subject, delta);
   }
 
+  /**
+   * A slot held again after it was given back (an endpoint that tracks its session late): counted again in
+   * the shared store from the next renewal (no-op without a store).
+   */
+  reholdShared(slot: Slot): void {
+    const keys = ["sessions", `ip:${slot.key}`];
+    if (slot.token !== undefined) keys.push(`token:${slot.token}`);
+    this.#options.shared?.holdLocally(slot.member, keys);
+  }
+
   /** Gives back the shared leases of a slot (no-op without a store). */
   releaseShared(member: string): void {
     this.#options.shared?.release(member);
@@ -319,6 +329,7 @@ class Slot {
     if (this.#held) return;
     this.#held = true;
     this.admission.count(this.key, 1, this.token);
+    this.admission.reholdShared(this);
   }
 
   release(): void {

@@ -23,7 +23,7 @@
 import type { Endpoint, EndpointContext } from "../endpoint.ts";
 import type { CoreSession } from "../../core/core.ts";
 import { toWasmnetError, type WasmnetError } from "../../core/errors.ts";
-import { TcpStream } from "../../core/sockets/tcp.ts";
+import { DRAIN_FLUSH_MS, TcpStream } from "../../core/sockets/tcp.ts";
 import {
   DEFAULT_SEND_BUFFER_BYTES,
   offeredProtocols,
@@ -133,6 +133,7 @@ class WebsockifyConnection {
     this.#untrack = ctx.track({
       id: this.#core.id,
       shutdown: (code, reason) => this.#close(code ?? 1001, reason ?? "server shutting down"),
+      finish: (code, reason) => this.#finishDrain(code ?? 1001, reason ?? "server shutting down"),
     });
     this.#host = host;
     this.#targetPort = targetPort;
@@ -209,6 +210,19 @@ class WebsockifyConnection {
     } catch {
       // already closed
     }
+  }
+
+  /** End of a drain: the target gets what the client already sent (bounded), then a FIN; the WebSocket 1001. */
+  #finishDrain(code: number, reason: string): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    const flushed = this.#stream.closeWithin(DRAIN_FLUSH_MS);
+    try {
+      this.#port.close(code, truncateReason(reason));
+    } catch {
+      // already closed
+    }
+    return flushed.finally(() => this.#finish());
   }
 
   #finish(): void {
