@@ -1,0 +1,127 @@
+import {
+  decodeHello,
+  encodeHelloAnswer,
+  frame,
+  FrameReader,
+  FrameTooLarge,
+  messageHead,
+  StreamBindings,
+  TYPE,
+} from "./webtransport.ts";
+
+function assertEquals(actual: unknown, expected: unknown, what = ""): void {
+  const a = JSON.stringify(actual), e = JSON.stringify(expected);
+  if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
+}
+
+const bytes = (...b: number[]) => new Uint8Array(b);
+const list = (frames: Uint8Array[]) => frames.map((f) => [...f]);
+
+Deno.test("frame: 4-byte big-endian length, then the message", () => {
+  assertEquals([...frame(bytes(7, 8, 9))], [0, 0, 0, 3, 7, 8, 9]);
+  assertEquals([...frame(bytes())], [0, 0, 0, 0]);
+  assertEquals([...frame(new Uint8Array(256)).subarray(0, 4)], [0, 0, 1, 0]);
+});
+
+Deno.test("FrameReader: frames split and joined at any byte come back whole and in order", () => {
+  const stream = new Uint8Array([...frame(bytes(1)), ...frame(bytes()), ...frame(bytes(2, 3, 4, 5))]);
+  const cases: [string, number[]][] = [
+    ["one chunk", [stream.length]],
+    ["byte by byte", Array(stream.length).fill(1)],
+    ["inside a header", [2, stream.length - 2]],
+    ["inside a payload", [11, stream.length - 11]],
+    ["header, then the rest", [5, 4, stream.length - 9]],
+  ];
+  for (const [what, sizes] of cases) {
+    const reader = new FrameReader(1024);
+    const out: Uint8Array[] = [];
+    let at = 0;
+    for (const n of sizes) (out.push(...reader.push(stream.subarray(at, at + n))), at += n);
+    assertEquals(list(out), [[1], [], [2, 3, 4, 5]], what);
+    assertEquals(reader.buffered, 0, `${what}: nothing left over`);
+  }
+});
+
+Deno.test("FrameReader: a header over the bound throws before the payload is buffered", () => {
+  const reader = new FrameReader(4);
+  assertEquals(list(reader.push(frame(bytes(1, 2, 3, 4)))), [[1, 2, 3, 4]], "at the bound");
+  let thrown: unknown;
+  try {
+    reader.push(bytes(0, 0, 0, 5));
+  } catch (e) {
+    thrown = e;
+  }
+  if (!(thrown instanceof FrameTooLarge) || thrown.length !== 5 || thrown.max !== 4) {
+    throw new Error(`expected FrameTooLarge(5, 4), got ${thrown}`);
+  }
+  let huge: unknown;
+  try {
+    new FrameReader(1 << 20).push(bytes(0xff, 0xff, 0xff, 0xff));
+  } catch (e) {
+    huge = e;
+  }
+  if (!(huge instanceof FrameTooLarge)) throw new Error("a 4 GiB header must be refused");
+});
+
+Deno.test("messageHead: type and 64-bit id; too short is null", () => {
+  const m = bytes(0x82, 0, 0x1f, 0xff, 0xff, 0, 0, 0, 5, 0xaa);
+  assertEquals(messageHead(m), { type: 0x82, id: 0x1fffff * 2 ** 32 + 5 });
+  assertEquals(messageHead(bytes(0x85, 0, 0, 0, 0, 0, 0, 0, 1)), { type: 0x85, id: 1 });
+  assertEquals(messageHead(bytes(0x85, 0, 0, 0)), null);
+});
+
+Deno.test("decodeHello: version and v2; anything else is null", () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  const cases: [string, unknown][] = [
+    ['{"wasmnet":1,"v2":true}', { wasmnet: 1, v2: true }],
+    ['{"wasmnet":1}', { wasmnet: 1, v2: false }],
+    ['{"wasmnet":1,"v2":"yes"}', null],
+    ['{"v2":true}', null],
+    ["[1]", null],
+    ["null", null],
+    ["not json", null],
+  ];
+  for (const [text, want] of cases) assertEquals(decodeHello(enc(text)), want, text);
+  assertEquals(decodeHello(bytes(0xff, 0xfe)), null, "not UTF-8");
+});
+
+Deno.test("encodeHelloAnswer: JSON the client reads", () => {
+  const dec = (b: Uint8Array) => JSON.parse(new TextDecoder().decode(b));
+  assertEquals(dec(encodeHelloAnswer({ ok: true, v2: true })), { ok: true, v2: true });
+  assertEquals(dec(encodeHelloAnswer({ ok: false, status: 401, msg: "bad token" })), {
+    ok: false,
+    status: 401,
+    msg: "bad token",
+  });
+});
+
+Deno.test("StreamBindings: a binding ends with closed, or with error/denied before connected", () => {
+  const cases: [string, number[], (string | undefined)[]][] = [
+    ["connected, data, closed", [TYPE.connected, TYPE.data, TYPE.closed], [undefined, undefined, "s"]],
+    ["denied before connected", [TYPE.denied], ["s"]],
+    ["error before connected", [TYPE.error], ["s"]],
+    ["error after connected, then closed", [TYPE.connected, TYPE.error, TYPE.closed], [
+      undefined,
+      undefined,
+      "s",
+    ]],
+  ];
+  for (const [what, events, want] of cases) {
+    const b = new StreamBindings<string>();
+    b.bind(7, "s");
+    const got = events.map((type) => b.settle(type, 7));
+    assertEquals(got, want, what);
+    assertEquals(b.streamOf(7), undefined, `${what}: unbound at the end`);
+  }
+  const b = new StreamBindings<string>();
+  assertEquals(b.settle(TYPE.closed, 9), undefined, "unbound ids end nothing");
+  b.settle(TYPE.udp_bound, 3);
+  assertEquals(b.isUdp(3), true, "udp_bound marks UDP");
+  b.settle(TYPE.closed, 3);
+  assertEquals(b.isUdp(3), false, "closed unmarks it");
+  b.bind(1, "a");
+  b.bind(2, "a");
+  b.bind(3, "b");
+  b.dropStream("a");
+  assertEquals([b.streamOf(1), b.streamOf(2), b.streamOf(3)], [undefined, undefined, "b"], "dropStream");
+});
