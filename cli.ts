@@ -34,6 +34,10 @@ Options:
                    which blocks private, loopback, link-local and other non-public ranges
   --no-policy      allow every target (only for trusted, local use)
   --quiet          do not log decisions (one JSON line per connect/bind/refusal otherwise)
+  --webtransport PORT       also serve WebTransport on this UDP port (needs Deno's --unstable-net,
+                   --webtransport-cert and --webtransport-key, or [webtransport] in the policy)
+  --webtransport-cert FILE  certificate chain (PEM) for WebTransport
+  --webtransport-key FILE   private key (PEM) for WebTransport
   --workers N      N servers on the one port, one per core ("auto": one per CPU; default 1 or
                    [server] workers); needs Deno's --unstable-net (SO_REUSEPORT). Without
                    [cluster] redis each worker enforces ceil(cap / N) (docs/deployment.md)
@@ -63,6 +67,9 @@ export async function main(args: string[], signal?: AbortSignal, place?: WorkerP
         "no-policy": { type: "boolean" },
         quiet: { type: "boolean" },
         workers: { type: "string" },
+        webtransport: { type: "string" },
+        "webtransport-cert": { type: "string" },
+        "webtransport-key": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -110,12 +117,28 @@ export async function main(args: string[], signal?: AbortSignal, place?: WorkerP
     return 1;
   }
 
+  const wt = { ...policy.config.webtransport };
+  if (flags.webtransport !== undefined) {
+    wt.port = Number(flags.webtransport);
+    if (!/^\d{1,5}$/.test(flags.webtransport) || wt.port < 1 || wt.port > 65535) {
+      return usageError(`--webtransport must be a UDP port 1-65535, got "${flags.webtransport}"`);
+    }
+  }
+  wt.cert = flags["webtransport-cert"] ?? wt.cert;
+  wt.key = flags["webtransport-key"] ?? wt.key;
+  if (wt.port !== 0 && (wt.cert === "" || wt.key === "")) {
+    return usageError("WebTransport needs --webtransport-cert and --webtransport-key (PEM files)");
+  }
+
   const workersFlag = flags.workers ?? policy.config.server.workers;
   const workers = workersFlag === "auto" || workersFlag === 0
     ? navigator.hardwareConcurrency
     : Number(workersFlag);
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
     return usageError(`--workers must be 1-256 or "auto", got "${flags.workers}"`);
+  }
+  if (workers > 1 && wt.port !== 0) {
+    return usageError("--webtransport does not work with --workers yet (one QUIC listener per port)");
   }
   if (workers > 1 && place === undefined) {
     return await superviseWorkers({
@@ -144,7 +167,7 @@ export async function main(args: string[], signal?: AbortSignal, place?: WorkerP
     return 1;
   }
   const builder = Server.builder().host(hostname).port(port).policy(policy).cluster(cluster)
-    .reusePort(place !== undefined);
+    .reusePort(place !== undefined).webtransport(wt);
   if (flags.quiet) builder.log(() => {});
   let server: Server;
   try {
@@ -168,7 +191,7 @@ export async function main(args: string[], signal?: AbortSignal, place?: WorkerP
   try {
     await server.listen({
       signal: shutdown.signal,
-      onListen: (addr) => {
+      onListen: (addr, webtransport) => {
         const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
         const url = `ws://${host}:${addr.port}/`;
         const banner = [
@@ -176,6 +199,11 @@ export async function main(args: string[], signal?: AbortSignal, place?: WorkerP
           `policy: ${policy.describe()}`,
           `limits: ${describeShares(policy.config, cluster)}`,
         ];
+        if (webtransport) {
+          banner.push(
+            `webtransport: udp port ${webtransport.port}, certificate sha-256 ${webtransport.certificateHash}`,
+          );
+        }
         if (place === undefined) { for (const line of banner) console.log(line); }
         else toSupervisor({ type: "listening", url, port: addr.port, banner });
       },

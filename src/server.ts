@@ -19,6 +19,8 @@ import type { Resolver } from "./core/sockets/resolver.ts";
 import { isWebSocketUpgrade, offeredProtocols, upgradeToPort } from "./core/websocket.ts";
 import { PROTOCOL_V2 } from "./frontends/wasmnet/flow.ts";
 import type { ClusterSetup } from "./cluster/mod.ts";
+import type { WebTransportConfig } from "./policy/config.ts";
+import { WebTransportFrontEnd, WELL_KNOWN_PATH } from "./frontends/webtransport/endpoint.ts";
 
 /** Where the server listens and how it behaves. */
 export interface ServerOptions {
@@ -39,6 +41,8 @@ export interface ServerOptions {
   cluster?: ClusterSetup;
   /** Share the port with other servers (`SO_REUSEPORT`; Deno 2.9.6 needs `--unstable-net`). Default false. */
   reusePort?: boolean;
+  /** The WebTransport front end (docs/webtransport.md); default the policy's `[webtransport]` (off). */
+  webtransport?: WebTransportConfig;
 }
 
 /** A server that is listening. */
@@ -49,14 +53,16 @@ export interface RunningServer {
   url: string;
   /** Resolves once the server has shut down and every session is closed. */
   finished: Promise<void>;
+  /** The WebTransport listener, when on: its UDP port and the certificate's SHA-256 (base64). */
+  webtransport?: { port: number; certificateHash: string };
 }
 
 /** Options for {@link Server.serve} and {@link Server.listen}. */
 export interface ListenOptions {
   /** Aborting it shuts the server down gracefully. */
   signal?: AbortSignal;
-  /** Called once with the bound address. */
-  onListen?: (addr: Deno.NetAddr) => void;
+  /** Called once with the bound address (and the WebTransport listener's, when on). */
+  onListen?: (addr: Deno.NetAddr, webtransport?: { port: number; certificateHash: string }) => void;
 }
 
 /** The wasmnet server. Build one with {@link Server.builder} or {@link Server.fromConfig}. */
@@ -66,6 +72,7 @@ export class Server {
   readonly #sessions = new Set<Closable>();
   readonly #admission: Admission;
   readonly #endpoints: readonly Endpoint[];
+  #webtransport: WebTransportFrontEnd | undefined;
 
   /** Prefer {@link Server.builder}. `endpoints` defaults to every protocol wasmnet speaks. */
   constructor(
@@ -114,14 +121,27 @@ export class Server {
     request: Request,
     info: Deno.ServeHandlerInfo<Deno.NetAddr>,
   ): Response | Promise<Response> => {
-    if (!isWebSocketUpgrade(request)) return notWebSocket();
     const url = new URL(request.url);
+    if (url.pathname === WELL_KNOWN_PATH && !isWebSocketUpgrade(request)) return this.#wellKnown(request);
+    if (!isWebSocketUpgrade(request)) return notWebSocket();
     const endpoint = this.#endpoints.find((e) => e.matches(url));
     if (!endpoint) return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
     const clientIp = clientIpOf(request, info.remoteAddr.hostname, this.options.policy);
-    // Origin, session caps and token are checked here, before any endpoint upgrades (src/http/admission.ts).
+    return this.#admit(request, url, clientIp, (ctx) => endpoint.upgrade(request, url, ctx));
+  };
+
+  /**
+   * Origin, session caps and token are checked here, before any front end sets a session up
+   * (src/http/admission.ts); `start` gets the session's terms. The WebSocket and WebTransport both use it.
+   */
+  readonly #admit = (
+    request: Request,
+    url: URL,
+    clientIp: string,
+    start: (ctx: EndpointContext) => Response,
+  ): Response | Promise<Response> => {
     return this.#admission.admit(request, url, clientIp, (admitted) => {
-      return endpoint.upgrade(request, url, {
+      return start({
         policy: admitted.policy,
         serverHost: this.options.hostname,
         clientIp,
@@ -136,8 +156,31 @@ export class Server {
     });
   };
 
-  /** Starts listening and returns once bound; shut down by aborting `signal`. */
-  serve(options: ListenOptions = {}): Promise<RunningServer> {
+  /** `/.well-known/wasmnet`: where else this server can be reached (WebTransport), for `transport: "auto"`. */
+  #wellKnown(request: Request): Response | Promise<Response> {
+    if (this.#webtransport) return this.#webtransport.wellKnown(request);
+    return new Response(JSON.stringify({ webtransport: null }), {
+      headers: { "content-type": "application/json", "access-control-allow-origin": "*" },
+    });
+  }
+
+  /**
+   * Starts listening and returns once bound; shut down by aborting `signal`. With `[webtransport]` on, the
+   * QUIC listener is bound too (and a failure to read its certificate or bind its port rejects).
+   */
+  async serve(options: ListenOptions = {}): Promise<RunningServer> {
+    const wtConfig = this.options.webtransport ?? this.options.policy.config.webtransport;
+    const wtStop = new AbortController();
+    if (wtConfig.port !== 0) {
+      this.#webtransport = await WebTransportFrontEnd.start({
+        config: wtConfig,
+        hostname: this.options.hostname,
+        policy: this.options.policy,
+        log: this.options.log,
+        admit: this.#admit,
+        signal: wtStop.signal,
+      });
+    }
     const http = Deno.serve({
       hostname: this.options.hostname,
       port: this.options.port,
@@ -146,16 +189,20 @@ export class Server {
     }, this.handler);
     const addr = http.addr;
     const shutdown = async () => {
+      wtStop.abort();
       this.closeSessions();
       await http.shutdown();
+      await this.#webtransport?.finished;
     };
     const finished = options.signal?.aborted ? shutdown() : new Promise<void>((done) => {
       options.signal?.addEventListener("abort", () => shutdown().then(done), { once: true });
       http.finished.then(done);
     });
-    options.onListen?.(addr);
+    const wt = this.#webtransport;
+    const wtInfo = wt && { port: wt.port, certificateHash: wt.certificateHash };
+    options.onListen?.(addr, wtInfo);
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-    return Promise.resolve({ addr, url: `ws://${host}:${addr.port}/`, finished });
+    return { addr, url: `ws://${host}:${addr.port}/`, finished, webtransport: wtInfo };
   }
 
   /** Listens until `signal` aborts (like the original's `listen().await`). */
@@ -180,6 +227,7 @@ export class ServerBuilder {
   #resolver: Resolver | undefined;
   #cluster: ClusterSetup | undefined;
   #reusePort = false;
+  #webtransport: WebTransportConfig | undefined;
 
   /** Interface to listen on. */
   host(hostname: string): this {
@@ -238,6 +286,12 @@ export class ServerBuilder {
     return this;
   }
 
+  /** Serves WebTransport as `config` says (default: the policy's `[webtransport]`). */
+  webtransport(config: WebTransportConfig): this {
+    this.#webtransport = config;
+    return this;
+  }
+
   /** The server. */
   build(): Server {
     return new Server({
@@ -248,6 +302,7 @@ export class ServerBuilder {
       resolver: this.#resolver,
       cluster: this.#cluster,
       reusePort: this.#reusePort,
+      webtransport: this.#webtransport,
     });
   }
 }

@@ -390,7 +390,11 @@ function checkWebTransport(r: TableReader): WebTransportConfig {
     cert: r.string("cert", "", path),
     key: r.string("key", "", path),
     pin_certificate: r.boolean("pin_certificate", true),
-    public_host: r.string("public_host", "", (s) => (/^[\w.:\[\]-]{0,253}$/.test(s) ? null : "must be a host name or IP")),
+    public_host: r.string(
+      "public_host",
+      "",
+      (s) => (/^[\w.:\[\]-]{0,253}$/.test(s) ? null : "must be a host name or IP"),
+    ),
   };
   if (webtransport.port !== 0 && (webtransport.cert === "" || webtransport.key === "")) {
     r.fail("port", "WebTransport needs webtransport.cert and webtransport.key (PEM files) with a port");

@@ -10,6 +10,9 @@
  * - {@link StreamBindings}: which stream an event of a socket goes out on. A `connect`/`connect_tls` request
  *   read on a socket stream binds its id to that stream; the binding ends with the socket's last event.
  *
+ * The client has the same file (client/src/webtransport_protocol.ts, kept identical by a test) until both
+ * import one protocol package.
+ *
  * @module
  */
 
@@ -136,6 +139,28 @@ export function decodeHello(bytes: Uint8Array): Hello | null {
   const { wasmnet, v2 } = value as Record<string, unknown>;
   if (!Number.isInteger(wasmnet) || (v2 !== undefined && typeof v2 !== "boolean")) return null;
   return { wasmnet: wasmnet as number, v2: v2 === true };
+}
+
+/** Encodes a {@link Hello}. */
+export function encodeHello(hello: Hello): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(hello));
+}
+
+/** Reads the answer to a {@link Hello}; null when the bytes are not one. */
+export function decodeHelloAnswer(bytes: Uint8Array): HelloAnswer | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return null;
+  }
+  if (typeof value !== "object" || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (v.ok === true) return { ok: true, v2: v.v2 === true };
+  if (v.ok === false && Number.isInteger(v.status) && typeof v.msg === "string") {
+    return { ok: false, status: v.status as number, msg: v.msg };
+  }
+  return null;
 }
 
 /** Encodes the answer to a {@link Hello}. */

@@ -1,5 +1,7 @@
 import {
   decodeHello,
+  decodeHelloAnswer,
+  encodeHello,
   encodeHelloAnswer,
   frame,
   FrameReader,
@@ -124,4 +126,24 @@ Deno.test("StreamBindings: a binding ends with closed, or with error/denied befo
   b.bind(3, "b");
   b.dropStream("a");
   assertEquals([b.streamOf(1), b.streamOf(2), b.streamOf(3)], [undefined, undefined, "b"], "dropStream");
+});
+
+Deno.test("hello and its answer round-trip; a malformed answer is null", () => {
+  assertEquals(decodeHello(encodeHello({ wasmnet: 1, v2: true })), { wasmnet: 1, v2: true });
+  const answers = [{ ok: true, v2: false }, { ok: false, status: 403, msg: "origin" }] as const;
+  for (const a of answers) assertEquals(decodeHelloAnswer(encodeHelloAnswer(a)), a, JSON.stringify(a));
+  const enc = (s: string) => new TextEncoder().encode(s);
+  for (const bad of ['{"ok":false,"status":"401","msg":"x"}', '{"ok":"yes"}', "[]", "x"]) {
+    assertEquals(decodeHelloAnswer(enc(bad)), null, bad);
+  }
+});
+
+Deno.test("the client's copy of this module is the same file", async () => {
+  const here = await Deno.readTextFile(new URL("./webtransport.ts", import.meta.url));
+  const client = await Deno.readTextFile(
+    new URL("../../client/src/webtransport_protocol.ts", import.meta.url),
+  );
+  if (here !== client) {
+    throw new Error("client/src/webtransport_protocol.ts differs from src/protocol/webtransport.ts: copy it");
+  }
 });

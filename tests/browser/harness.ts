@@ -156,6 +156,8 @@ export interface RunInPageOptions extends StaticServerOptions {
   html?: string;
   /** Save a full-page PNG here once the module has returned (to look at what the page shows). */
   screenshot?: string;
+  /** Let Chromium speak QUIC (WebTransport needs it; the default flags turn it off). */
+  quic?: boolean;
 }
 
 /** The outcome of {@link runInPage}. */
@@ -215,7 +217,7 @@ export async function runInPage<T = unknown>(options: RunInPageOptions): Promise
     await send({
       type: "run",
       executablePath: CHROMIUM_PATH,
-      args: [...CHROMIUM_ARGS],
+      args: CHROMIUM_ARGS.filter((a) => !(options.quic && a === "--disable-quic")),
       pageUrl: server.url,
       moduleUrl: `${server.url}__test__.mjs`,
       moduleArgs: options.args ?? null,
