@@ -57,6 +57,8 @@ export interface StaticServerOptions {
   inline?: Record<string, string | Uint8Array>;
   /** Send COOP `same-origin` + COEP `require-corp`, making pages cross-origin isolated (SharedArrayBuffer). */
   crossOriginIsolated?: boolean;
+  /** Port to serve on (default: a free one), for tests that must name the page's origin in advance. */
+  port?: number;
 }
 
 /** A running static file server on 127.0.0.1. */
@@ -113,21 +115,24 @@ export function serveStatic(options: StaticServerOptions): StaticServer {
     }
     return undefined;
   };
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
-    const path = new URL(req.url).pathname;
-    requests.push(path);
-    const inline = options.inline?.[path];
-    if (inline !== undefined) return new Response(inline as BodyInit, { headers: headers(path) });
-    const file = lookup(path);
-    if (file) {
-      try {
-        return new Response(await Deno.readFile(file), { headers: headers(file) });
-      } catch {
-        // fall through to 404
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: options.port ?? 0, onListen: () => {} },
+    async (req) => {
+      const path = new URL(req.url).pathname;
+      requests.push(path);
+      const inline = options.inline?.[path];
+      if (inline !== undefined) return new Response(inline as BodyInit, { headers: headers(path) });
+      const file = lookup(path);
+      if (file) {
+        try {
+          return new Response(await Deno.readFile(file), { headers: headers(file) });
+        } catch {
+          // fall through to 404
+        }
       }
-    }
-    return new Response("not found", { status: 404, headers: { "content-type": "text/plain" } });
-  });
+      return new Response("not found", { status: 404, headers: { "content-type": "text/plain" } });
+    },
+  );
   const port = server.addr.port;
   return {
     url: `http://127.0.0.1:${port}/`,

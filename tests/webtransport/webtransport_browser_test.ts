@@ -3,8 +3,8 @@
  * started with `--unstable-net --webtransport PORT` and a self-signed certificate Chromium accepts by hash.
  * TCP echo, 1 MiB in order, 200 sockets opened and closed one after another on one session (past the
  * runtime's 100-stream trap: this fails if the client's stream reuse is removed), half-close, UDP echo over
- * datagrams, a policy refusal, a bad token, and `auto` falling back to the WebSocket when the advertised
- * WebTransport port is closed.
+ * datagrams, a policy refusal, a bad token, origins (a ticket admits the page's origin, no ticket is 403),
+ * and `auto` falling back to the WebSocket when the advertised WebTransport port is closed.
  */
 
 import { buildClient } from "../../client/build.ts";
@@ -20,6 +20,13 @@ import { freeUdpPort, makeWebTransportCert, spawnWebTransportServer } from "./he
 function assertEquals<T>(actual: T, expected: T, what: string): void {
   const a = JSON.stringify(actual), e = JSON.stringify(expected);
   if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`);
+}
+
+/** Holds a free TCP port until `release()` (so the servers started meanwhile cannot take it). */
+function reserveTcpPort(): { port: number; release(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let open = true;
+  return { port: listener.addr.port, release: () => open && (open = false, listener.close()) };
 }
 
 function assert(ok: unknown, what: string): void {
@@ -59,8 +66,41 @@ async function echoOnce(client, port, message) {
   return answer;
 }
 
-export default async ({ url, badUrl, fallbackUrl, echoPort, eofPort, udpPort }) => {
+/** Opens a raw session to \`wtUrl\` and returns the server's answer to the hello (length-prefixed JSON). */
+async function rawHello(wtUrl, hash) {
+  const wt = new WebTransport(wtUrl, { serverCertificateHashes: [{ algorithm: "sha-256", value: Uint8Array.from(atob(hash), (c) => c.charCodeAt(0)) }] });
+  await wt.ready;
+  const s = await wt.createBidirectionalStream();
+  const hello = new TextEncoder().encode(JSON.stringify({ wasmnet: 1, v2: false }));
+  const framed = new Uint8Array(4 + hello.length);
+  new DataView(framed.buffer).setUint32(0, hello.length);
+  framed.set(hello, 4);
+  const w = s.writable.getWriter();
+  await w.write(framed);
+  const r = s.readable.getReader();
+  let buf = new Uint8Array(0);
+  while (buf.length < 4 || buf.length < 4 + new DataView(buf.buffer).getUint32(0)) {
+    const { value, done } = await within(10000, "hello answer", r.read());
+    if (done) break;
+    const next = new Uint8Array(buf.length + value.length);
+    next.set(buf);
+    next.set(value, buf.length);
+    buf = next;
+  }
+  wt.close();
+  return JSON.parse(new TextDecoder().decode(buf.subarray(4, 4 + new DataView(buf.buffer).getUint32(0))));
+}
+
+export default async ({ url, badUrl, fallbackUrl, originUrl, originWtUrl, hash, echoPort, eofPort, udpPort }) => {
   const out = {};
+  // Origins limited: the page's origin gets a ticket at the well-known URL and its session is admitted;
+  // a session without a ticket is refused with 403 before it exists.
+  const allowed = new WasmnetClient(originUrl, { transport: "webtransport" });
+  await within(15000, "origin ready", allowed.ready());
+  out.originEcho = await echoOnce(allowed, echoPort, "origin checked");
+  await allowed.disconnect();
+  out.noTicket = await rawHello(originWtUrl, hash);
+
   const client = new WasmnetClient(url, { transport: "webtransport", flowControl: true });
   await within(15000, "ready", client.ready());
   out.transport = client.transport;
@@ -142,6 +182,12 @@ Deno.test({
     await Deno.writeTextFile(`${cert.dir}/secret`, secret);
     const key = await importHs256Key(new TextEncoder().encode(secret));
     const token = await signHs256({ exp: Math.floor(Date.now() / 1000) + 600 }, key);
+    const page = reserveTcpPort();
+    const pagePort = page.port;
+    const originServer = await spawnWebTransportServer(
+      cert,
+      `[network]\ndeny = []\nallow = ["*"]\n[server]\nallowed_origins = ["http://127.0.0.1:${pagePort}"]\n`,
+    );
     const server = await spawnWebTransportServer(
       cert,
       `[network]
@@ -187,9 +233,11 @@ secret_file = "${cert.dir}/secret"
         [{ algorithm: "sha-256", value: cert.hash }],
         "advertised hash",
       );
+      page.release();
       // deno-lint-ignore no-explicit-any
       const { result } = await runInPage<any>({
         quic: true,
+        port: pagePort,
         files: { "/wasmnet-client.js": clientJs },
         module: PAGE,
         timeoutMs: 240_000,
@@ -197,11 +245,17 @@ secret_file = "${cert.dir}/secret"
           url: `${server.url}?token=${token}`,
           badUrl: `${server.url}?token=not-a-token`,
           fallbackUrl: `ws://127.0.0.1:${fallbackHttp.addr.port}/`,
+          originUrl: originServer.url,
+          originWtUrl: `https://127.0.0.1:${originServer.wtPort}/`,
+          hash: cert.hash,
           echoPort: echo.port,
           eofPort: eof.port,
           udpPort: udp.port,
         },
       });
+      assertEquals(result.originEcho, "origin checked", "allowed origin, with its ticket");
+      assertEquals(result.noTicket.ok, false, "no ticket: refused");
+      assertEquals(result.noTicket.status, 403, "no ticket: 403");
       assertEquals(result.transport, "webtransport", "transport");
       assertEquals(result.echo, "hello over webtransport", "TCP echo");
       assertEquals(result.mib, { length: 1 << 20, inOrder: true }, "1 MiB in order");
@@ -219,9 +273,11 @@ secret_file = "${cert.dir}/secret"
       assertEquals(result.autoWithinBound, true, "auto fell back within its bound");
       assertEquals(result.autoEcho, "fallback echo", "echo over the fallback");
     } finally {
+      page.release();
       await fallbackHttp.shutdown();
       await Promise.all([echo.close(), eof.close(), udp.close()]);
       await server.stop();
+      await originServer.stop();
       await Deno.remove(cert.dir, { recursive: true });
     }
   },
