@@ -1,31 +1,38 @@
 /**
- * `wasmnet-server`: the command. Parses flags, loads the policy, listens, and shuts down gracefully on
- * SIGINT/SIGTERM (sessions closed with 1001, sockets closed). Usage errors exit 2 with a message.
+ * `wasmnet-server`: the command. Parses flags, loads the policy, listens. Signals: SIGTERM drains (new
+ * sessions refused, open ones finish within `[server] drain_timeout_secs`, then 1001), a second SIGTERM or
+ * SIGINT ends at once, SIGHUP reloads the policy file. `wasmnet-server check FILE` validates a policy.
+ * Usage errors exit 2 with a message.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import denoJson from "./deno.json" with { type: "json" };
-import { loadPolicyFile, Policy, PolicyError } from "./src/policy/mod.ts";
-import { Server } from "./src/server.ts";
+import { loadPolicyFile, parseListenAddress, Policy, PolicyError } from "./src/policy/mod.ts";
+import { parseHostPort, Server } from "./src/server.ts";
 import { caCertsFor } from "./src/core/sockets/tls.ts";
 import { SecretError } from "./src/auth/mod.ts";
+import { loadAdminToken } from "./src/ops/admin.ts";
+import { runCheck } from "./src/ops/check.ts";
+import { createLogger, type LogFormat, parseLogLevel } from "./src/ops/logger.ts";
+import { SERVER_VERSION } from "./src/ops/version.ts";
 import { type ClusterSetup, describeShares, openCluster } from "./src/cluster/mod.ts";
 import {
-  onSupervisor,
   superviseWorkers,
   toSupervisor,
+  WorkerChannel,
   type WorkerPlace,
   workerPlace,
 } from "./src/cluster/workers.ts";
+import { mergeWorkerMetrics } from "./src/cluster/worker_metrics.ts";
 
 /** The version printed by `--version`. */
-export const VERSION: string = denoJson.version;
+export const VERSION: string = SERVER_VERSION;
 
 const USAGE = `wasmnet-server ${VERSION}: real TCP for browser WebAssembly, over one WebSocket, under a policy
 
-Usage: wasmnet-server [--host 0.0.0.0] [--port 9000] [--policy FILE | --no-policy]
+Usage: wasmnet-server [--host 0.0.0.0] [--port 9000] [--policy FILE | --no-policy] [--admin HOST:PORT]
+       wasmnet-server check FILE [--explain HOST:PORT]
 
 Options:
   --host HOST      interface to listen on (default 0.0.0.0)
@@ -33,7 +40,12 @@ Options:
   --policy FILE    TOML policy file (see policy.example.toml); default: the built-in policy,
                    which blocks private, loopback, link-local and other non-public ranges
   --no-policy      allow every target (only for trusted, local use)
-  --quiet          do not log decisions (one JSON line per connect/bind/refusal otherwise)
+  --admin ADDR     admin listener (/metrics, /healthz, /readyz, /status) on HOST:PORT, or PORT on
+                   127.0.0.1; overrides [admin] listen. Off unless asked. Never the public port.
+  --drain-timeout SECS  how long SIGTERM lets sessions finish (overrides [server] drain_timeout_secs)
+  --log-level L    debug, info (default: decisions, access lines, events), warn, error
+  --log-format F   json (default) or text (TIME LEVEL EVENT key=value ...)
+  --quiet          do not log decisions
   --webtransport PORT       also serve WebTransport on this UDP port (needs Deno's --unstable-net,
                    --webtransport-cert and --webtransport-key, or [webtransport] in the policy)
   --webtransport-cert FILE  certificate chain (PEM) for WebTransport
@@ -44,6 +56,12 @@ Options:
   -h, --help       show this help
   -V, --version    show the version
 
+Signals: SIGTERM drains (readyz 503, new sessions 503, open ones finish, then 1001; exit 0),
+a second SIGTERM or SIGINT stops at once, SIGHUP re-reads the policy file.
+
+check FILE: validate a policy file as start-up does (exit 0 valid, 1 with the error);
+  --explain HOST:PORT also prints the decision for that target and the rule that made it.
+
 Recommended Deno flags (an outer sandbox around the policy):
   deno run --allow-net --deny-net=10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8,169.254.0.0/16 \\
            --allow-read=policy.toml --allow-env cli.ts --policy policy.toml
@@ -51,9 +69,16 @@ Recommended Deno flags (an outer sandbox around the policy):
 
 /**
  * Runs the CLI with `args`; resolves with the exit code once the server has stopped. `place` is set when
- * this runs as one of `--workers` (src/cluster/workers.ts).
+ * this runs as one of `--workers` (src/cluster/workers.ts); then `control` carries the supervisor's relayed
+ * signals as `drain` and `reload` events.
  */
-export async function main(args: string[], signal?: AbortSignal, place?: WorkerPlace): Promise<number> {
+export async function main(
+  args: string[],
+  signal?: AbortSignal,
+  place?: WorkerPlace,
+  control?: EventTarget,
+): Promise<number> {
+  if (args[0] === "check") return await checkCommand(args.slice(1));
   let flags;
   try {
     flags = parseArgs({
@@ -65,6 +90,10 @@ export async function main(args: string[], signal?: AbortSignal, place?: WorkerP
         port: { type: "string" },
         policy: { type: "string" },
         "no-policy": { type: "boolean" },
+        admin: { type: "string" },
+        "drain-timeout": { type: "string" },
+        "log-level": { type: "string" },
+        "log-format": { type: "string" },
         quiet: { type: "boolean" },
         workers: { type: "string" },
         webtransport: { type: "string" },
@@ -94,6 +123,22 @@ export async function main(args: string[], signal?: AbortSignal, place?: WorkerP
   }
   const hostname = flags.host ?? "0.0.0.0";
   if (hostname.length === 0) return usageError("--host must not be empty");
+  const level = parseLogLevel(flags["log-level"] ?? "info");
+  if (level === null) {
+    return usageError(`--log-level must be debug, info, warn or error, got "${flags["log-level"]}"`);
+  }
+  const format = flags["log-format"] ?? "json";
+  if (format !== "json" && format !== "text") {
+    return usageError(`--log-format must be json or text, got "${format}"`);
+  }
+  const adminFlag = flags.admin === undefined ? undefined : parseListenAddress(flags.admin);
+  if (adminFlag === null) {
+    return usageError(`--admin must be HOST:PORT, [IPv6]:PORT or PORT, got "${flags.admin}"`);
+  }
+  const drainFlag = flags["drain-timeout"];
+  if (drainFlag !== undefined && !/^\d{1,5}$/.test(drainFlag)) {
+    return usageError(`--drain-timeout must be a whole number of seconds, got "${drainFlag}"`);
+  }
 
   let policy: Policy;
   try {
@@ -141,7 +186,12 @@ export async function main(args: string[], signal?: AbortSignal, place?: WorkerP
     return usageError("--webtransport does not work with --workers yet (one QUIC listener per port)");
   }
   if (workers > 1 && place === undefined) {
-    return await superviseWorkers({
+    // Deno ends the whole process when reusePort is asked without the flag, so ask first: the flag's other
+    // APIs are only there with it.
+    if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+      return usageError(`--workers ${workers} needs Deno's --unstable-net (SO_REUSEPORT in Deno 2.9.6)`);
+    }
+    const code = await superviseWorkers({
       entry: new URL(import.meta.url),
       args: args.filter((a, i) =>
         a !== "--workers" && args[i - 1] !== "--workers" && !a.startsWith("--workers=")
@@ -153,6 +203,8 @@ export async function main(args: string[], signal?: AbortSignal, place?: WorkerP
         console.log(`wasmnet-server: ${workers} workers on ${url}`);
       },
     });
+    console.log("wasmnet-server: shut down");
+    return code;
   }
 
   let cluster: ClusterSetup;
@@ -166,28 +218,51 @@ export async function main(args: string[], signal?: AbortSignal, place?: WorkerP
     console.error(`wasmnet-server: ${(err as Error).message}`);
     return 1;
   }
+  const logger = createLogger({ level, format: format as LogFormat });
   const builder = Server.builder().host(hostname).port(port).policy(policy).cluster(cluster)
-    .reusePort(place !== undefined).webtransport(wt);
-  if (flags.quiet) builder.log(() => {});
+    .reusePort(place !== undefined)
+    .webtransport(wt)
+    .log(flags.quiet ? () => {} : logger.decision)
+    .events(logger.log);
+  // Sessions are metered only for an access log or the admin listener (no counting otherwise).
+  if (logger.enabled("info")) builder.accessLog(logger.access);
+  if (flags.policy !== undefined) builder.reloadPath(flags.policy);
   let server: Server;
   try {
+    const admin = adminFlag ?? parseListenAddress(policy.config.admin.listen);
+    // Under --workers only worker 0 serves the admin listener (its port is not shared); its /metrics
+    // covers every worker, labelled by `worker` (src/cluster/worker_metrics.ts).
+    if (admin && (place === undefined || place.index === 0)) {
+      builder.admin(admin.hostname, admin.port, loadAdminToken(policy.config.admin));
+    }
     server = builder.build(); // reads the [auth] secret, if any
   } catch (err) {
     if (!(err instanceof SecretError)) throw err;
     console.error(`wasmnet-server: ${err.message}`);
     return 1;
   }
+  if (control instanceof WorkerChannel) {
+    // Every worker answers for its own metrics; worker 0's admin listener serves them all, by `worker`.
+    const own = server;
+    control.setRenderer(() => own.metrics?.render() ?? Promise.resolve(""));
+    if (place?.index === 0) own.setMetricsSource(async () => mergeWorkerMetrics(await control.gather()));
+  }
 
   const shutdown = new AbortController();
-  const onSignal = () => shutdown.abort();
-  // Under --workers the supervisor owns the signals and relays them (src/cluster/workers.ts).
-  const signals: Deno.Signal[] = place !== undefined
+  const drainMs = drainFlag === undefined ? undefined : Number(drainFlag) * 1000;
+  const stopNow = () => shutdown.abort();
+  const onTerm = () => server.draining ? stopNow() : server.drain(drainMs).then(stopNow);
+  const onHup = () => void server.reload();
+  // Under --workers the supervisor owns the signals and relays them as `control` events.
+  const listeners: [Deno.Signal, () => void][] = place !== undefined
     ? []
     : Deno.build.os === "windows"
-    ? ["SIGINT"]
-    : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, onSignal);
-  signal?.addEventListener("abort", onSignal, { once: true });
+    ? [["SIGINT", stopNow]]
+    : [["SIGINT", stopNow], ["SIGTERM", onTerm], ["SIGHUP", onHup]];
+  for (const [s, f] of listeners) Deno.addSignalListener(s, f);
+  control?.addEventListener("drain", onTerm);
+  control?.addEventListener("reload", onHup);
+  signal?.addEventListener("abort", stopNow, { once: true });
   try {
     await server.listen({
       signal: shutdown.signal,
@@ -207,25 +282,58 @@ export async function main(args: string[], signal?: AbortSignal, place?: WorkerP
         if (place === undefined) { for (const line of banner) console.log(line); }
         else toSupervisor({ type: "listening", url, port: addr.port, banner });
       },
+      onAdminListen: (addr) => {
+        const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+        console.log(`admin listening on http://${host}:${addr.port}/ (metrics, healthz, readyz, status)`);
+      },
     });
   } catch (err) {
     console.error(`wasmnet-server: cannot listen on ${hostname}:${port}: ${(err as Error).message}`);
     return 1;
   } finally {
-    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    for (const [s, f] of listeners) Deno.removeSignalListener(s, f);
+    control?.removeEventListener("drain", onTerm);
+    control?.removeEventListener("reload", onHup);
     await cluster.shared?.close();
   }
   if (place === undefined) console.log("wasmnet-server: shut down");
   return 0;
 }
 
-/** One of `--workers`: runs {@link main} with the supervisor's arguments; "drain" from it stops the server. */
+/** `check FILE [--explain HOST:PORT]`. */
+async function checkCommand(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: { explain: { type: "string" } },
+    });
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+  if (parsed.positionals.length !== 1) {
+    return usageError("check takes one policy file: check FILE [--explain HOST:PORT]");
+  }
+  let explain;
+  if (parsed.values.explain !== undefined) {
+    try {
+      explain = parseHostPort(parsed.values.explain);
+    } catch {
+      return usageError(`--explain must be HOST:PORT or [IPv6]:PORT, got "${parsed.values.explain}"`);
+    }
+  }
+  return await runCheck(parsed.positionals[0], explain && { host: explain.hostname, port: explain.port });
+}
+
+/**
+ * One of `--workers`: runs {@link main} with the supervisor's arguments. Its relayed signals arrive as
+ * messages: `drain` drains (a second one stops at once), `reload` re-reads the policy file.
+ */
 async function runAsWorker(place: WorkerPlace): Promise<void> {
-  const drain = new AbortController();
-  onSupervisor((message) => {
-    if (message.type === "drain") drain.abort();
-  });
-  const code = await main(place.args, drain.signal, place);
+  const channel = new WorkerChannel();
+  const code = await main(place.args, undefined, place, channel);
   toSupervisor({ type: "stopped", code });
 }
 

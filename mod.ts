@@ -37,7 +37,20 @@ export {
 export { type ErrorCode, eventForCode, WasmnetError } from "./src/core/errors.ts";
 export { type DecisionLog, type DecisionRecord, jsonLineLog, silentLog } from "./src/core/log.ts";
 export type { Resolver } from "./src/core/sockets/resolver.ts";
-export * as protocol from "./src/protocol/mod.ts";
+/**
+ * Limits shared by several servers (docs/deployment.md): `Server.builder().cluster(await openCluster(
+ * policy.config.cluster, { workers: 1 }))` counts the caps in the Redis that `[cluster] redis` names.
+ */
+export {
+  type ClusterSetup,
+  type LimitStore,
+  MemoryStore,
+  openCluster,
+  RedisStore,
+  SharedLimits,
+  StoreError,
+} from "./src/cluster/mod.ts";
+export * as protocol from "@wasmnet/protocol";
 /** Token helpers, so an operator's own backend can mint the HS256 tokens `[auth]` checks. */
 export { importHs256Key, signHs256, TOKEN_PROTOCOL_PREFIX } from "./src/auth/mod.ts";
 

@@ -17,10 +17,12 @@
 import { type Contender, contenders, POLICY, type Running, startWasmnet } from "./contenders.ts";
 import { args, MiB, QUICK, ROOT, selected, SIZE, sleep, WORK } from "./config.ts";
 import { type Transport, wasmnet } from "./clients.ts";
-import { minorFaults } from "./procs.ts";
+import { cpuMs, minorFaults } from "./procs.ts";
 import { median, render, type Row, summary, writeDoc } from "./report.ts";
 import { connects, download, echo, parallel, upload, withTimeout } from "./workloads.ts";
 import { idle, slowReader } from "./memory_workloads.ts";
+import { metricsContenders, metricsCost } from "./metrics_cost.ts";
+import { clusterBench } from "./cluster.ts";
 
 type RoundMetric = "down" | "up" | "par" | "conn";
 
@@ -106,7 +108,7 @@ async function main(): Promise<void> {
   targets.stdout.cancel().catch(() => {});
 
   const only = args.only?.split(",").map((s) => s.trim().toLowerCase());
-  const chosen = contenders(policyPath).filter((c) =>
+  const chosen = [...contenders(policyPath), ...metricsContenders(policyPath)].filter((c) =>
     !only || only.some((o) => c.name.toLowerCase().includes(o))
   );
   const rows: Row[] = [];
@@ -133,8 +135,10 @@ async function main(): Promise<void> {
       // The server's minor page faults per MiB relayed (what src/core/allocator.ts is about); one process only.
       const pid = contender.noMemory ? undefined : running.proc?.pid;
       const before = pid ? minorFaults(pid) : 0;
+      const cpuBefore = pid ? cpuMs(pid) : 0;
       const mbps = await download(t, targetPort, SIZE.bulk);
       if (pid) (row.faults ??= []).push((minorFaults(pid) - before) / (SIZE.bulk / MiB));
+      if (pid) (row.cpu ??= []).push((cpuMs(pid) - cpuBefore) / (SIZE.bulk / MiB));
       return mbps;
     }, rate("down"));
     await inRounds("upload", live, bulk, (t) => upload(t, targetPort, SIZE.bulk), rate("up"));
@@ -220,7 +224,15 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   const report = render(rows, slow, { cpu, cores, seconds });
   console.log(report.table);
-  if (!args["no-write"] && !only && !WORK && !QUICK) writeDoc(report.markdown);
+  const cost = metricsCost(rows);
+  for (const line of cost) console.log(line);
+  if (!args["no-write"] && !only && !WORK && !QUICK) {
+    writeDoc(
+      `${report.markdown}\n\n${cost.map((l) => l.startsWith("  ") ? `- ${l.trim()}` : l).join("\n")}\n`,
+    );
+  }
+  // Past one process (bench/cluster.ts): --workers 2 against 1 worker, the Redis round trip in admission.
+  if (selected("cluster") && !only) console.log(`\n${await clusterBench(QUICK)}`);
 }
 
 await main();

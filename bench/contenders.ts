@@ -35,13 +35,17 @@ export interface Contender {
   noMemory?: boolean;
 }
 
-export async function startWasmnet(policyPath: string): Promise<{ proc: Proc; port: number }> {
+/** Starts `cli.ts` on a free port with `--quiet` and `extra` flags; resolves once it listens. */
+export async function startWasmnet(
+  policyPath: string,
+  extra: string[] = [],
+): Promise<{ proc: Proc; port: number }> {
   const port = freePort();
   // WASMNET_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the wasmnet server under test.
-  const extra = (Deno.env.get("WASMNET_BENCH_DENO_FLAGS") ?? "").split(" ").filter(Boolean);
+  const denoFlags = (Deno.env.get("WASMNET_BENCH_DENO_FLAGS") ?? "").split(" ").filter(Boolean);
   const proc = spawn(Deno.execPath(), [
     "run",
-    ...extra,
+    ...denoFlags,
     "--allow-net",
     "--allow-read",
     "--allow-env",
@@ -53,6 +57,7 @@ export async function startWasmnet(policyPath: string): Promise<{ proc: Proc; po
     "--policy",
     policyPath,
     "--quiet",
+    ...extra,
   ]);
   await waitForPort(port, proc);
   return { proc, port };

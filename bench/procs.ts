@@ -68,6 +68,13 @@ export function minorFaults(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
 }
 
+/** CPU time a process has used so far, user plus system, in milliseconds (Linux /proc: fields 14 and 15 of `stat`, in clock ticks of 1/100 s). */
+export function cpuMs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** Resident memory of a process in bytes (Linux /proc). */
 export function rss(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);

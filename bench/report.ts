@@ -26,6 +26,8 @@ export interface Row {
   idle10k?: number | string;
   /** The server's minor page faults per MiB downloaded, per round (warm-up included). */
   faults?: number[];
+  /** The server's CPU time per MiB downloaded, in ms, per round (warm-up included; bench/metrics_cost.ts). */
+  cpu?: number[];
   /** Rounds of a workload dropped with BUFFER_FULL (v1 uploads), by workload. */
   dropped?: Record<string, number>;
 }

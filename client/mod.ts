@@ -58,9 +58,10 @@ export {
   encodeBase64,
   encodeBinary,
   encodeJson,
+  encodeSendInto,
   type Event,
   ProtocolError,
   type Request,
   SERVER_ID_BASE,
   type SocketId,
-} from "./src/protocol.ts";
+} from "./src/wire.ts";

@@ -8,17 +8,33 @@
 
 import { warmAllocator } from "./core/allocator.ts";
 import { Admission } from "./http/admission.ts";
+import { Authenticator } from "./auth/mod.ts";
 import { messageLimits, setMessageLimits } from "./core/limits.ts";
 import type { Closable, Endpoint, EndpointContext } from "./frontends/endpoint.ts";
 import { EXTRA_ENDPOINTS } from "./http/endpoints.ts";
-import { type DecisionLog, jsonLineLog, silentLog, withReplica } from "./core/log.ts";
-import { clientAddressOf, loadPolicyFileSync, Policy, type PolicyConfigInput } from "./policy/mod.ts";
+import { type DecisionLog, type DecisionRecord, jsonLineLog, silentLog, withReplica } from "./core/log.ts";
+import {
+  clientAddressOf,
+  loadPolicyFile,
+  loadPolicyFileSync,
+  Policy,
+  type PolicyConfigInput,
+} from "./policy/mod.ts";
 import { Session } from "./frontends/wasmnet/session.ts";
 import { defaultResolver } from "./core/sockets/dns.ts";
 import type { Resolver } from "./core/sockets/resolver.ts";
-import { isWebSocketUpgrade, offeredProtocols, upgradeToPort } from "./core/websocket.ts";
+import { caCertsFor } from "./core/sockets/tls.ts";
+import { isWebSocketUpgrade, observeUpgrade, offeredProtocols, upgradeToPort } from "./core/websocket.ts";
 import { PROTOCOL_V2 } from "./frontends/wasmnet/flow.ts";
+import { type AdminSource, type RunningAdmin, serveAdmin } from "./ops/admin.ts";
+import { notLiveChanges, PolicyHolder } from "./ops/live_policy.ts";
+import type { AccessRecord, EventFields, LogLevel } from "./ops/logger.ts";
+import { framingLabel, ServerMetrics, type SessionMeter } from "./ops/metrics.ts";
+import { StatusBoard } from "./ops/status.ts";
 import type { ClusterSetup } from "./cluster/mod.ts";
+import { ClientBandwidth } from "./cluster/bandwidth.ts";
+import { registerClusterMetrics } from "./cluster/metrics.ts";
+import { clientKey } from "./http/admission.ts";
 import type { WebTransportConfig } from "./policy/config.ts";
 import { WebTransportFrontEnd, WELL_KNOWN_PATH } from "./frontends/webtransport/endpoint.ts";
 
@@ -34,6 +50,16 @@ export interface ServerOptions {
   log: DecisionLog;
   /** Name resolution (default: the system's, cached and timed per the policy's `[dns]`; see sockets/dns.ts). */
   resolver?: Resolver;
+  /** The admin listener (`/metrics`, `/healthz`, `/readyz`, `/status`), started by {@link Server.serve}. Off when absent. */
+  admin?: { hostname: string; port: number; token?: Uint8Array | null };
+  /** Counts for `/metrics` and `/status`; created when `admin` or `accessLog` is set and this is not. */
+  metrics?: ServerMetrics;
+  /** Receives one record per ended session (the access log). */
+  accessLog?: (record: AccessRecord) => void;
+  /** Receives operational events: reloads (and why one failed), drains. */
+  events?: (level: LogLevel, event: string, fields?: EventFields) => void;
+  /** The policy file {@link Server.reload} re-reads when given no path. */
+  policyFile?: string;
   /**
    * Limits beyond this process (src/cluster/): the shared store, the local share of each cap, and the
    * replica name every decision is logged with. Default: this process alone counts, unnamed.
@@ -45,6 +71,13 @@ export interface ServerOptions {
   webtransport?: WebTransportConfig;
 }
 
+/** What {@link Server.reload} did. */
+export type ReloadResult =
+  /** The new policy is in force; `notLive` names changed settings that apply only after a restart. */
+  | { ok: true; policy: Policy; notLive: string[] }
+  /** Nothing changed; `error` is what start-up would have said about the file. */
+  | { ok: false; error: Error };
+
 /** A server that is listening. */
 export interface RunningServer {
   /** The address actually bound (the real port when 0 was asked). */
@@ -53,6 +86,8 @@ export interface RunningServer {
   url: string;
   /** Resolves once the server has shut down and every session is closed. */
   finished: Promise<void>;
+  /** The admin listener, when the server has one. */
+  admin?: RunningAdmin;
   /** The WebTransport listener, when on: its UDP port and the certificate's SHA-256 (base64). */
   webtransport?: { port: number; certificateHash: string };
 }
@@ -63,15 +98,33 @@ export interface ListenOptions {
   signal?: AbortSignal;
   /** Called once with the bound address (and the WebTransport listener's, when on). */
   onListen?: (addr: Deno.NetAddr, webtransport?: { port: number; certificateHash: string }) => void;
+  /** Called once with the admin listener's address, when there is one. */
+  onAdminListen?: (addr: Deno.NetAddr) => void;
 }
 
-/** The wasmnet server. Build one with {@link Server.builder} or {@link Server.fromConfig}. */
+/**
+ * The wasmnet server. Build one with {@link Server.builder} or {@link Server.fromConfig}.
+ *
+ * Lifetimes: {@link serve}'s signal ends everything at once (sessions closed with 1001); {@link drain} first
+ * refuses new sessions and lets open ones finish, for up to `[server] drain_timeout_secs`. {@link reload}
+ * puts a new policy in force for every later decision, in every session.
+ */
 export class Server {
-  /** The options in force. */
+  /** The options in force; `options.policy` is a live view of the policy in force (see {@link reload}). */
   readonly options: ServerOptions;
   readonly #sessions = new Set<Closable>();
   readonly #admission: Admission;
+  readonly #bandwidth: ClientBandwidth;
   readonly #endpoints: readonly Endpoint[];
+  readonly #policy: PolicyHolder;
+  /** Every decision of the server passes here: counted, kept for the status page, then logged. */
+  readonly #log: DecisionLog;
+  readonly #metrics: ServerMetrics | undefined;
+  readonly #board: StatusBoard | undefined;
+  readonly #readiness = new Map<string, () => string | null>();
+  #metricsSource: (() => Promise<string>) | undefined;
+  #drain: { done: Promise<void>; finish: () => void } | undefined;
+  #onEmpty: (() => void) | undefined;
   #webtransport: WebTransportFrontEnd | undefined;
 
   /** Prefer {@link Server.builder}. `endpoints` defaults to every protocol wasmnet speaks. */
@@ -79,17 +132,44 @@ export class Server {
     options: ServerOptions,
     endpoints: readonly Endpoint[] = [...EXTRA_ENDPOINTS, wasmnetEndpoint],
   ) {
+    this.#policy = new PolicyHolder(options.policy);
     // One DNS cache per server, shared by every session and endpoint (src/core/sockets/dns.ts).
-    const resolver = options.resolver ?? defaultResolver(options.policy);
-    const replica = options.cluster?.replica;
-    const log = replica === undefined ? options.log : withReplica(options.log, replica);
-    this.options = { ...options, resolver, log };
+    this.options = {
+      ...options,
+      policy: this.#policy.view,
+      resolver: options.resolver ?? defaultResolver(options.policy),
+    };
     this.#endpoints = endpoints;
-    this.#admission = new Admission(options.policy, log, undefined, {
+    this.#metrics = options.metrics ??
+      (options.admin || options.accessLog
+        ? new ServerMetrics({ eventLoopSampleMs: options.admin ? 100 : 0 })
+        : undefined);
+    this.#board = this.#metrics && new StatusBoard();
+    const replica = options.cluster?.replica;
+    const base = replica === undefined ? options.log : withReplica(options.log, replica);
+    const metrics = this.#metrics, board = this.#board;
+    this.#log = metrics && board
+      ? (record: DecisionRecord) => (metrics.decided(record), board.decided(record), base(record))
+      : base;
+    this.options = { ...this.options, log: base };
+    this.#admission = new Admission(this.#policy.view, this.#log, undefined, {
       shared: options.cluster?.shared,
       localShare: options.cluster?.localShare,
       replica,
     });
+    const shared = options.cluster?.shared;
+    this.#bandwidth = new ClientBandwidth({
+      mbps: options.policy.config.network.max_bandwidth_mbps_per_ip,
+      store: shared?.store,
+      localShare: shared ? options.policy.config.cluster.replicas : options.cluster?.localShare ?? 1,
+      onStoreError: (err) => shared?.reportFailure(err),
+    });
+    if (metrics) this.#admission.onRefuse = (refusal) => metrics.refused(refusal.kind);
+    if (metrics && shared) registerClusterMetrics(metrics.registry, shared);
+    // on_store_failure = "closed": a required dependency is down, so /readyz says so.
+    if (shared?.options.onFailure === "closed") {
+      this.addReadinessCheck("cluster", () => shared.up ? null : "the shared limits store is unavailable");
+    }
     warmAllocator(); // keeps the data path off fresh pages (src/core/allocator.ts)
   }
 
@@ -113,6 +193,133 @@ export class Server {
     return this.#sessions.size;
   }
 
+  /** The server's metrics, when it counts (admin listener or access log; see {@link ServerOptions.metrics}). */
+  get metrics(): ServerMetrics | undefined {
+    return this.#metrics;
+  }
+
+  /** True from the start of a {@link drain}: new sessions are refused with 503, `/readyz` answers 503. */
+  get draining(): boolean {
+    return this.#drain !== undefined;
+  }
+
+  /**
+   * Adds a readiness check for `/readyz` (e.g. a shared store's connection): `check` returns null when
+   * fine, else why not. The server is not ready while any check says why.
+   */
+  addReadinessCheck(name: string, check: () => string | null): void {
+    this.#readiness.set(name, check);
+  }
+
+  /**
+   * Replaces what the admin listener's `/metrics` serves (under `--workers`, worker 0 serves every worker's
+   * metrics, labelled by `worker`: src/cluster/worker_metrics.ts).
+   */
+  setMetricsSource(source: () => Promise<string>): void {
+    this.#metricsSource = source;
+  }
+
+  /** Null when ready for new sessions, else why not (`draining`, or a failed readiness check). */
+  notReady(): string | null {
+    if (this.draining) return "draining";
+    for (const [name, check] of this.#readiness) {
+      const problem = check();
+      if (problem !== null) return `${name}: ${problem}`;
+    }
+    return null;
+  }
+
+  /** What the admin listener serves for this server. */
+  get adminSource(): AdminSource {
+    const metrics = this.#metrics ?? new ServerMetrics({ eventLoopSampleMs: 0 });
+    const board = this.#board ?? new StatusBoard();
+    return {
+      metrics: () => this.#metricsSource?.() ?? metrics.render(),
+      notReady: () => this.notReady(),
+      status: () =>
+        board.snapshot(metrics, {
+          draining: this.draining,
+          policy: this.#policy.current.describe(),
+          refusals: metrics.refusalCount,
+        }),
+    };
+  }
+
+  /**
+   * Drains: from now on new sessions get 503 and `/readyz` 503, open sessions keep working for up to
+   * `timeoutMs` (default `[server] drain_timeout_secs`) and are then closed with 1001. Resolves as soon as
+   * the last session has ended (or at the timeout, once the rest are closed); a second call returns the same
+   * promise. Aborting {@link serve}'s signal ends the drain at once.
+   */
+  drain(timeoutMs?: number): Promise<void> {
+    if (this.#drain) return this.#drain.done;
+    const ms = timeoutMs ?? this.#policy.current.config.server.drain_timeout_secs * 1000;
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    const finish = (flush: boolean) => {
+      clearTimeout(timer);
+      this.#onEmpty = undefined;
+      if (!flush) return (this.closeSessions(), resolve());
+      // The window is over: every session closes with 1001, writing out what its client already sent.
+      const sessions = [...this.#sessions];
+      this.#sessions.clear();
+      Promise.all(sessions.map((s) => s.finish ? s.finish(1001, "server shutting down") : s.shutdown(1001)))
+        .then(() => resolve());
+    };
+    const timer = setTimeout(() => {
+      this.options.events?.("warn", "drain_timeout", {
+        sessions: this.#sessions.size,
+        timeout_secs: ms / 1000,
+      });
+      finish(true);
+    }, ms);
+    this.#onEmpty = () => finish(false);
+    this.#drain = { done, finish: () => finish(false) };
+    this.#admission.draining = true;
+    if (this.#metrics) this.#metrics.draining = true;
+    this.options.events?.("info", "draining", { sessions: this.#sessions.size, timeout_secs: ms / 1000 });
+    if (this.#sessions.size === 0) finish(false);
+    return done;
+  }
+
+  /**
+   * Re-reads the policy (`path`, else {@link ServerOptions.policyFile}) or takes `policy`, and puts it in
+   * force for every new decision, in open sessions as in new ones. A file that start-up would refuse (bad
+   * TOML, a rule that does not parse, a missing `[auth]` secret or `[tls]` CA file) is refused with the same
+   * error and the old policy stays. Logged (`events`) and counted (`wasmnet_policy_reloads_total`).
+   */
+  async reload(source: string | Policy | undefined = this.options.policyFile): Promise<ReloadResult> {
+    let result: ReloadResult;
+    try {
+      if (source === undefined) throw new Error("no policy file to reload (the server started without one)");
+      const next = typeof source === "string" ? await loadPolicyFile(source) : source;
+      await caCertsFor(next);
+      const auth = Authenticator.fromConfig(next.config.auth);
+      const notLive = notLiveChanges(this.#policy.current.config, next.config);
+      this.#policy.replace(next);
+      this.#admission.replaceAuth(auth);
+      result = { ok: true, policy: next, notLive };
+    } catch (err) {
+      result = { ok: false, error: err instanceof Error ? err : new Error(String(err)) };
+    }
+    this.#metrics?.reloaded(result.ok);
+    if (result.ok) {
+      this.options.events?.("info", "policy_reloaded", {
+        policy: result.policy.describe(),
+        not_live: result.notLive.length > 0 ? result.notLive : undefined,
+      });
+      if (result.notLive.length > 0) {
+        this.options.events?.("warn", "reload_not_live", {
+          settings: result.notLive,
+          note: "these settings take effect after a restart",
+        });
+      }
+    } else {
+      this.options.events?.("error", "policy_reload_failed", { error: result.error.message });
+    }
+    return result;
+  }
+
   /**
    * The request handler, for mounting in an existing `Deno.serve`: WebSocket upgrades become sessions,
    * anything else gets a short plain-text answer.
@@ -125,36 +332,101 @@ export class Server {
     if (url.pathname === WELL_KNOWN_PATH && !isWebSocketUpgrade(request)) return this.#wellKnown(request);
     if (!isWebSocketUpgrade(request)) return notWebSocket();
     const endpoint = this.#endpoints.find((e) => e.matches(url));
-    if (!endpoint) return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
+    if (!endpoint) {
+      this.#metrics?.refused("endpoint");
+      return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
+    }
     const clientIp = clientIpOf(request, info.remoteAddr.hostname, this.options.policy);
-    return this.#admit(request, url, clientIp, (ctx) => endpoint.upgrade(request, url, ctx));
+    return this.#admit(request, url, clientIp, endpoint.name, (ctx) => endpoint.upgrade(request, url, ctx));
   };
 
   /**
    * Origin, session caps and token are checked here, before any front end sets a session up
-   * (src/http/admission.ts); `start` gets the session's terms. The WebSocket and WebTransport both use it.
+   * (src/http/admission.ts); `start` gets the session's terms. The WebSocket endpoints and WebTransport
+   * (src/frontends/webtransport/) both come through here, so both are metered and tracked alike.
    */
   readonly #admit = (
     request: Request,
     url: URL,
     clientIp: string,
+    frontend: string,
     start: (ctx: EndpointContext) => Response,
   ): Response | Promise<Response> => {
     return this.#admission.admit(request, url, clientIp, (admitted) => {
-      return start({
+      const meter = this.#meterUpgrade(request, frontend, clientIp);
+      // The address's shared bandwidth (max_bandwidth_mbps_per_ip): held while a session is tracked.
+      const budget = this.#bandwidth.acquire(clientKey(clientIp));
+      let tracked = false;
+      const response = start({
         policy: admitted.policy,
         serverHost: this.options.hostname,
         clientIp,
-        log: this.options.log,
+        log: meter ? meter.log : this.#log,
         resolver: this.options.resolver,
+        clientBudget: budget?.budget,
+        observer: this.#metrics?.sockets,
         track: (session) => {
+          tracked = true;
           this.#sessions.add(session);
           const release = admitted.hold();
-          return () => (this.#sessions.delete(session), release());
+          if (meter?.current && session.id !== undefined) meter.current.id = session.id;
+          return () => {
+            this.#sessions.delete(session);
+            release();
+            budget?.release();
+            if (this.#sessions.size === 0) this.#onEmpty?.();
+          };
         },
       });
+      if (!tracked) budget?.release();
+      return response;
     });
   };
+
+  /**
+   * Meters one upgrade (when the server counts): the session's meter is opened by `upgradeToPort` with the
+   * framing its front end chose, and its decisions count the sockets it opens.
+   */
+  #meterUpgrade(
+    request: Request,
+    frontend: string,
+    clientIp: string,
+  ): { log: DecisionLog; current: SessionMeter | undefined } | undefined {
+    const metrics = this.#metrics;
+    if (!metrics) return undefined;
+    const metered: { log: DecisionLog; current: SessionMeter | undefined } = {
+      current: undefined,
+      log: (record) => {
+        if (metered.current && record.decision === "allow" && OPENS_SOCKET.has(record.op)) {
+          metered.current.socketsOpened++;
+        }
+        this.#log(record);
+      },
+    };
+    observeUpgrade(request, (protocol) => {
+      const meter = metrics.openSession(frontend, framingLabel(protocol), clientIp, (m) => this.#ended(m));
+      this.#board?.sessionOpened();
+      return (metered.current = meter);
+    });
+    return metered;
+  }
+
+  /** A metered session ended: its totals stay on the status page, and it gets its access line. */
+  #ended(meter: SessionMeter): void {
+    this.#board?.sessionClosed(meter);
+    this.options.accessLog?.({
+      session: meter.id,
+      frontend: meter.frontend,
+      framing: meter.framing,
+      client: meter.clientIp,
+      duration_secs: Math.round(meter.ageMs) / 1000,
+      bytes_up: meter.bytesUp,
+      bytes_down: meter.bytesDown,
+      sockets: meter.socketsOpened,
+      close_code: meter.closeCode ?? 1006,
+      ...(this.options.cluster ? { replica: this.options.cluster.replica } : {}),
+    });
+  }
 
   /** `/.well-known/wasmnet`: where else this server can be reached (WebTransport), for `transport: "auto"`. */
   #wellKnown(request: Request): Response | Promise<Response> {
@@ -166,7 +438,7 @@ export class Server {
 
   /**
    * Starts listening and returns once bound; shut down by aborting `signal`. With `[webtransport]` on, the
-   * QUIC listener is bound too (and a failure to read its certificate or bind its port rejects).
+   * QUIC listener is bound first (a certificate that cannot be read or a port that cannot be bound rejects).
    */
   async serve(options: ListenOptions = {}): Promise<RunningServer> {
     const wtConfig = this.options.webtransport ?? this.options.policy.config.webtransport;
@@ -176,8 +448,7 @@ export class Server {
         config: wtConfig,
         hostname: this.options.hostname,
         policy: this.options.policy,
-        log: this.options.log,
-        admit: this.#admit,
+        admit: (request, url, clientIp, start) => this.#admit(request, url, clientIp, "webtransport", start),
         signal: wtStop.signal,
       });
     }
@@ -188,21 +459,37 @@ export class Server {
       onListen: () => {},
     }, this.handler);
     const addr = http.addr;
+    const adminStop = new AbortController();
+    let admin: RunningAdmin | undefined;
+    try {
+      admin = this.options.admin &&
+        serveAdmin(this.adminSource, { ...this.options.admin, signal: adminStop.signal });
+    } catch (err) {
+      wtStop.abort();
+      http.shutdown();
+      const { hostname, port } = this.options.admin!;
+      throw new Error(`admin listener on ${hostname}:${port}: ${(err as Error).message}`, { cause: err });
+    }
     const shutdown = async () => {
       wtStop.abort();
+      this.#drain?.finish();
       this.closeSessions();
       await http.shutdown();
+      adminStop.abort();
+      await admin?.finished;
       await this.#webtransport?.finished;
+      this.#metrics?.close();
     };
     const finished = options.signal?.aborted ? shutdown() : new Promise<void>((done) => {
       options.signal?.addEventListener("abort", () => shutdown().then(done), { once: true });
       http.finished.then(done);
     });
     const wt = this.#webtransport;
-    const wtInfo = wt && { port: wt.port, certificateHash: wt.certificateHash };
-    options.onListen?.(addr, wtInfo);
+    const webtransport = wt && { port: wt.port, certificateHash: wt.certificateHash };
+    options.onListen?.(addr, webtransport);
+    if (admin) options.onAdminListen?.(admin.addr);
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-    return { addr, url: `ws://${host}:${addr.port}/`, finished, webtransport: wtInfo };
+    return { addr, url: `ws://${host}:${addr.port}/`, finished, admin, webtransport };
   }
 
   /** Listens until `signal` aborts (like the original's `listen().await`). */
@@ -218,6 +505,18 @@ export class Server {
   }
 }
 
+/** Ops whose allowed decision opens a socket (counted per session for the access log and status page). */
+const OPENS_SOCKET = new Set([
+  "connect",
+  "connect_tls",
+  "connect_udp",
+  "bind",
+  "wisp",
+  "wisp_udp",
+  "wisp_wsproxy",
+  "websockify",
+]);
+
 /** Builds a {@link Server}, in the shape of the original's Rust builder. */
 export class ServerBuilder {
   #hostname = "0.0.0.0";
@@ -225,6 +524,11 @@ export class ServerBuilder {
   #policy: Policy = Policy.defaults();
   #log: DecisionLog = jsonLineLog();
   #resolver: Resolver | undefined;
+  #policyFile: string | undefined;
+  #admin: ServerOptions["admin"];
+  #accessLog: ServerOptions["accessLog"];
+  #events: ServerOptions["events"];
+  #metrics: ServerMetrics | undefined;
   #cluster: ClusterSetup | undefined;
   #reusePort = false;
   #webtransport: WebTransportConfig | undefined;
@@ -247,6 +551,40 @@ export class ServerBuilder {
   /** Reads a TOML policy file now; throws `PolicyError` naming the file, key and rule on a bad file. */
   policyFile(path: string): this {
     this.#policy = loadPolicyFileSync(path);
+    this.#policyFile = path;
+    return this;
+  }
+
+  /** The file {@link Server.reload} re-reads (set by {@link policyFile}; for a policy loaded elsewhere). */
+  reloadPath(path: string): this {
+    this.#policyFile = path;
+    return this;
+  }
+
+  /**
+   * Serves the admin listener (`/metrics`, `/healthz`, `/readyz`, `/status`) on `hostname:port`, with
+   * `/metrics` and `/status.json` behind `token` when given. Keep it off the public interface.
+   */
+  admin(hostname: string, port: number, token: Uint8Array | null = null): this {
+    this.#admin = { hostname, port, token };
+    return this;
+  }
+
+  /** Where the access log goes: one record per ended session. */
+  accessLog(accessLog: (record: AccessRecord) => void): this {
+    this.#accessLog = accessLog;
+    return this;
+  }
+
+  /** Where operational events go (reloads, drains). */
+  events(events: (level: LogLevel, event: string, fields?: EventFields) => void): this {
+    this.#events = events;
+    return this;
+  }
+
+  /** Counts into `metrics` (e.g. one registry shared with an application's own). */
+  metrics(metrics: ServerMetrics): this {
+    this.#metrics = metrics;
     return this;
   }
 
@@ -300,6 +638,11 @@ export class ServerBuilder {
       policy: this.#policy,
       log: this.#log,
       resolver: this.#resolver,
+      policyFile: this.#policyFile,
+      admin: this.#admin,
+      accessLog: this.#accessLog,
+      events: this.#events,
+      metrics: this.#metrics,
       cluster: this.#cluster,
       reusePort: this.#reusePort,
       webtransport: this.#webtransport,
@@ -371,6 +714,8 @@ export const wasmnetEndpoint: Endpoint = {
         policy: ctx.policy,
         serverHost: ctx.serverHost,
         clientIp: ctx.clientIp,
+        clientBudget: ctx.clientBudget,
+        observer: ctx.observer,
         log: ctx.log,
         resolver: ctx.resolver,
         flowControl: v2,

@@ -77,7 +77,8 @@ Deno.test("a bad policy file stops startup with a message naming the file, key a
 
 Deno.test("the server starts, prints where it listens and its policy, serves, and stops on SIGTERM", async () => {
   const echo = startTcpEchoServer();
-  const srv = await spawnServer(["--no-policy"]);
+  // --drain-timeout 0: SIGTERM closes open sessions at once (tests/ops/drain_test.ts covers the drain).
+  const srv = await spawnServer(["--no-policy", "--drain-timeout", "0"]);
   try {
     assert.match(srv.banner, /policy: --no-policy/);
     const c = new TestClient(srv.url);

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { DEFAULT_UPLOAD_WINDOW, INITIAL_WINDOW, PROTOCOL_V2 } from "../src/frontends/wasmnet/flow.ts";
-import { decodeBinaryEvent, encodeBinaryRequest, type Event, type Request } from "../src/protocol/mod.ts";
+import { decodeBinaryEvent, encodeBinaryRequest, type Event, type Request } from "@wasmnet/protocol";
 import { startSessionServer, startTcpEchoServer, startTcpServer, TestClient } from "./helpers.ts";
 
 /** A TCP source that writes `total` bytes as fast as the network takes them, then closes. */

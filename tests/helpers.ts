@@ -254,6 +254,12 @@ export interface CliProcess {
 const ROOT_DIR = new URL("../", import.meta.url).pathname;
 
 /**
+ * `--lock=` the development lockfile, for Deno subprocesses that load test-only npm packages: the server's
+ * `deno.lock` holds only its runtime packages, which `deno compile` embeds (tests/packaging/deps_test.ts).
+ */
+export const DEV_LOCK_FLAG: string = `--lock=${new URL("../deno.dev.lock", import.meta.url).pathname}`;
+
+/**
  * Starts `cli.ts` (or another `entry`) as a real subprocess on a free loopback port (`--port 0`) and waits
  * for stdout to match `waitFor` (by default the "listening on ws://…" line). Output is always drained, so a
  * chatty server never blocks on a full pipe.

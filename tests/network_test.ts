@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { Policy, type PolicyConfigInput } from "../src/policy/mod.ts";
-import { decodeBinaryEvent, encodeBinaryRequest } from "../src/protocol/binary.ts";
-import type { Event } from "../src/protocol/messages.ts";
+import { decodeBinaryEvent, encodeBinaryRequest } from "@wasmnet/protocol";
+import type { Event } from "@wasmnet/protocol";
 import { cachingResolver } from "../src/core/sockets/dns.ts";
 import { type Resolver, systemResolver } from "../src/core/sockets/resolver.ts";
 import { b64, startServer, TestClient, unb64 } from "./helpers.ts";

@@ -5,8 +5,8 @@
 
 import assert from "node:assert/strict";
 import { Policy } from "../src/policy/mod.ts";
-import { SERVER_ID_BASE } from "../src/protocol/messages.ts";
-import { decodeBinaryEvent, encodeBinaryRequest } from "../src/protocol/binary.ts";
+import { SERVER_ID_BASE } from "@wasmnet/protocol";
+import { decodeBinaryEvent, encodeBinaryRequest } from "@wasmnet/protocol";
 import {
   b64,
   startEofCountingPeer,

@@ -4,6 +4,8 @@
 # (benchmark peer), openssl (test certificates), python3 (a test peer), redis-server, haproxy and nginx
 # (cluster tests). Needs root for apt-get.
 set -euo pipefail
+# shellcheck source=tools/apt_wait.sh
+. "$(dirname "$0")/apt_wait.sh"
 
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -26,6 +28,6 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -q >&2
-  $SUDO apt-get install -y -q --no-install-recommends "${need[@]}" >&2
+  apt_wait update -q
+  apt_wait install -y -q --no-install-recommends "${need[@]}"
 fi

@@ -1,5 +1,6 @@
 /**
- * `deno task bench:browser [--quick] [--only a,b] [--work download,...] [--rtt 20,80] [--no-write]`: wasmnet
+ * `deno task bench:browser [--quick] [--only a,b] [--work download,...] [--rtt 20,80] [--profile DIR]
+ * [--no-write]`: wasmnet
  * and its peers measured from inside a Chromium page (the page's main thread running each peer's own
  * client), and over a link with a round-trip time (`delay_relay.ts`). Every server runs in its own process,
  * the TCP targets in another; the page is one Chromium started by the bench with no DevTools attached
@@ -25,6 +26,7 @@ const args = parseArgs({
     only: { type: "string" },
     work: { type: "string" },
     rtt: { type: "string" },
+    profile: { type: "string" },
     "no-write": { type: "boolean" },
   },
 }).values;
@@ -215,7 +217,7 @@ async function main(): Promise<void> {
   const chosen = browserContenders().filter((c) =>
     !only || only.some((o) => c.name.toLowerCase().includes(o))
   );
-  const page = await startPage(tmp);
+  const page = await startPage(tmp, { profileDir: args.profile });
   const results: Results = {};
   const links: Record<number, Results> = {};
   try {

@@ -67,27 +67,17 @@ function newSock(partial: Pick<Sock, "send" | "close">): Sock {
 
 // ------------------------------------------------------------------------------------------------ clients
 
-/** The wasmnet client's WebSocket, seen from outside, so the callback API's pacing can read its buffer. */
-let lastWs: WebSocket | undefined;
-class TrackedWebSocket extends WebSocket {
-  constructor(url: string | URL, protocols?: string | string[]) {
-    super(url, protocols);
-    lastWs = this;
-  }
-}
-
 async function wasmnetSession(spec: ContenderSpec): Promise<Session> {
-  const client = new WasmnetClient(spec.url, { ...spec.options, WebSocket: TrackedWebSocket });
-  const ws = lastWs!;
+  const client = new WasmnetClient(spec.url, spec.options);
   await client.ready();
   const api = spec.api ?? "callback";
-  const buffered = () => ws.bufferedAmount;
   const core = api === "wasi" ? new SocketCore(client) : undefined;
   return {
     async open(port) {
       if (api === "streams") {
+        // Usable before `opened`: the first write travels with the connect.
         const socket = client.openSocket(HOST, port);
-        const { readable, writable } = await socket.opened;
+        const { readable, writable } = socket;
         const writer = writable.getWriter();
         const sock = newSock({
           send(bytes) {
@@ -112,11 +102,11 @@ async function wasmnetSession(spec: ContenderSpec): Promise<Session> {
         const errno = await core.connect(handle, HOST, port, true);
         if (errno) throw new Error(`connect: errno ${errno}`);
         let open = true;
+        // A blocking send, as a program's: the core waits while the socket's send buffer is full.
         const sock = newSock({
           async send(bytes) {
             const r = await core.send(handle, bytes, true);
             if (r.errno) throw new Error(`send: errno ${r.errno}`);
-            if (buffered() > HIGH) await paced(buffered);
           },
           close: () => {
             open = false;
@@ -133,7 +123,9 @@ async function wasmnetSession(spec: ContenderSpec): Promise<Session> {
         })().catch((e) => sock.onError(e));
         return sock;
       }
-      const id = await client.connect(HOST, port);
+      // Usable at once: the first send travels with the connect.
+      const id = client.connectNow(HOST, port);
+      const buffered = () => client.bufferedAmount(id);
       const sock = newSock({
         send(bytes) {
           if (!client.send(id, bytes)) throw new Error("send: socket closed");

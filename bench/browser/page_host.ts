@@ -15,6 +15,7 @@ import { bundle } from "../../client/build.ts";
 import { CHROMIUM_ARGS, requireChromium } from "../../tests/browser/harness.ts";
 import { wispJsBrowserBundle } from "../../tests/wisp/wispjs_bundle.ts";
 import type { PageTask } from "./page.ts";
+import { attachProfiler, type PageProfiler, topSelf } from "./profile.ts";
 
 export type { ContenderSpec, PageTask } from "./page.ts";
 
@@ -31,8 +32,12 @@ export interface PageHost {
   close(): Promise<void>;
 }
 
-/** Bundles the page, serves it, starts Chromium on it; resolves once the page asked for its first task. */
-export async function startPage(tmp: string): Promise<PageHost> {
+/**
+ * Bundles the page, serves it, starts Chromium on it; resolves once the page asked for its first task.
+ * With `profileDir`, every task runs under the DevTools CPU profiler (profile.ts) and its profile is
+ * written there (figures taken so are not the bench's: the profiler costs the page some speed).
+ */
+export async function startPage(tmp: string, options: { profileDir?: string } = {}): Promise<PageHost> {
   const chromium = await requireChromium();
   const pageJs = await Deno.readFile(
     await bundle(new URL("page.ts", import.meta.url).pathname, `${tmp}/page.js`),
@@ -88,6 +93,7 @@ export async function startPage(tmp: string): Promise<PageHost> {
       "--disable-background-timer-throttling",
       "--disable-renderer-backgrounding",
       "--disable-backgrounding-occluded-windows",
+      ...(options.profileDir ? ["--remote-debugging-port=0"] : []),
       `http://127.0.0.1:${server.addr.port}/`,
     ],
     stdout: "null",
@@ -113,24 +119,42 @@ export async function startPage(tmp: string): Promise<PageHost> {
     await close();
     throw new Error("the bench page did not load in Chromium within 30 s");
   }
+  let profiler: PageProfiler | undefined;
+  if (options.profileDir) {
+    Deno.mkdirSync(options.profileDir, { recursive: true });
+    profiler = await attachProfiler(profile);
+  }
+  const run = (task: Omit<PageTask, "id">, timeoutMs = 120_000): Promise<TaskValue> => {
+    const id = nextId++;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const result = new Promise<TaskValue>((resolve, reject) => {
+      waiting.set(id, { resolve, reject });
+      timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new Error(`no result from the page in ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+    });
+    queue.push({ ...task, id });
+    const wake = taskWaiter;
+    taskWaiter = undefined;
+    wake?.();
+    return result.finally(() => clearTimeout(timer));
+  };
+  let profiled = 0;
   return {
     errors,
-    run(task, timeoutMs = 120_000) {
-      const id = nextId++;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const result = new Promise<TaskValue>((resolve, reject) => {
-        waiting.set(id, { resolve, reject });
-        timer = setTimeout(() => {
-          waiting.delete(id);
-          reject(new Error(`no result from the page in ${timeoutMs / 1000} s`));
-        }, timeoutMs);
-      });
-      queue.push({ ...task, id });
-      const wake = taskWaiter;
-      taskWaiter = undefined;
-      wake?.();
-      return result.finally(() => clearTimeout(timer));
+    run: !profiler ? run : async (task, timeoutMs) => {
+      await profiler.start();
+      const value = await run(task, timeoutMs);
+      const cpu = await profiler.stop();
+      const name = `${++profiled}-${task.contender.name}-${task.work}`.replace(/[^\w.-]+/g, "_");
+      Deno.writeTextFileSync(`${options.profileDir}/${name}.cpuprofile`, JSON.stringify(cpu));
+      console.error(`profile ${name}:\n${topSelf(cpu).join("\n")}`);
+      return value;
     },
-    close,
+    close: async () => {
+      profiler?.close();
+      await close();
+    },
   };
 }

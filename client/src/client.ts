@@ -11,12 +11,13 @@ import {
   decodeJson,
   encodeBinary,
   encodeJson,
+  encodeSendInto,
   type Event,
   type Request,
   SERVER_ID_BASE,
   type SocketId,
   toBytes,
-} from "./protocol.ts";
+} from "./wire.ts";
 import { type SocketChannel, type SocketSink, WasmnetSocket, type WasmnetSocketOptions } from "./socket.ts";
 import { WasmnetListener } from "./listener.ts";
 import { WasmnetDatagramSocket, type WasmnetDatagramSocketOptions } from "./datagram.ts";
@@ -36,8 +37,8 @@ export interface WebSocketLike {
   binaryType: string;
   /** The subprotocol the server chose (`wasmnet.v2` turns flow control on). */
   readonly protocol?: string;
-  /** Sends one text or binary message. */
-  send(data: string | Uint8Array): void;
+  /** Sends one text or binary message (an `ArrayBuffer`-backed view, as the DOM's `WebSocket.send` takes). */
+  send(data: string | Uint8Array<ArrayBuffer>): void;
   /** Closes the connection. */
   close(code?: number, reason?: string): void;
   /** Subscribes to `open`, `message`, `error` and `close`. */
@@ -65,7 +66,7 @@ export interface WasmnetClientOptions {
    * Servers without v2 answer with the original protocol, and the client falls back silently. Default false.
    */
   flowControl?: boolean;
-  /** v2: the receive window granted per TCP socket, in bytes (default 1 MiB). */
+  /** v2: the receive window granted per TCP socket at first, in bytes (default 1 MiB). */
   receiveWindow?: number;
   /**
    * How to reach the server (docs/webtransport.md): `"websocket"` (default), `"webtransport"` (the
@@ -76,6 +77,19 @@ export interface WasmnetClientOptions {
   transport?: Transport;
   /** `auto`: time WebTransport gets before the WebSocket is used, in ms (default 3000). */
   webTransportTimeoutMs?: number;
+  /**
+   * v2: the most a socket's receive window grows to (default 8 MiB). The client grows a window while it,
+   * not the reader, limits the rate (receive-window autotuning, see `ClientFlow`); this bounds what one
+   * socket can make the page hold for a reader that stops.
+   */
+  maxReceiveWindow?: number;
+  /**
+   * Build every binary `send` in one reused frame buffer instead of a fresh one per message. Safe only where
+   * `WebSocket.send` copies the message before it returns, as browsers', Deno's and Node's global WebSocket
+   * do; the `ws` package may keep the buffer it was given. Default: on with the global WebSocket, off when
+   * `WebSocket` is passed in.
+   */
+  reuseSendBuffer?: boolean;
   /**
    * Largest payload of one `send` message; longer writes are split (servers cap message size, 1 MiB by
    * default, and base64 adds a third). Default 64 KiB.
@@ -145,6 +159,10 @@ interface Entry {
   flow?: ClientFlow;
   /** `shutdown` was asked for: no more sends. */
   writeShut?: boolean;
+  /** When the connect went out (ms), for the session's round-trip estimate. */
+  connectSentAt?: number;
+  /** v2: the grant from the initial window to ours went out. */
+  openingGranted?: boolean;
   /** ... and the request went out (after any bytes that were waiting for credit). */
   shutdownSent?: boolean;
 }
@@ -185,11 +203,13 @@ export class WasmnetClient {
   readonly url: string;
   /** True when requests use the binary framing. */
   readonly binary: boolean;
+  /** `send` is done with what it is given when it returns (encoded, copied or queued as a copy). */
+  readonly copiesOnSend = true;
   #ws: WebSocketLike;
   #entries = new Map<SocketId, Entry>();
   #leftovers = new Map<SocketId, Entry>();
   #nextId = 1;
-  #outbox: (string | Uint8Array)[] = [];
+  #outbox: (string | Uint8Array<ArrayBuffer>)[] = [];
   #outboxBytes = 0;
   #ready: Promise<void>;
   #readyResolve!: () => void;
@@ -203,7 +223,13 @@ export class WasmnetClient {
   /** Flow control asked for; {@link #v2} says whether the server agreed (known once open). */
   #flowControl: boolean;
   #receiveWindow: number | undefined;
+  #maxReceiveWindow: number | undefined;
   #v2 = false;
+  /** Shortest connect-to-`connected` time seen (ms): the round trip autotuning measures against. */
+  #rttMs: number | undefined;
+  #reuseFrames: boolean;
+  /** The one frame buffer binary sends are built in when {@link #reuseFrames}. */
+  #frame: Uint8Array<ArrayBuffer> = new Uint8Array(0);
 
   /**
    * Opens the WebSocket to `url` at once; await {@link ready} before relying on it (requests made earlier
@@ -228,6 +254,8 @@ export class WasmnetClient {
     this.#ready.catch(() => {}); // a caller who never asks for ready() must not get an unhandled rejection
     this.#flowControl = options.flowControl ?? false;
     this.#receiveWindow = options.receiveWindow;
+    this.#maxReceiveWindow = options.maxReceiveWindow;
+    this.#reuseFrames = options.reuseSendBuffer ?? options.WebSocket === undefined;
     const protocols = this.#flowControl
       ? [...[options.protocols ?? []].flat(), PROTOCOL_V2]
       : options.protocols;
@@ -306,6 +334,32 @@ export class WasmnetClient {
       addr: host,
       port,
     }, what);
+    return id;
+  }
+
+  /**
+   * Starts a TCP connection to `host:port` (`{ tls: true }`: with TLS to `host`) and returns its socket id at
+   * once, without waiting for `connected`. The socket is usable at once: {@link send} on it right away and
+   * the bytes go in the same flight as the connect (the server writes them, in order, once the connection is
+   * up), so a request's first response byte comes one round trip after it is sent. A refusal reaches the
+   * program as the socket's close error ({@link onClose} gets a {@link WasmnetError}, kind `"denied"` or
+   * `"failed"`), and `send` returns false from then on. With v2 the socket's windows need no round trip:
+   * 64 KiB of send credit from the start, and this client's receive window granted with the connect.
+   */
+  connectNow(host: string, port: number, options: { tls?: boolean } = {}): SocketId {
+    const id = this.#allocId();
+    const entry = this.#newEntry(id, "tcp");
+    const what = `${options.tls ? "TLS connect" : "connect"} to ${host}:${port}`;
+    if (this.#gone) {
+      // Keep the id's close error, so `onClose(id)` reports why, as for any refused connect.
+      this.#entries.delete(id);
+      entry.state = "closed";
+      entry.error = this.#disconnectedError(`${what} failed`);
+      this.#leftovers.set(id, entry);
+      return id;
+    }
+    const op = options.tls ? "connect_tls" : "connect";
+    this.#startOpen(entry, { op, id, addr: host, port }, what).catch(() => {}); // reported through onClose
     return id;
   }
 
@@ -543,6 +597,16 @@ export class WasmnetClient {
   }
 
   /**
+   * Bytes sent and not yet handed to the network: the WebSocket's buffer plus requests waiting for it to
+   * open, and with `id`, that socket's v2 sends waiting for credit. The callback API has no backpressure of
+   * its own: a page that sends a lot pauses while this is high (the streams API's writable does that itself).
+   */
+  bufferedAmount(id?: SocketId): number {
+    const queued = id === undefined ? 0 : this.#entries.get(id)?.flow?.queuedBytes ?? 0;
+    return this.#ws.bufferedAmount + this.#outboxBytes + queued;
+  }
+
+  /**
    * Closes the WebSocket. Every pending promise rejects and every open socket gets its close callback
    * with a `"disconnected"` error. Resolves once the WebSocket has closed.
    */
@@ -574,7 +638,7 @@ export class WasmnetClient {
         entry.sink = sink;
       },
       send: (data) => this.send(id, data),
-      bufferedAmount: () => this.#ws.bufferedAmount + this.#outboxBytes + (entry.flow?.queuedBytes ?? 0),
+      bufferedAmount: () => this.bufferedAmount(id),
       close: () => this.close(id),
       shutdown: () => this.shutdown(id),
       consumed: (bytes) => this.#consumed(entry, bytes),
@@ -595,7 +659,11 @@ export class WasmnetClient {
       closeWaiters: [],
     };
     if (kind === "tcp" && this.#flowControl && (!this.#opened || this.#v2)) {
-      entry.flow = new ClientFlow(this.#receiveWindow);
+      entry.flow = new ClientFlow({
+        window: this.#receiveWindow,
+        maxWindow: this.#maxReceiveWindow,
+        rttMs: () => this.#rttMs,
+      });
     }
     this.#entries.set(id, entry);
     return entry;
@@ -626,11 +694,29 @@ export class WasmnetClient {
       return Promise.reject(this.#disconnectedError(`${what} failed`));
     }
     this.#send(request);
+    if (entry.kind === "tcp") {
+      entry.connectSentAt = performance.now();
+      this.#grantOpening(entry); // v2: in the same flight as the connect (the server takes credit at once)
+    }
     return result;
+  }
+
+  /** v2: grants the server our receive window beyond the initial one, once, as early as v2 is known. */
+  #grantOpening(entry: Entry): void {
+    if (!entry.flow || entry.openingGranted || !this.#v2) return;
+    entry.openingGranted = true;
+    this.#grant(entry, entry.flow.opening());
   }
 
   #send(request: Request): boolean {
     if (this.#gone) return false;
+    if (request.op === "send" && this.binary && this.#opened && this.#reuseFrames) {
+      // One frame buffer for every data message: the WebSocket copies it before send() returns.
+      const frame = encodeSendInto(this.#frame, request.id, request.data);
+      if (frame.buffer !== this.#frame.buffer) this.#frame = new Uint8Array(frame.buffer);
+      this.#ws.send(frame);
+      return true;
+    }
     const message = this.binary ? encodeBinary(request) : encodeJson(request);
     if (!this.#opened) {
       this.#outbox.push(message);
@@ -645,17 +731,19 @@ export class WasmnetClient {
     if (this.#gone) return;
     this.#opened = true;
     this.#v2 = this.#flowControl && this.#ws.protocol === PROTOCOL_V2;
-    if (this.#flowControl && !this.#v2) {
-      // The server speaks the original protocol: no credit; what waited for credit goes now.
-      for (const entry of this.#entries.values()) {
-        const queued = entry.flow?.flushAll() ?? [];
+    // Requests made before the open go first (connects before the data and grants that follow them).
+    for (const message of this.#outbox) this.#ws.send(message);
+    this.#outbox = [];
+    this.#outboxBytes = 0;
+    for (const entry of this.#entries.values()) {
+      if (this.#v2) this.#grantOpening(entry);
+      else if (entry.flow) {
+        // The server speaks the original protocol: no credit; what waited for credit goes now.
+        const queued = entry.flow.flushAll();
         entry.flow = undefined;
         this.#sendWithCredit(entry, queued);
       }
     }
-    for (const message of this.#outbox) this.#ws.send(message);
-    this.#outbox = [];
-    this.#outboxBytes = 0;
     this.#readyResolve();
   }
 
@@ -698,7 +786,13 @@ export class WasmnetClient {
         entry.established = true;
         if (event.ev === "resolved") this.#entries.delete(entry.id);
         else if (entry.state === "opening") entry.state = "open";
-        if (event.ev === "connected" && entry.flow) this.#grant(entry, entry.flow.opening());
+        if (event.ev === "connected") {
+          if (entry.connectSentAt !== undefined) {
+            const rtt = performance.now() - entry.connectSentAt;
+            this.#rttMs = this.#rttMs === undefined ? rtt : Math.min(this.#rttMs, rtt);
+          }
+          this.#grantOpening(entry);
+        }
         pending?.resolve(event);
         return;
       }
@@ -757,7 +851,7 @@ export class WasmnetClient {
     const conn = this.#newEntry(connId, "tcp");
     conn.state = "open";
     conn.established = true;
-    if (conn.flow) this.#grant(conn, conn.flow.opening());
+    this.#grantOpening(conn);
     if (listener.onAccept && !listener.heldAccepts.length) {
       this.#call(() => listener.onAccept!(connId, remote));
     } else {

@@ -20,7 +20,7 @@
 
 import type { WasmnetClient } from "./client.ts";
 import { WasmnetError } from "./errors.ts";
-import type { SocketId } from "./protocol.ts";
+import type { SocketId } from "./wire.ts";
 import type { StreamChunk } from "./socket.ts";
 
 /** One datagram, read or written. */

@@ -7,7 +7,7 @@
  */
 
 import { WasmnetError } from "./errors.ts";
-import type { SocketId } from "./protocol.ts";
+import type { SocketId } from "./wire.ts";
 import type { WasmnetSocket } from "./socket.ts";
 
 /** A listener bound on the server; its accepted connections arrive as stream sockets. */

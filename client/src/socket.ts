@@ -6,7 +6,7 @@
  */
 
 import { WasmnetError } from "./errors.ts";
-import { type SocketId, toBytes } from "./protocol.ts";
+import { type SocketId, toBytes } from "./wire.ts";
 
 /** Options of {@link WasmnetClient.openSocket}. */
 export interface WasmnetSocketOptions {
@@ -16,7 +16,11 @@ export interface WasmnetSocketOptions {
   readableHighWaterMark?: number;
   /** Bytes the writable buffers before `writer.ready` waits. Default 64 KiB. */
   writableHighWaterMark?: number;
-  /** A write resolves once the WebSocket's outgoing buffer is below this many bytes. Default 1 MiB. */
+  /**
+   * A write resolves once the WebSocket's outgoing buffer is below this many bytes. Default 8 MiB: the
+   * page has no drain event and Chromium stretches chained timers to about 4 ms, in which a fast link
+   * drains megabytes, so a smaller bound lets the buffer run dry between checks.
+   */
   sendBufferLimit?: number;
 }
 
@@ -61,12 +65,16 @@ export interface SocketChannel {
   shutdown?(): boolean;
 }
 
-const DRAIN_POLL_MS = 2;
+/** Default {@link WasmnetSocketOptions.sendBufferLimit}. */
+export const DEFAULT_SEND_BUFFER_LIMIT = 8 * 1024 * 1024;
+const DRAIN_POLL_MS = 1;
 
 /**
  * A TCP connection through wasmnet as web streams. Reading slowly leaves bytes in this socket's queue
  * instead of in the stream (and, with flow control, on the server); each write resolves only once the
- * WebSocket's send buffer is below a limit, so a writer cannot outrun the network.
+ * WebSocket's send buffer is below a limit, so a writer cannot outrun the network. Both streams are usable
+ * before `opened` resolves: the first writes travel with the connect, and a refused connect errors both
+ * streams (the next read, write or close rejects with the refusal).
  *
  * Made by {@link WasmnetClient.openSocket}; not constructed directly.
  */
@@ -113,7 +121,7 @@ export class WasmnetSocket {
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
     this.#channel = channel;
-    this.#sendBufferLimit = options.sendBufferLimit ?? 1 << 20;
+    this.#sendBufferLimit = options.sendBufferLimit ?? DEFAULT_SEND_BUFFER_LIMIT;
     this.opened = new Promise((resolve, reject) => {
       this.#resolveOpened = resolve;
       this.#rejectOpened = reject;
@@ -145,14 +153,16 @@ export class WasmnetSocket {
       start: (controller) => {
         this.#writeController = controller;
       },
+      // Writes do not wait for the connection: the first bytes go with the connect (the server writes them
+      // once connected). A refusal errors the writable, so the next write (or close) rejects with it.
       write: async (chunk) => {
-        await this.opened;
         if (!this.#channel.send(toBytes(chunk))) {
           throw this.#error ?? closedError(this.id);
         }
         await this.#drained();
       },
       close: async () => {
+        await this.opened;
         await this.#drained();
         this.#writableDone = true;
         // Half-close where the server has it: the peer reads end-of-stream, the readable goes on.

@@ -18,9 +18,9 @@ import {
   FrameReader,
   messageHead,
   StreamBindings,
-  TYPE,
   WEBTRANSPORT_PROTOCOL_VERSION,
-} from "./webtransport_protocol.ts";
+} from "@wasmnet/protocol/webtransport";
+import { REQUEST_TYPE } from "@wasmnet/protocol";
 
 /** What `/.well-known/wasmnet` says about WebTransport. */
 export interface WebTransportInfo {
@@ -87,6 +87,11 @@ class Events {
   }
 }
 
+/** Splits a stream's bytes into messages (a `FrameReader`; named by shape so the typings need no import). */
+interface MessageSplitter {
+  push(chunk: Uint8Array): Uint8Array[];
+}
+
 /** One bidirectional stream as the client writes it. */
 class ClientStream {
   #writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
@@ -97,7 +102,7 @@ class ClientStream {
   constructor(
     opened: Promise<WebTransportBidirectionalStream>,
     private readonly owner: WebTransportSocket,
-    frames = new FrameReader(MAX_INBOUND_MESSAGE_BYTES),
+    frames: MessageSplitter = new FrameReader(MAX_INBOUND_MESSAGE_BYTES),
   ) {
     opened.then((stream) => {
       this.#writer = stream.writable.getWriter();
@@ -106,10 +111,13 @@ class ClientStream {
     }, () => this.fail());
   }
 
-  /** Writes one message (framed); queued until the stream exists. */
+  /**
+   * Writes one message (framed: a copy, so the caller may reuse its buffer, as `WebSocket.send` allows);
+   * queued, copied, until the stream exists.
+   */
   write(message: Uint8Array): void {
     if (this.#writer) this.#write(message);
-    else this.#pending.push(message);
+    else this.#pending.push(message.slice());
   }
 
   #write(message: Uint8Array): void {
@@ -226,14 +234,14 @@ export class WebTransportSocket implements WebSocketLike {
     const head = messageHead(data);
     if (head === null) return this.#control!.write(data);
     const { type, id } = head;
-    if (type === TYPE.connect || type === TYPE.connect_tls) {
+    if (type === REQUEST_TYPE.connect || type === REQUEST_TYPE.connect_tls) {
       const stream = this.#pool.take() ?? this.#openStream();
       this.#bindings.bind(id, stream);
       return stream.write(data);
     }
     const bound = this.#bindings.streamOf(id);
     if (bound && !bound.failed) return bound.write(data);
-    const udpSend = type === 0x04 || type === 0x07;
+    const udpSend = type === REQUEST_TYPE.send || type === REQUEST_TYPE.send_to;
     if (udpSend && this.#bindings.isUdp(id) && this.#datagrams && this.transport) {
       if (data.length <= this.transport.datagrams.maxDatagramSize) {
         // Dropped when the datagram queue is full, as a full socket buffer drops UDP.
@@ -256,7 +264,7 @@ export class WebTransportSocket implements WebSocketLike {
   async readStream(
     readable: ReadableStream<Uint8Array>,
     stream: ClientStream,
-    frames: FrameReader,
+    frames: MessageSplitter,
   ): Promise<void> {
     const reader = readable.getReader();
     try {
@@ -449,7 +457,7 @@ export class AutoSocket implements WebSocketLike {
     this.#events.on(type, listener);
   }
 
-  send(data: string | Uint8Array): void {
+  send(data: string | Uint8Array<ArrayBuffer>): void {
     this.#inner?.send(data);
   }
 

@@ -34,6 +34,13 @@ export interface CoreClient {
   onClose(id: number, callback: (error?: { kind: string; code?: string }) => void): void;
   /** Sends bytes; false when the socket is not open. */
   send(id: number, data: Uint8Array): boolean;
+  /**
+   * True if `send` is done with `data` when it returns (copied or encoded), as `WasmnetClient`'s is; then
+   * the core hands it the program's memory as is. Otherwise the core copies first.
+   */
+  readonly copiesOnSend?: boolean;
+  /** Bytes sent on `id` and not yet handed to the network; when present, sends wait while it is high. */
+  bufferedAmount?(id: number): number;
   /** Closes a socket or listener. */
   close(id: number): Promise<void>;
   /** Half-closes a TCP socket (the peer reads end-of-stream); absent or false where the server lacks it. */
@@ -54,6 +61,11 @@ export interface SocketCoreOptions {
   maxBuffered?: number;
   /** Most sockets open at once; `open` fails with MFILE past it. Default 1024. */
   maxSockets?: number;
+  /**
+   * A send waits (a non-blocking one fails with AGAIN) while more than this many bytes wait to go out,
+   * where the client says (`bufferedAmount`): the socket's send buffer. Default 8 MiB.
+   */
+  maxUnsent?: number;
 }
 
 /** Socket states, as WASIX `sock_status` and the WASI 0.2 state machine need them. */
@@ -185,6 +197,7 @@ export class SocketCore {
   readonly #sockets = new Map<number, Sock>();
   readonly #maxBuffered: number;
   readonly #maxSockets: number;
+  readonly #maxUnsent: number;
   #nextHandle = 1;
 
   /** Uses `client` (already made; it need not be ready yet) for every socket. */
@@ -192,6 +205,7 @@ export class SocketCore {
     this.#client = client;
     this.#maxBuffered = options.maxBuffered ?? DEFAULT_MAX_BUFFERED;
     this.#maxSockets = options.maxSockets ?? 1024;
+    this.#maxUnsent = options.maxUnsent ?? 8 * 1024 * 1024;
   }
 
   /**
@@ -433,8 +447,10 @@ export class SocketCore {
   }
 
   /**
-   * Sends `data`; resolves to the count sent (all of it: the wasmnet client queues on the WebSocket, so a
-   * send never waits). A connecting socket is waited for when `wait`, else AGAIN.
+   * Sends `data`; resolves to the count sent (all of it: the wasmnet client queues on the WebSocket). While
+   * more than `maxUnsent` bytes wait to go out (where the client says), a send with `wait` waits for them
+   * to drain after sending, and one without fails with AGAIN before sending, as a full TCP send buffer
+   * does. A connecting socket is waited for when `wait`, else AGAIN.
    */
   send(handle: number, data: Uint8Array, wait: boolean): Promise<{ errno: number; n?: number }> | {
     errno: number;
@@ -451,8 +467,23 @@ export class SocketCore {
     if (s.state !== "connected") return { errno: Errno.NOTCONN };
     if (s.writeShut || s.eof) return { errno: Errno.PIPE };
     if (data.length === 0) return { errno: 0, n: 0 };
-    if (!this.#client.send(s.id!, data.slice())) return { errno: Errno.PIPE };
+    if (!wait && this.#sendBufferFull(s)) return { errno: Errno.AGAIN };
+    if (!this.#client.send(s.id!, this.#client.copiesOnSend ? data : data.slice())) {
+      return { errno: Errno.PIPE };
+    }
+    if (wait && this.#sendBufferFull(s)) return this.#drained(s).then(() => ({ errno: 0, n: data.length }));
     return { errno: 0, n: data.length };
+  }
+
+  #sendBufferFull(s: Sock): boolean {
+    return (this.#client.bufferedAmount?.(s.id!) ?? 0) > this.#maxUnsent;
+  }
+
+  /** Resolves once the socket's unsent bytes are within the bound (or it is no longer connected). */
+  async #drained(s: Sock): Promise<void> {
+    // No drain event exists (neither the WebSocket nor the client has one): a short poll, which the bound's
+    // size makes cheap (megabytes go in the time a stretched timer takes).
+    while (s.state === "connected" && this.#sendBufferFull(s)) await new Promise((r) => setTimeout(r, 1));
   }
 
   /**
@@ -585,8 +616,9 @@ export class SocketCore {
         else if (s.state === "failed") out.push({ index, errno: s.error, nbytes: 0, hup: true });
         else if (s.eof || s.readShut) out.push({ index, errno: 0, nbytes: 0, hup: true });
       } else {
-        if (s.state === "connected") out.push({ index, errno: 0, nbytes: SEND_SPACE, hup });
-        else if (s.state === "failed") out.push({ index, errno: s.error, nbytes: 0, hup: true });
+        if (s.state === "connected" && !this.#sendBufferFull(s)) {
+          out.push({ index, errno: 0, nbytes: SEND_SPACE, hup });
+        } else if (s.state === "failed") out.push({ index, errno: s.error, nbytes: 0, hup: true });
       }
     });
     return out;
@@ -604,7 +636,12 @@ export class SocketCore {
       if (ready.length) return ready;
       const left = deadline === null ? null : deadline - Date.now();
       if (left !== null && left <= 0) return [];
-      await this.#change(socks, left);
+      // A socket waiting to be writable behind a full send buffer has no event to wake it: look again soon.
+      const full = interests.some(({ handle, interest }) => {
+        const s = this.#sockets.get(handle);
+        return interest === "write" && s?.state === "connected" && this.#sendBufferFull(s);
+      });
+      await this.#change(socks, full ? Math.min(left ?? 1, 1) : left);
     }
   }
 

@@ -202,3 +202,36 @@ Deno.test("core: UDP opens towards the first destination, queues early datagrams
   assert.deepEqual(core.send(h, bytes("c"), false), { errno: 0, n: 1 });
   assert.equal(fake.sentTo.length, 2);
 });
+
+Deno.test("core: a full send buffer makes a blocking send wait, a non-blocking one AGAIN, and poll not writable", async () => {
+  let unsent = 0;
+  const fake = Object.assign(new FakeClient(), { bufferedAmount: () => unsent });
+  const core = new SocketCore(fake, { maxUnsent: 1000 });
+  const h = await connected(core, fake);
+  assert.deepEqual(core.send(h, bytes("a"), false), { errno: 0, n: 1 });
+  unsent = 5000; // the network is behind
+  assert.deepEqual(core.send(h, bytes("b"), false), { errno: Errno.AGAIN });
+  assert.deepEqual(core.ready([{ handle: h, interest: "write" }]), []);
+  let done = false;
+  const blocking = (core.send(h, bytes("c"), true) as Promise<{ errno: number; n?: number }>)
+    .then((r) => (done = true, r));
+  const writable = core.poll([{ handle: h, interest: "write" }], null);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(done, false, "the blocking send waits while the buffer is full");
+  unsent = 0;
+  assert.deepEqual(await blocking, { errno: 0, n: 1 });
+  assert.equal((await writable).length, 1, "writable again once drained");
+  assert.deepEqual(fake.sent.map(([, d]) => text(d)), ["a", "c"], "the AGAIN send sent nothing");
+});
+
+Deno.test("core: the program's bytes are copied before send unless the client says it copies", async () => {
+  for (const copiesOnSend of [false, true]) {
+    const fake = Object.assign(new FakeClient(), { copiesOnSend });
+    const core = new SocketCore(fake);
+    const h = await connected(core, fake);
+    const memory = bytes("mem");
+    core.send(h, memory, false);
+    assert.equal(fake.sent[0][1] === memory, copiesOnSend);
+    assert.equal(text(fake.sent[0][1]), "mem");
+  }
+});

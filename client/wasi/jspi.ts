@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ConsoleStdout, type Fd, File, OpenFile, WASI, WASIProcExit } from "@bjorn3/browser_wasi_shim";
+import { ConsoleStdout, type Fd, File, OpenFile, WASI, WASIProcExit } from "./shim.ts";
 import { type CoreClient, SocketCore, type SocketCoreOptions } from "./core.ts";
 import { createWasixImports, localExecutor } from "./wasix.ts";
 

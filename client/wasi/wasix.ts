@@ -12,7 +12,7 @@
  * @module
  */
 
-import { Fd, type WASI, wasi as defs } from "@bjorn3/browser_wasi_shim";
+import { Fd, type WASI, wasi as defs } from "./shim.ts";
 import { readAddrPort, type SocketAddress, writeAddr, writeAddrPort } from "./addr.ts";
 import type { PollInterest, PollReady, SocketCore } from "./core.ts";
 import { Errno } from "./errno.ts";

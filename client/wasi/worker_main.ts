@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ConsoleStdout, File, OpenFile, WASI, WASIProcExit } from "@bjorn3/browser_wasi_shim";
+import { ConsoleStdout, File, OpenFile, WASI, WASIProcExit } from "./shim.ts";
 import { maxPayload, workerExecutor } from "./bridge.ts";
 import { createWasixImports } from "./wasix.ts";
 import type { WorkerEvent, WorkerStart } from "./worker.ts";

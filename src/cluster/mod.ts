@@ -72,13 +72,24 @@ export async function openCluster(
       throw new Error(`cluster.password_env names ${cluster.password_env}, which is not set`);
     }
   }
+  let ca: string | undefined;
+  if (cluster.tls_ca_file !== "") {
+    try {
+      ca = await Deno.readTextFile(cluster.tls_ca_file);
+    } catch (err) {
+      throw new Error(`cluster.tls_ca_file ${cluster.tls_ca_file}: ${(err as Error).message}`);
+    }
+  }
   const ready: { shared?: SharedLimits } = {};
   const store: LimitStore = await RedisStore.open({
     url: cluster.redis,
     password,
+    ca,
     prefix: cluster.key_prefix,
     // A reconnect is the moment to re-create the leases and end the outage, without waiting for the timer.
     onReady: () => void ready.shared?.tick(),
+    // A lost connection is an outage now (admission and /readyz), not at the next renewal.
+    onError: (err) => ready.shared?.reportFailure(err),
   });
   const shared = ready.shared = new SharedLimits(store, {
     leaseMs: cluster.lease_secs * 1000,

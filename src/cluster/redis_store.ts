@@ -84,6 +84,8 @@ export interface RedisStoreOptions {
   password?: string;
   /** Prefix of every key (default `wasmnet:`). */
   prefix?: string;
+  /** For `rediss://`: the CA (PEM) that signed the server's certificate; default: the system roots. */
+  ca?: string;
   /** A command not answered within this is an outage (default 1000 ms). */
   commandTimeoutMs?: number;
   /** Told about connection errors (the store reconnects by itself). */
@@ -127,7 +129,7 @@ export class RedisStore implements LimitStore {
       port: target.port,
       db: target.db,
       password: options.password,
-      tls: target.tls ? { servername: target.host } : undefined,
+      tls: target.tls ? tlsOptions(target.host, options.ca) : undefined,
       lazyConnect: true,
       enableOfflineQueue: false, // fail at once while disconnected instead of queueing admissions
       maxRetriesPerRequest: 0,
@@ -271,6 +273,12 @@ export function parseRedisUrlChecked(text: string): RedisTarget | { problem: str
     db: path === "" ? 0 : Number(path),
     tls: url.protocol === "rediss:",
   };
+}
+
+/** TLS options for `rediss://`: SNI for a name (never for an IP, which Node refuses), and the CA if given. */
+function tlsOptions(host: string, ca: string | undefined): Record<string, unknown> {
+  const isIp = /^[\d.]+$/.test(host) || host.includes(":");
+  return { ...(isIp ? {} : { servername: host }), ...(ca ? { ca: [ca] } : {}) };
 }
 
 function parseRedisUrl(text: string): RedisTarget {

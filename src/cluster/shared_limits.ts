@@ -141,6 +141,11 @@ export class SharedLimits {
     await this.store.close().catch(() => {});
   }
 
+  /** Tells of a failed store call made elsewhere (the bandwidth budgets): the outage starts now. */
+  reportFailure(err: unknown): void {
+    this.#down(err);
+  }
+
   #hold(member: string, keys: readonly string[]): void {
     this.#held.set(member, [...keys]);
   }

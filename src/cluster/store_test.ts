@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { type LimitStore, MemoryStore, StoreError } from "./store.ts";
 import { checkedInteger, RedisStore } from "./redis_store.ts";
 import { startRedis } from "../../tests/cluster/redis_server.ts";
+import { makeTestPki } from "../../tests/network_helpers.ts";
+import { Policy } from "../policy/mod.ts";
+import { openCluster } from "./mod.ts";
 
 /** The contract every store keeps, run against the in-memory fake and a real redis-server. */
 async function contract(store: LimitStore, expire: () => Promise<void>) {
@@ -86,5 +89,43 @@ Deno.test("a Redis reply of the wrong shape is a StoreError, never a number take
   assert.equal(checkedInteger(2, 0, 3, "acquire"), 2);
   for (const bad of [-1, 4, 1.5, "1", null, [1], { ok: 1 }]) {
     assert.throws(() => checkedInteger(bad, 0, 3, "acquire"), StoreError);
+  }
+});
+
+Deno.test("openCluster: rediss:// with [cluster] tls_ca_file and the password from password_env", async () => {
+  const pki = await makeTestPki();
+  const files = { certFile: `${pki.dir}/redis.pem`, keyFile: `${pki.dir}/redis.key`, caFile: pki.caFile };
+  await Deno.writeTextFile(files.certFile, pki.good.cert);
+  await Deno.writeTextFile(files.keyFile, pki.good.key);
+  const redis = await startRedis({ tls: files, password: "s3cret-for-test" });
+  const env = (name: string) => (name === "WASMNET_TEST_REDIS_PW" ? "s3cret-for-test" : undefined);
+  const config = (extra: Record<string, string>) =>
+    Policy.fromConfig({ cluster: { redis: redis.url, lease_secs: 5, ...extra } }).config.cluster;
+  try {
+    assert.match(redis.url, /^rediss:/);
+    const ok = await openCluster(
+      config({ tls_ca_file: pki.caFile, password_env: "WASMNET_TEST_REDIS_PW" }),
+      { workers: 1 },
+      undefined,
+      env,
+    );
+    assert.equal(await ok.shared!.acquire("a", [{ key: "k", cap: 1 }]), 0, "TLS and AUTH both passed");
+    await ok.shared!.close();
+    // Without the CA the certificate is not trusted; without the password Redis refuses: both outages.
+    const attempts: Record<string, string>[] = [{ password_env: "WASMNET_TEST_REDIS_PW" }, {
+      tls_ca_file: pki.caFile,
+    }];
+    for (const extra of attempts) {
+      const bad = await openCluster(config(extra), { workers: 1 }, undefined, env);
+      assert.equal(
+        await bad.shared!.acquire("b", [{ key: "k", cap: 5 }]),
+        "unavailable",
+        JSON.stringify(extra),
+      );
+      await bad.shared!.close();
+    }
+  } finally {
+    await redis.stop();
+    await pki.remove();
   }
 });

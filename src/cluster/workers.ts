@@ -19,10 +19,29 @@
 /** What a worker tells the supervisor. */
 export type FromWorker =
   | { type: "listening"; url: string; port: number; banner: string[] }
-  | { type: "stopped"; code: number };
+  | { type: "stopped"; code: number }
+  /** Worker 0's admin listener asks for every worker's metrics. */
+  | { type: "gather"; id: number }
+  /** One worker's metrics text, for gather `id`. */
+  | { type: "rendered"; id: number; text: string };
+
+/** One worker's metrics text, by index. */
+export interface WorkerMetrics {
+  index: number;
+  text: string;
+}
 
 /** What the supervisor tells a worker. */
-export type ToWorker = { type: "drain" } | { type: "reload" };
+export type ToWorker =
+  | { type: "drain" }
+  | { type: "reload" }
+  /** Render your metrics and answer `rendered` with this id. */
+  | { type: "render"; id: number }
+  /** The answer to your `gather`: every worker that answered in time. */
+  | { type: "gathered"; id: number; parts: WorkerMetrics[] };
+
+/** How long the supervisor waits for the workers' metrics before answering with those it has. */
+const GATHER_TIMEOUT_MS = 2000;
 
 /** Where a worker sits: read from its name, set by {@link superviseWorkers}. */
 export interface WorkerPlace {
@@ -68,6 +87,26 @@ export interface SuperviseOptions {
 export async function superviseWorkers(options: SuperviseOptions): Promise<number> {
   const running: { worker: Worker; stopped: Promise<number> }[] = [];
   let exitCode = 0;
+  let gathers = 0;
+  /** Gathers in progress: the asking worker, and the parts so far (by supervisor-side id). */
+  const pending = new Map<number, { asker: Worker; askerId: number; parts: WorkerMetrics[]; done(): void }>();
+  const gather = (asker: Worker, askerId: number) => {
+    const id = ++gathers;
+    const entry = {
+      asker,
+      askerId,
+      parts: [] as WorkerMetrics[],
+      done: () => {
+        if (!pending.delete(id)) return;
+        clearTimeout(timer);
+        const parts = entry.parts.sort((a, b) => a.index - b.index);
+        post(asker, { type: "gathered", id: askerId, parts });
+      },
+    };
+    const timer = setTimeout(entry.done, GATHER_TIMEOUT_MS);
+    pending.set(id, entry);
+    for (const { worker } of running) post(worker, { type: "render", id });
+  };
   const start = (index: number, args: string[]) => {
     const place: WorkerPlace = { index, workers: options.workers, args };
     const worker = new Worker(options.entry, { type: "module", name: NAME_PREFIX + JSON.stringify(place) });
@@ -76,6 +115,14 @@ export async function superviseWorkers(options: SuperviseOptions): Promise<numbe
     const stopped = new Promise<number>((resolve) => {
       worker.onmessage = (e: MessageEvent<FromWorker>) => {
         if (e.data.type === "listening") listening(e.data);
+        if (e.data.type === "gather") gather(worker, e.data.id);
+        if (e.data.type === "rendered") {
+          const entry = pending.get(e.data.id);
+          if (entry && typeof e.data.text === "string") {
+            entry.parts.push({ index, text: e.data.text });
+            if (entry.parts.length >= running.length) entry.done();
+          }
+        }
         if (e.data.type === "stopped") {
           listening(null);
           if (e.data.code !== 0 && exitCode === 0) exitCode = e.data.code;
@@ -165,4 +212,46 @@ export function toSupervisor(message: FromWorker): void {
 /** Hears the supervisor (only inside a worker); replaces any earlier handler. */
 export function onSupervisor(handler: (message: ToWorker) => void): void {
   (globalThis as unknown as WorkerScope).onmessage = (e) => handler(e.data);
+}
+
+/**
+ * A worker's side of the channel: the relayed signals as `drain` and `reload` events, and the metrics
+ * exchange (answer `render` with this worker's text; {@link gather} every worker's, for worker 0's admin
+ * listener).
+ */
+export class WorkerChannel extends EventTarget {
+  #renderer: () => Promise<string> = () => Promise.resolve("");
+  #gathers = 0;
+  readonly #pending = new Map<number, (parts: WorkerMetrics[]) => void>();
+
+  /** Listens to the supervisor (replacing any earlier handler). */
+  constructor() {
+    super();
+    onSupervisor((message) => {
+      if (message.type === "drain" || message.type === "reload") this.dispatchEvent(new Event(message.type));
+      if (message.type === "render") {
+        this.#renderer().catch(() => "").then((text) =>
+          toSupervisor({ type: "rendered", id: message.id, text })
+        );
+      }
+      if (message.type === "gathered") {
+        this.#pending.get(message.id)?.(message.parts);
+        this.#pending.delete(message.id);
+      }
+    });
+  }
+
+  /** What this worker answers when its metrics are asked for. */
+  setRenderer(render: () => Promise<string>): void {
+    this.#renderer = render;
+  }
+
+  /** Every worker's metrics (those that answered within the supervisor's timeout), by index. */
+  gather(): Promise<WorkerMetrics[]> {
+    const id = ++this.#gathers;
+    return new Promise((resolve) => {
+      this.#pending.set(id, resolve);
+      toSupervisor({ type: "gather", id });
+    });
+  }
 }

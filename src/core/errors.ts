@@ -1,46 +1,14 @@
 /**
- * Errors are values with a code. Every failure a client can see is a {@link WasmnetError};
- * {@link eventForCode} is the one place where a code becomes a protocol event (`error` or `denied`).
+ * Errors are values with a code. Every failure a client can see is a {@link WasmnetError}; `eventForCode`
+ * (protocol package) is the one place where a code becomes a protocol event (`error` or `denied`).
  *
  * @module
  */
 
-/** The documented error codes. See docs/protocol.md for what each one means to a client. */
-export type ErrorCode =
-  /** The message could not be understood (bad JSON, wrong types, missing fields, bad base64, short frame). */
-  | "BAD_REQUEST"
-  /** The op or binary type is not one this server knows. */
-  | "UNKNOWN_OP"
-  /** The request names a socket id that is not open on this session. */
-  | "UNKNOWN_ID"
-  /** The request opens a socket under an id that is already in use. */
-  | "DUPLICATE_ID"
-  /** The policy refused the target, the bind address or the port. */
-  | "POLICY_DENIED"
-  /** Deno's permission sandbox (`--allow-net`/`--deny-net`) refused the operation. */
-  | "PERMISSION_DENIED"
-  /** A per-session or per-server limit (sockets, listeners, connects in flight, rate) was reached. */
-  | "LIMIT_EXCEEDED"
-  /** The name could not be resolved. */
-  | "RESOLVE_FAILED"
-  /** The outbound connection failed (refused, unreachable, reset). */
-  | "CONNECT_FAILED"
-  /** The outbound connection did not complete within `connection_timeout_secs`. */
-  | "CONNECT_TIMEOUT"
-  /** An established connection failed (reset, broken pipe); a `closed` follows. */
-  | "NETWORK_ERROR"
-  /** The local bind failed (address in use, not available). */
-  | "BIND_FAILED"
-  /** Writing to the socket failed, or the socket is not in a state that accepts data. */
-  | "SEND_FAILED"
-  /** A bounded buffer filled up and the protocol gave no way to pause the sender. */
-  | "BUFFER_FULL"
-  /** TLS handshake or certificate verification failed. */
-  | "TLS_FAILED"
-  /** The socket sat idle longer than its idle timeout. */
-  | "IDLE_TIMEOUT"
-  /** Something unexpected; the message says what. */
-  | "INTERNAL";
+import type { ErrorCode } from "@wasmnet/protocol";
+
+/** The documented codes and their event live in the protocol package (they are part of the wire). */
+export { type ErrorCode, eventForCode } from "@wasmnet/protocol";
 
 /** An error with a stable, documented {@link ErrorCode}, safe to show to the client. */
 export class WasmnetError extends Error {
@@ -55,24 +23,25 @@ export class WasmnetError extends Error {
   }
 }
 
-/** Which protocol event reports an error with this code: refusals by policy or permission are `denied`. */
-export function eventForCode(code: ErrorCode): "error" | "denied" {
-  return code === "POLICY_DENIED" || code === "PERMISSION_DENIED" ? "denied" : "error";
-}
-
 /** Turns anything thrown into a {@link WasmnetError}, keeping codes that are already there. */
 export function toWasmnetError(err: unknown, fallback: ErrorCode = "INTERNAL"): WasmnetError {
   if (err instanceof WasmnetError) return err;
   if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
-    return new WasmnetError(
-      "PERMISSION_DENIED",
-      `refused by the server's runtime permissions: ${messageOf(err)}`,
-      {
-        cause: err,
-      },
-    );
+    return new WasmnetError("PERMISSION_DENIED", permissionMessage(err), { cause: err });
   }
   return new WasmnetError(fallback, messageOf(err), { cause: err });
+}
+
+/**
+ * What a refusal by Deno's permission sandbox says. Deno's own text ("Requires net access to "h:p", run
+ * again with the --allow-net flag") reads as advice to the operator and is wrong when `--allow-net` was
+ * given and `--deny-net` (or a narrowed `--allow-net` list) refused; this names the layer and the resource.
+ */
+export function permissionMessage(err: Error): string {
+  const resource = /Requires (\S+) access to ("[^"]*"|\S+)/.exec(err.message);
+  const what = resource ? `${resource[1]} access to ${resource[2].replace(/,$/, "")}` : "this access";
+  return `refused by the server's runtime permissions (Deno's --deny-net, or an --allow-net list that ` +
+    `leaves it out), not by its policy: ${what}`;
 }
 
 function messageOf(err: unknown): string {

@@ -24,11 +24,22 @@ export const MESSAGE_TOO_BIG_CLOSE_CODE = 1009;
 const MAX_CHARGE_BYTES = 64 * 1024;
 
 /**
+ * A bandwidth budget a connection waits for and is charged to: a session's own {@link TokenBucket}, or one
+ * shared by every session of a client address (`max_bandwidth_mbps_per_ip`, src/cluster/bandwidth.ts).
+ */
+export interface BandwidthBudget {
+  /** Charges `bytes` (may go into debt). */
+  take(bytes: number): void;
+  /** Resolves once the budget is out of debt, or at once when `signal` aborts. */
+  ready(signal: AbortSignal): Promise<void>;
+}
+
+/**
  * A token bucket that may go into debt: {@link take} always succeeds and {@link delayMs} says how long to
  * wait until the debt is paid. Charging after a read (whose size is known only then) and waiting before the
  * next one caps the average rate at `bytesPerSec`, with bursts of at most `capacity`.
  */
-export class TokenBucket {
+export class TokenBucket implements BandwidthBudget {
   readonly bytesPerSec: number;
   readonly capacity: number;
   #tokens: number;
@@ -84,7 +95,7 @@ export class TokenBucket {
 }
 
 /** Sleeps `ms`, or less if `signal` aborts (never rejects, never leaves a timer behind). */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
@@ -103,6 +114,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export class SocketLimiter {
   /** Null when `max_bandwidth_mbps` is 0 (unlimited). */
   readonly bucket: TokenBucket | null;
+  /** The session's own bucket and the client address's shared budget, whichever are set. */
+  readonly #budgets: BandwidthBudget[];
   /** 0 when sockets never time out. */
   readonly idleMs: number;
   readonly #controller = new AbortController();
@@ -112,15 +125,20 @@ export class SocketLimiter {
   constructor(
     network: Pick<NetworkConfig, "max_bandwidth_mbps" | "socket_idle_timeout_secs">,
     signal?: AbortSignal,
+    clientBudget?: BandwidthBudget,
   ) {
     this.bucket = network.max_bandwidth_mbps > 0 ? TokenBucket.forMbps(network.max_bandwidth_mbps) : null;
+    this.#budgets = [this.bucket, clientBudget].filter((b): b is BandwidthBudget => b != null);
     this.idleMs = network.socket_idle_timeout_secs * 1000;
     this.#signal = signal ? AbortSignal.any([signal, this.#controller.signal]) : this.#controller.signal;
   }
 
-  /** The limits of a session under `policy` (narrowed policies included), ending with `signal`. */
-  static forPolicy(policy: Policy, signal?: AbortSignal): SocketLimiter {
-    return new SocketLimiter(policy.config.network, signal);
+  /**
+   * The limits of a session under `policy` (narrowed policies included), ending with `signal`;
+   * `clientBudget` is the bandwidth its client address shares with its other sessions, if capped.
+   */
+  static forPolicy(policy: Policy, signal?: AbortSignal, clientBudget?: BandwidthBudget): SocketLimiter {
+    return new SocketLimiter(policy.config.network, signal, clientBudget);
   }
 
   /**
@@ -129,8 +147,8 @@ export class SocketLimiter {
    * caller destroys the stream, which closes the connection). Returns `conn` itself when there is no limit.
    */
   wrap<C extends Deno.Conn>(conn: C, onIdle: (error: WasmnetError) => void): C {
-    if (this.bucket === null && this.idleMs === 0) return conn;
-    return new LimitedConn(conn, this.bucket, this.idleMs, onIdle, this.#signal) as unknown as C;
+    if (this.#budgets.length === 0 && this.idleMs === 0) return conn;
+    return new LimitedConn(conn, this.#budgets, this.idleMs, onIdle, this.#signal) as unknown as C;
   }
 
   /** Releases pending waits (the session is over). */
@@ -142,7 +160,7 @@ export class SocketLimiter {
 /** A `Deno.Conn` whose reads and writes are metered; everything else is passed through. */
 class LimitedConn {
   readonly #inner: Deno.Conn;
-  readonly #bucket: TokenBucket | null;
+  readonly #budgets: readonly BandwidthBudget[];
   readonly #idleMs: number;
   readonly #onIdle: (error: WasmnetError) => void;
   readonly #signal: AbortSignal;
@@ -152,13 +170,13 @@ class LimitedConn {
 
   constructor(
     inner: Deno.Conn,
-    bucket: TokenBucket | null,
+    budgets: readonly BandwidthBudget[],
     idleMs: number,
     onIdle: (error: WasmnetError) => void,
     signal: AbortSignal,
   ) {
     this.#inner = inner;
-    this.#bucket = bucket;
+    this.#budgets = budgets;
     this.#idleMs = idleMs;
     this.#onIdle = onIdle;
     this.#signal = signal;
@@ -179,25 +197,25 @@ class LimitedConn {
   }
 
   async read(buffer: Uint8Array): Promise<number | null> {
-    if (this.#bucket) await this.#bucket.ready(this.#signal);
-    const view = this.#bucket && buffer.length > MAX_CHARGE_BYTES
+    for (const budget of this.#budgets) await budget.ready(this.#signal);
+    const view = this.#budgets.length > 0 && buffer.length > MAX_CHARGE_BYTES
       ? buffer.subarray(0, MAX_CHARGE_BYTES)
       : buffer;
     const n = await this.#inner.read(view);
     if (n !== null && n > 0) {
-      this.#bucket?.take(n);
+      for (const budget of this.#budgets) budget.take(n);
       this.#lastActive = performance.now();
     }
     return n;
   }
 
   async write(bytes: Uint8Array): Promise<number> {
-    if (this.#bucket) await this.#bucket.ready(this.#signal);
-    const view = this.#bucket && bytes.length > MAX_CHARGE_BYTES
+    for (const budget of this.#budgets) await budget.ready(this.#signal);
+    const view = this.#budgets.length > 0 && bytes.length > MAX_CHARGE_BYTES
       ? bytes.subarray(0, MAX_CHARGE_BYTES)
       : bytes;
     const n = await this.#inner.write(view);
-    this.#bucket?.take(n);
+    for (const budget of this.#budgets) budget.take(n);
     this.#lastActive = performance.now();
     return n;
   }

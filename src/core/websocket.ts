@@ -13,6 +13,44 @@ export interface WebSocketPort {
   send(message: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
   readonly bufferedAmount: number;
+  /** Counts this WebSocket's traffic, when the server meters sessions (metrics, access log). */
+  readonly observer?: PortObserver;
+}
+
+/**
+ * What the server counts about one WebSocket (src/ops/metrics.ts implements it). Called on the data path,
+ * so an implementation only adds to numbers.
+ */
+export interface PortObserver {
+  /** A message of `bytes` from the browser (text: its length in UTF-16 units). */
+  received(bytes: number): void;
+  /** A message of `bytes` to the browser. */
+  sent(bytes: number): void;
+  /** The front end stopped reading its sockets: the send buffer is over its bound. */
+  paused(): void;
+  /** The WebSocket closed with `code` (1006 when it failed without a close frame). */
+  closed(code: number): void;
+}
+
+const observerByRequest = new WeakMap<Request, (protocol: string | undefined) => PortObserver>();
+
+/**
+ * Attaches a meter to an admitted request: {@link upgradeToPort} calls `open` with the subprotocol the front
+ * end chose and counts the WebSocket's messages, pauses and close on what it returns. No endpoint can skip it.
+ */
+export function observeUpgrade(
+  request: Request,
+  open: (protocol: string | undefined) => PortObserver,
+): void {
+  observerByRequest.set(request, open);
+}
+
+/**
+ * The meter attached to `request` by {@link observeUpgrade}, opened with `protocol`: for a front end that
+ * sets its session up without {@link upgradeToPort} (WebTransport), so it is counted all the same.
+ */
+export function observerFor(request: Request, protocol: string | undefined): PortObserver | undefined {
+  return observerByRequest.get(request)?.(protocol);
 }
 
 /** What a front end does with its WebSocket once upgraded. */
@@ -41,23 +79,33 @@ export function upgradeToPort(
   // Message size and session idle limits the server attached at admission (src/core/limits.ts).
   const limits = messageLimitsFor(request);
   const guard = limits && new MessageGuard(limits, (code, reason) => socket.close(code, reason));
+  const observer = observerByRequest.get(request)?.(options.protocol);
   const port: WebSocketPort = {
-    send: (message) => (guard?.touch(), socket.send(message as string | Uint8Array<ArrayBuffer>)),
+    send: observer
+      ? (message) => {
+        guard?.touch();
+        observer.sent(message.length);
+        socket.send(message as string | Uint8Array<ArrayBuffer>);
+      }
+      : (message) => (guard?.touch(), socket.send(message as string | Uint8Array<ArrayBuffer>)),
     close: (code, reason) => socket.close(code, reason),
     get bufferedAmount() {
       return socket.bufferedAmount;
     },
+    observer,
   };
   const handlers = start(port);
   let closed = false;
-  const onClose = () => {
+  const onClose = (event: Event) => {
     if (closed) return;
     closed = true;
     guard?.stop();
     handlers.close();
+    observer?.closed(event instanceof CloseEvent ? event.code : 1006);
   };
   socket.onmessage = (e: MessageEvent<string | ArrayBuffer>) => {
     const data = typeof e.data === "string" ? e.data : new Uint8Array(e.data);
+    observer?.received(data.length);
     if (guard && !guard.accept(data)) return; // too big: closed with 1009, never decoded
     handlers.message(data);
   };
@@ -122,6 +170,7 @@ export class SendBufferGate {
   /** Undefined when there is room now (nothing allocated on the hot path), else resolves when there is. */
   wait(): Promise<void> | undefined {
     if (this.#closed || this.hasRoom) return undefined;
+    if (this.#waiters.length === 0) this.#port.observer?.paused(); // one pause per episode, not per socket
     const waiting = new Promise<void>((resolve) => this.#waiters.push(resolve));
     this.#poll();
     return waiting;

@@ -6,14 +6,23 @@
  * @module
  */
 
+import type { SocketObserver } from "../core/observer.ts";
 import type { DecisionLog } from "../core/log.ts";
 import type { Policy } from "../policy/mod.ts";
+import type { BandwidthBudget } from "../core/limits.ts";
 import type { Resolver } from "../core/sockets/resolver.ts";
 
 /** Anything the server must close on shutdown. */
 export interface Closable {
+  /** The session id its log lines carry, if it has one. */
+  readonly id?: string;
   /** Closes the session's sockets and its WebSocket with `code` (1001 on shutdown). */
   shutdown(code?: number, reason?: string): void;
+  /**
+   * At the end of a drain: like `shutdown`, but sockets first write out what the client already sent
+   * (bounded in time). Resolves once they have closed. Front ends without it are shut down.
+   */
+  finish?(code?: number, reason?: string): Promise<void>;
 }
 
 /** What an endpoint gets from the server for one upgrade. */
@@ -25,6 +34,10 @@ export interface EndpointContext {
   clientIp: string;
   log: DecisionLog;
   resolver?: Resolver;
+  /** The bandwidth all sessions of this client address share (`max_bandwidth_mbps_per_ip`), if capped. */
+  clientBudget?: BandwidthBudget;
+  /** Told about every socket the core opens for this session (metrics; src/core/observer.ts). */
+  observer?: SocketObserver;
   /** Registers a live session so shutdown closes it; call the returned function when it ends. */
   track(session: Closable): () => void;
 }

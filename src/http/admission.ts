@@ -2,7 +2,7 @@
  * Admission: who may open a session, decided before the WebSocket upgrade and answered with a plain HTTP
  * status, so a refused client costs one short response and never a session.
  *
- * In order: the Origin header (`[server] allowed_origins`, `require_origin`) → 403; the session caps
+ * While the server drains, every request is refused with 503 first. Then, in order: the Origin header (`[server] allowed_origins`, `require_origin`) → 403; the session caps
  * (`[server] max_sessions` → 503, `max_sessions_per_ip` → 429); the token (`[auth]`) → 401 when missing while
  * required, malformed, badly signed or expired. An admitted session runs under the server's policy narrowed
  * by its token's claims, with its message limits attached to the request for `upgradeToPort`.
@@ -49,9 +49,14 @@ export interface Admitted {
   hold(): () => void;
 }
 
+/** What a refusal was about (metrics count refusals by it). */
+export type RefusalReason = "origin" | "token" | "caps" | "store" | "draining";
+
 /** A refusal: the HTTP status and the rule, as logged. */
 export interface Refusal {
   status: 401 | 403 | 429 | 503;
+  /** What was refused: the origin, the token, a session cap, or the shared store was down (`closed`). */
+  kind: RefusalReason;
   rule: string;
   reason: string;
 }
@@ -72,8 +77,12 @@ export function acceptedWithoutUpgrade(): Response {
 /** Counts sessions, globally and per client, and admits or refuses upgrades. One per server. */
 export class Admission {
   readonly #policy: Policy;
-  readonly #auth: Authenticator;
+  #auth: Authenticator;
   readonly #log: DecisionLog;
+  /** Told about every refusal (metrics). */
+  onRefuse: ((refusal: Refusal) => void) | undefined;
+  /** Set when the server drains: every new session is refused with 503 before anything else is checked. */
+  draining = false;
   readonly #options: AdmissionOptions;
   #total = 0;
   readonly #perClient = new Map<string, number>();
@@ -90,6 +99,11 @@ export class Admission {
     this.#log = log;
     this.#auth = auth;
     this.#options = options;
+  }
+
+  /** Checks tokens with `auth` from now on (a policy reload read a new `[auth]` secret). */
+  replaceAuth(auth: Authenticator): void {
+    this.#auth = auth;
   }
 
   /** Sessions open (or being admitted) on the server. */
@@ -112,9 +126,22 @@ export class Admission {
     clientIp: string,
     upgrade: (admitted: Admitted) => Response,
   ): Response | Promise<Response> {
+    if (this.draining) {
+      return this.#refuse(url, clientIp, {
+        status: 503,
+        kind: "draining",
+        rule: "server draining",
+        reason: "the server is shutting down; try again shortly",
+      });
+    }
     const origin = decideOrigin(this.#policy, request.headers.get("origin"));
     if (!origin.allowed) {
-      return this.#refuse(url, clientIp, { status: 403, rule: origin.rule, reason: origin.reason });
+      return this.#refuse(url, clientIp, {
+        status: 403,
+        kind: "origin",
+        rule: origin.rule,
+        reason: origin.reason,
+      });
     }
     const key = clientKey(clientIp);
     const shared = this.#options.shared;
@@ -174,6 +201,7 @@ export class Admission {
         if (!(err instanceof TokenError)) throw err;
         return this.#refuse(url, clientIp, {
           status: 401,
+          kind: "token",
           rule: `auth (${err.reason})`,
           reason: err.message,
         });
@@ -204,6 +232,7 @@ export class Admission {
     if (shared.options.onFailure === "closed") {
       return {
         status: 503,
+        kind: "store",
         rule: "cluster.on_store_failure",
         reason: "the shared limits store is unavailable",
       };
@@ -263,6 +292,7 @@ export class Admission {
   }
 
   #refuse(url: URL, clientIp: string, refusal: Refusal): Response {
+    this.onRefuse?.(refusal);
     this.#log({
       session: "-",
       client: clientIp,
@@ -322,6 +352,7 @@ function refusalFor(counter: Counter, policy: Policy): Refusal {
   if (counter.key === "sessions") {
     return {
       status: 503,
+      kind: "caps",
       rule: "server.max_sessions",
       reason: `the server has ${policy.config.server.max_sessions} sessions open`,
     };
@@ -329,13 +360,19 @@ function refusalFor(counter: Counter, policy: Policy): Refusal {
   if (counter.key.startsWith("token:")) return tokenRefusal(counter.cap);
   return {
     status: 429,
+    kind: "caps",
     rule: "server.max_sessions_per_ip",
     reason: `this address has ${policy.config.server.max_sessions_per_ip} sessions open`,
   };
 }
 
 function tokenRefusal(cap: number): Refusal {
-  return { status: 429, rule: "auth.max_sessions_per_token", reason: `this token has ${cap} sessions open` };
+  return {
+    status: 429,
+    kind: "caps",
+    rule: "auth.max_sessions_per_token",
+    reason: `this token has ${cap} sessions open`,
+  };
 }
 
 /**

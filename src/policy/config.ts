@@ -75,8 +75,27 @@ export interface ServerConfig {
    * the header is ignored and the peer address is the client.
    */
   readonly trusted_proxies: readonly string[];
+  /**
+   * On SIGTERM (or `Server.drain()`), how long open sessions may keep working before they are closed with
+   * 1001, in seconds. New sessions are refused (503) from the start of the drain. Default 30.
+   */
+  readonly drain_timeout_secs: number;
   /** Servers on the one port (`--workers`): a count; 0 or `"auto"` is one per CPU. Default 1. */
   readonly workers: number;
+}
+
+/**
+ * `[admin]`: the operators' listener (`/metrics`, `/healthz`, `/readyz`, `/status`), never the public port.
+ * Off unless `listen` (or `--admin`) is set. Like `[auth]`, a bearer token is named by where it is, never
+ * written here.
+ */
+export interface AdminConfig {
+  /** `HOST:PORT`, `[V6]:PORT` or a bare `PORT` (then on 127.0.0.1). Default "" (no admin listener). */
+  readonly listen: string;
+  /** Environment variable holding the bearer token every admin request must carry. Default "" (none). */
+  readonly token_env: string;
+  /** File holding the bearer token. Default "" (none). */
+  readonly token_file: string;
 }
 
 /** `[auth]`: HMAC tokens. The secret itself never appears in the config or the logs, only where to find it. */
@@ -97,6 +116,8 @@ export interface ClusterConfig {
   readonly redis: string;
   /** Name of the environment variable holding the Redis password. Default "" (none). */
   readonly password_env: string;
+  /** For `rediss://`: a PEM file of the CA that signed Redis's certificate. Default "": the system roots. */
+  readonly tls_ca_file: string;
   /** Prefix of every Redis key. Default `wasmnet:`. */
   readonly key_prefix: string;
   /** This replica's name in logs and leases. Default "": host name, plus `-w<index>` under `--workers`. */
@@ -180,6 +201,8 @@ export interface PolicyConfig {
   /** `[tls]`: extra CA roots. */
   readonly tls: TlsConfig;
   readonly wisp: WispConfig;
+  /** `[admin]`: the operators' listener. */
+  readonly admin: AdminConfig;
   /** `[cluster]`: shared limits. */
   readonly cluster: ClusterConfig;
   /** `[webtransport]`: the opt-in WebTransport front end. */
@@ -209,6 +232,7 @@ export interface PolicyConfigInput {
   /** Any keys of {@link TlsConfig}. */
   readonly tls?: Partial<TlsConfig>;
   readonly wisp?: Partial<WispConfig>;
+  readonly admin?: Partial<AdminConfig>;
   /** Any keys of {@link ClusterConfig}. */
   readonly cluster?: Partial<ClusterConfig>;
   /** Any keys of {@link WebTransportConfig}. */
@@ -256,6 +280,7 @@ export function checkConfig(input: unknown, source: string): CheckedConfig {
     dns: checkDns(root.section("dns")),
     tls: checkTls(root.section("tls")),
     wisp: checkWisp(root.section("wisp")),
+    admin: checkAdmin(root.section("admin")),
     cluster: checkCluster(root.section("cluster")),
     webtransport: checkWebTransport(root.section("webtransport")),
   };
@@ -296,6 +321,7 @@ function checkServer(r: TableReader): { server: ServerConfig; trustedProxies: Ru
     max_message_bytes: r.integer("max_message_bytes", 1_048_576, 1024, 64 * 1_048_576),
     session_idle_timeout_secs: r.integer("session_idle_timeout_secs", 0, 0, 604_800),
     trusted_proxies: proxies.texts,
+    drain_timeout_secs: r.integer("drain_timeout_secs", 30, 0, 86_400),
     workers: r.autoOr("workers") ?? r.integer("workers", 1, 0, 256),
   };
   r.finish();
@@ -354,6 +380,7 @@ function checkCluster(r: TableReader): ClusterConfig {
   const cluster: ClusterConfig = {
     redis: r.string("redis", "", redisUrlProblem),
     password_env: r.string("password_env", "", envNameProblem),
+    tls_ca_file: r.string("tls_ca_file", ""),
     key_prefix: r.string("key_prefix", "wasmnet:", word),
     name: r.string("name", "", word),
     lease_secs: r.integer("lease_secs", 30, 1, 3600),
@@ -407,6 +434,35 @@ function checkWisp(r: TableReader): WispConfig {
   const wisp: WispConfig = { motd: r.string("motd", ""), password_users: r.stringTable("password_users") };
   r.finish();
   return wisp;
+}
+
+function checkAdmin(r: TableReader): AdminConfig {
+  const admin: AdminConfig = {
+    listen: r.string("listen", "", (s) => (s === "" || parseListenAddress(s) ? null : listenProblem(s))),
+    token_env: r.string("token_env", "", envNameProblem),
+    token_file: r.string("token_file", ""),
+  };
+  if (admin.token_env !== "" && admin.token_file !== "") {
+    r.fail("token_file", "set either admin.token_env or admin.token_file, not both");
+  }
+  r.finish();
+  return admin;
+}
+
+/**
+ * Reads a listen address: `HOST:PORT`, `[V6]:PORT`, or a bare `PORT`, which means loopback (`127.0.0.1`),
+ * so an operator who names only a port never exposes the listener. Null when it is none of those.
+ */
+export function parseListenAddress(text: string): { hostname: string; port: number } | null {
+  const m = /^(?:(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]\s]+)):)?(\d{1,5})$/.exec(text);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  return { hostname: m[1] ?? m[2] ?? "127.0.0.1", port };
+}
+
+function listenProblem(text: string): string {
+  return `${JSON.stringify(text)} is not HOST:PORT, [IPv6]:PORT or PORT (0-65535)`;
 }
 
 function originProblem(origin: string): string | null {

@@ -42,8 +42,10 @@ Deno.test("defaults: every key filled in", () => {
     max_message_bytes: 1_048_576,
     session_idle_timeout_secs: 0,
     trusted_proxies: [],
+    drain_timeout_secs: 30,
     workers: 1,
   });
+  assert.deepEqual(config.admin, { listen: "", token_env: "", token_file: "" });
   assert.deepEqual(config.auth, {
     required: false,
     secret_env: "",
@@ -54,6 +56,7 @@ Deno.test("defaults: every key filled in", () => {
   assert.deepEqual(config.cluster, {
     redis: "",
     password_env: "",
+    tls_ca_file: "",
     key_prefix: "wasmnet:",
     name: "",
     lease_secs: 30,

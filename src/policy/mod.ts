@@ -7,9 +7,11 @@
  */
 
 export { PolicyError } from "./policy_error.ts";
+export { parseListenAddress } from "./config.ts";
 export { type ClientAddress, clientAddressOf } from "./proxies.ts";
 export { BUILT_IN_SOURCE, loadPolicyFile, loadPolicyFileSync, NO_POLICY_SOURCE, Policy } from "./policy.ts";
 export type {
+  AdminConfig,
   AuthConfig,
   ClusterConfig,
   DnsConfig,

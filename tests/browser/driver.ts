@@ -9,7 +9,10 @@
  * @module
  */
 
-import { chromium } from "playwright-core";
+// Full npm: specifiers, not import-map entries: `deno task` installs every import-map npm package
+// into deno.lock, the server's runtime lockfile that `deno compile` embeds (tests/packaging/).
+// deno-lint-ignore no-import-prefix
+import { chromium } from "npm:playwright-core@1.65.1";
 
 /** The request the harness sends first. */
 export interface DriverRun {

@@ -18,6 +18,7 @@
  */
 
 import type { DriverMessage, DriverReply, DriverRun } from "./driver.ts";
+import { DEV_LOCK_FLAG } from "../helpers.ts";
 
 /** Chromium to drive: Debian's package (installed by `.ci/run`), or `WASMNET_CHROMIUM` when set. */
 export const CHROMIUM_PATH: string = Deno.env.get("WASMNET_CHROMIUM") ?? "/usr/bin/chromium";
@@ -163,6 +164,11 @@ export interface RunInPageOptions extends StaticServerOptions {
   screenshot?: string;
   /** Let Chromium speak QUIC (WebTransport needs it; the default flags turn it off). */
   quic?: boolean;
+  /**
+   * Open this page instead of the static server's `/` (e.g. a page the server under test serves); the
+   * module is then imported from a `data:` URL, so it needs no CORS from that page's origin.
+   */
+  pageUrl?: string;
 }
 
 /** The outcome of {@link runInPage}. */
@@ -197,7 +203,7 @@ export async function runInPage<T = unknown>(options: RunInPageOptions): Promise
   const messages: string[] = [];
   const ms = options.timeoutMs ?? 60_000;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", new URL("driver.ts", import.meta.url).pathname],
+    args: ["run", "-A", "--quiet", DEV_LOCK_FLAG, new URL("driver.ts", import.meta.url).pathname],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -223,8 +229,10 @@ export async function runInPage<T = unknown>(options: RunInPageOptions): Promise
       type: "run",
       executablePath: CHROMIUM_PATH,
       args: CHROMIUM_ARGS.filter((a) => !(options.quic && a === "--disable-quic")),
-      pageUrl: server.url,
-      moduleUrl: `${server.url}__test__.mjs`,
+      pageUrl: options.pageUrl ?? server.url,
+      moduleUrl: options.pageUrl
+        ? `data:text/javascript;base64,${new TextEncoder().encode(options.module).toBase64()}`
+        : `${server.url}__test__.mjs`,
       moduleArgs: options.args ?? null,
       expose: Object.keys(options.expose ?? {}),
       screenshot: options.screenshot,

@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { type CliProcess, spawnCli } from "../helpers.ts";
-import { startRedis, type TestRedis, waitForLeases } from "./redis_server.ts";
+import { freePort, startFirehose, startRedis, type TestRedis, waitForLeases } from "./redis_server.ts";
 import { startHaproxy, type TestHaproxy } from "./haproxy.ts";
 import { openMany, openSession, openWhenAdmitted, type RawSession, statuses } from "./sessions.ts";
 import { importHs256Key, signHs256 } from "../../src/auth/mod.ts";
@@ -20,15 +20,18 @@ const SECRET = "cluster-test-secret-0123456789abcdef";
 interface Deployment {
   redis: TestRedis;
   replicas: CliProcess[];
+  /** Each replica's admin listener port (`/readyz`, `/metrics`). */
+  adminPorts: number[];
   haproxy: TestHaproxy;
   stop(): Promise<void>;
 }
 
-async function deploy(onStoreFailure: "local" | "closed", count = 3): Promise<Deployment> {
+async function deploy(onStoreFailure: "local" | "closed", count = 3, extra = ""): Promise<Deployment> {
   const redis = await startRedis();
   const dir = await Deno.makeTempDir({ prefix: "wasmnet-cluster-" });
   Deno.env.set("WASMNET_CLUSTER_TEST_SECRET", SECRET);
   const replicas: CliProcess[] = [];
+  const adminPorts: number[] = [];
   for (let i = 1; i <= count; i++) {
     const file = `${dir}/r${i}.toml`;
     await Deno.writeTextFile(
@@ -48,14 +51,19 @@ name = "r${i}"
 lease_secs = ${LEASE_SECS}
 on_store_failure = "${onStoreFailure}"
 replicas = ${count}
-`,
+${extra}`,
     );
-    replicas.push(await spawnCli(["--policy", file, "--quiet"]));
+    adminPorts.push(freePort());
+    replicas.push(await spawnCli(["--policy", file, "--quiet", "--admin", `127.0.0.1:${adminPorts.at(-1)}`]));
   }
-  const haproxy = await startHaproxy(replicas.map((r) => r.port), "roundrobin");
+  const haproxy = await startHaproxy(
+    replicas.map((r, i) => ({ port: r.port, admin: adminPorts[i] })),
+    "roundrobin",
+  );
   return {
     redis,
     replicas,
+    adminPorts,
     haproxy,
     async stop() {
       await haproxy.stop();
@@ -74,13 +82,14 @@ function clusterTest(
   mode: "local" | "closed",
   count: number,
   body: (d: Deployment, held: RawSession[]) => Promise<void>,
+  extra = "",
 ) {
   Deno.test({
     name,
     sanitizeResources: false,
     sanitizeOps: false,
     async fn() {
-      const d = await deploy(mode, count);
+      const d = await deploy(mode, count, extra);
       const held: RawSession[] = [];
       try {
         await body(d, held);
@@ -182,16 +191,61 @@ clusterTest(
   2,
   async (d, held) => {
     held.push(...await openMany(d.haproxy.port, "127.0.0.2", 2));
+    const readyz = async () => (await fetch(`http://127.0.0.1:${d.adminPorts[0]}/readyz`)).status;
+    assert.equal(await readyz(), 200);
     await d.redis.stop();
     assert.deepEqual(statuses(await openMany(d.haproxy.port, "127.0.0.3", 2)), [503, 503]);
+    assert.equal(await readyz(), 503, "a required dependency is down");
     assert.ok(held.every((s) => s.open), "admitted sessions are not cut");
     await d.redis.start();
     await waitForLeases(d.redis, 2, LEASE_SECS * 1000 + 3000);
     const after = await openWhenAdmitted(d.haproxy.port, "127.0.0.3", 5000);
+    assert.equal(await readyz(), 200, "ready again once the store answers");
     held.push(after.session);
     assert.equal(after.session.status, 101);
     const more = await openMany(d.haproxy.port, "127.0.0.2", 2);
     held.push(...more);
     assert.deepEqual(statuses(more), [101, 429], "the per-IP cap 3 holds again (2 held before the outage)");
   },
+);
+
+const PER_IP_MBPS = 8; // 1,000,000 bytes per second for all sessions of one address
+
+clusterTest(
+  "cluster: a per-IP bandwidth limit holds across two replicas within 10%",
+  "local",
+  2,
+  async (d, held) => {
+    const sink = startFirehose();
+    try {
+      const path = `/tcp/127.0.0.1:${sink.port}`;
+      // Round robin: the first session lands on r1, the second on r2; both download from the firehose.
+      const sessions = [
+        await openSession(d.haproxy.port, "127.0.0.2", path),
+        await openSession(d.haproxy.port, "127.0.0.2", path),
+      ];
+      held.push(...sessions);
+      assert.deepEqual(statuses(sessions), [101, 101]);
+      // Skip the start (the shared bucket's burst), then measure a window.
+      await new Promise((r) => setTimeout(r, 500));
+      const start = sessions.map((s) => s.received);
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, 3000));
+      const seconds = (performance.now() - t0) / 1000;
+      const bytes = sessions.map((s, i) => s.received - start[i]);
+      const rate = (bytes[0] + bytes[1]) / seconds;
+      const limit = PER_IP_MBPS * 125_000;
+      console.log(
+        `per-IP ${PER_IP_MBPS} Mbit/s over two replicas: ${Math.round(rate)} B/s ` +
+          `(${(rate / limit).toFixed(3)} of the limit; sessions ${bytes.join(" + ")} bytes in ${
+            seconds.toFixed(2)
+          } s)`,
+      );
+      assert.ok(bytes.every((b) => b > 0), "both replicas serve the address");
+      assert.ok(Math.abs(rate / limit - 1) <= 0.1, `${rate} B/s is not within 10% of ${limit}`);
+    } finally {
+      sink.close();
+    }
+  },
+  `[network]\ndeny = []\nmax_bandwidth_mbps_per_ip = ${PER_IP_MBPS}\n`,
 );

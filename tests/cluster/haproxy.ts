@@ -1,6 +1,7 @@
 /**
  * Debian's `haproxy` in front of replicas, run from the configuration docs/deployment.md publishes
- * (docs/deploy/haproxy.cfg, placeholders filled in), on a free port; stopped by the test.
+ * (docs/deploy/haproxy.cfg, placeholders filled in), on a free port; stopped by the test. It starts once
+ * every replica passes its `/readyz` check, so the tests see all of them in rotation.
  *
  * @module
  */
@@ -15,15 +16,22 @@ export interface TestHaproxy {
 
 const CONFIG = new URL("../../docs/deploy/haproxy.cfg", import.meta.url);
 
+/** A replica behind the balancer: its WebSocket port and its admin port (health checks on `/readyz`). */
+export interface Backend {
+  port: number;
+  admin: number;
+}
+
 /** The published config with `${FRONTEND}` and `${SERVERS}` filled in. */
-export async function haproxyConfig(frontend: string, backends: number[]): Promise<string> {
+export async function haproxyConfig(frontend: string, backends: Backend[]): Promise<string> {
   const template = await Deno.readTextFile(CONFIG);
-  const servers = backends.map((port, i) => `    server r${i + 1} 127.0.0.1:${port}`).join("\n");
+  const servers = backends.map((b, i) => `    server r${i + 1} 127.0.0.1:${b.port} check port ${b.admin}`)
+    .join("\n");
   return template.replace("${FRONTEND}", frontend).replace("${SERVERS}", servers);
 }
 
 /** Starts haproxy (foreground, `-db`) balancing over `backends` (ports on 127.0.0.1). */
-export async function startHaproxy(backends: number[], balance?: string): Promise<TestHaproxy> {
+export async function startHaproxy(backends: Backend[], balance?: string): Promise<TestHaproxy> {
   const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "wasmnet-haproxy-" });
   let config = await haproxyConfig(`127.0.0.1:${port}`, backends);

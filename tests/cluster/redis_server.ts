@@ -1,6 +1,7 @@
 /**
  * A real `redis-server` (Debian's) for one test, on a free loopback port, with no persistence: started by
- * the test, stopped by it, and restartable on the same port (empty, as a crashed Redis comes back).
+ * the test, stopped by it, and restartable on the same port (empty, as a crashed Redis comes back); and
+ * the other loopback peers the cluster tests and bench/cluster.ts share (a free port, a firehose).
  *
  * @module
  */
@@ -25,13 +26,38 @@ export function freePort(): number {
   return port;
 }
 
+/** How to start it: with a password (`requirepass`), and/or TLS only (PEM files; no plain port). */
+export interface RedisOptions {
+  password?: string;
+  tls?: { certFile: string; keyFile: string; caFile: string };
+}
+
 /** Starts redis-server on a free port; throws when it does not answer within 5 s. */
-export async function startRedis(): Promise<TestRedis> {
+export async function startRedis(options: RedisOptions = {}): Promise<TestRedis> {
   const port = freePort();
   let child: Deno.ChildProcess | null = null;
+  const extra = [
+    ...(options.password ? ["--requirepass", options.password] : []),
+    ...(options.tls
+      ? [
+        "--port",
+        "0",
+        "--tls-port",
+        String(port),
+        "--tls-cert-file",
+        options.tls.certFile,
+        "--tls-key-file",
+        options.tls.keyFile,
+        "--tls-ca-cert-file",
+        options.tls.caFile,
+        "--tls-auth-clients",
+        "no",
+      ]
+      : ["--port", String(port)]),
+  ];
   const start = async () => {
     child = new Deno.Command("redis-server", {
-      args: ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      args: [...extra, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
       stdin: "null",
       stdout: "null",
       stderr: "null",
@@ -41,7 +67,7 @@ export async function startRedis(): Promise<TestRedis> {
   await start();
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
     async stop() {
       if (child === null) return;
       const c: Deno.ChildProcess = child;
@@ -89,4 +115,32 @@ export async function waitForLeases(redis: TestRedis, n: number, timeoutMs = 10_
     if (Date.now() > deadline) throw new Error(`the store holds ${count} sessions, not ${n}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A TCP peer that sends as fast as it can to everyone who connects, until they leave. */
+export function startFirehose(): { port: number; close(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      (async () => {
+        const chunk = new Uint8Array(64 * 1024);
+        try {
+          for (;;) await conn.write(chunk);
+        } catch {
+          // the session ended
+        } finally {
+          conns.delete(conn);
+        }
+      })();
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    close() {
+      listener.close();
+      for (const c of conns) c.close();
+    },
+  };
 }

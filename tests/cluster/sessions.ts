@@ -8,14 +8,21 @@
 
 import net from "node:net";
 import { Buffer } from "node:buffer";
+import { clientFrame } from "../security/raw_ws.ts";
 
 /** One handshake's outcome; when 101, the session stays open until {@link RawSession.close}. */
 export interface RawSession {
   status: number;
   /** True until the server (or a proxy) closed the connection. */
   readonly open: boolean;
+  /** Bytes received after the handshake's headers (WebSocket frames, headers included). */
+  readonly received: number;
   /** Resolves when the connection closes. */
   closed: Promise<void>;
+  /** Sends `bytes` as one masked binary frame. */
+  send(bytes: Uint8Array): void;
+  /** Resolves once at least `bytes` have been received after the headers. */
+  waitFor(bytes: number): Promise<void>;
   close(): void;
 }
 
@@ -26,6 +33,13 @@ export function openSession(port: number, localAddress: string, path = "/"): Pro
     let open = true;
     let head = "";
     let settled = false;
+    let received = 0;
+    const waiters: { bytes: number; done: () => void }[] = [];
+    const wake = () => {
+      for (const w of waiters.filter((w) => received >= w.bytes)) {
+        (waiters.splice(waiters.indexOf(w), 1), w.done());
+      }
+    };
     const closed = new Promise<void>((done) => socket.on("close", () => (open = false, done())));
     socket.on("error", (err) => {
       if (!settled) (settled = true, reject(err));
@@ -38,9 +52,11 @@ export function openSession(port: number, localAddress: string, path = "/"): Pro
       );
     });
     socket.on("data", (chunk: Buffer) => {
-      if (settled) return;
+      if (settled) return void (received += chunk.length, wake());
       head += chunk.toString("latin1");
-      if (!head.includes("\r\n\r\n")) return;
+      const end = head.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      received += head.length - end - 4;
       settled = true;
       const status = Number(head.split(" ")[1]);
       if (status !== 101) socket.destroy();
@@ -49,12 +65,21 @@ export function openSession(port: number, localAddress: string, path = "/"): Pro
         get open() {
           return open;
         },
+        get received() {
+          return received;
+        },
         closed,
+        send: (bytes) => void socket.write(clientFrame(2, bytes)),
+        waitFor: (bytes) => new Promise<void>((done) => (waiters.push({ bytes, done }), wake())),
         close: () => socket.destroy(),
       });
     });
     socket.on("close", () => {
-      if (!settled) (settled = true, resolve({ status: 0, open: false, closed, close: () => {} }));
+      if (!settled) {
+        settled = true;
+        const none = () => Promise.resolve();
+        resolve({ status: 0, open: false, received, closed, send: () => {}, waitFor: none, close: () => {} });
+      }
     });
   });
 }

@@ -11,8 +11,8 @@
 
 import assert from "node:assert/strict";
 import { Policy } from "../../src/policy/mod.ts";
-import { decodeRequest, type Request } from "../../src/protocol/mod.ts";
-import { decodeBinaryEvent, encodeBinaryRequest } from "../../src/protocol/binary.ts";
+import { decodeRequest, type Request } from "@wasmnet/protocol";
+import { decodeBinaryEvent, encodeBinaryRequest } from "@wasmnet/protocol";
 import type { Endpoint } from "../../src/frontends/endpoint.ts";
 import { Server, wasmnetEndpoint } from "../../src/server.ts";
 import type { Session } from "../../src/frontends/wasmnet/session.ts";

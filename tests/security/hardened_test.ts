@@ -63,6 +63,9 @@ Deno.test("hardened deployment: tokens required, and Deno's --deny-net holds eve
       c.json({ op: "connect", id: 1, addr: "10.1.2.3", port: 80 });
       const denied = await c.event("denied", 1);
       assert.equal(denied.code, "PERMISSION_DENIED");
+      // --allow-net was given: the message names the sandbox that refused, not Deno's "run again with".
+      assert.match(denied.msg as string, /--deny-net/);
+      assert.doesNotMatch(denied.msg as string, /run again/);
       c.json({ op: "connect", id: 2, addr: "169.254.169.254", port: 80 });
       assert.equal((await c.event("denied", 2)).code, "PERMISSION_DENIED");
       // Names still resolve under these flags (no --allow-sys or extra --allow-read needed).

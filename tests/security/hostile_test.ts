@@ -67,7 +67,7 @@ Deno.test(`default policy: all ${HOSTILE_TARGETS.length} hostile targets are ref
 });
 
 Deno.test("default policy refuses the hostile targets in binary framing too", async () => {
-  const { encodeBinaryRequest, decodeBinaryEvent } = await import("../../src/protocol/binary.ts");
+  const { encodeBinaryRequest, decodeBinaryEvent } = await import("@wasmnet/protocol");
   const srv = await startServer(Policy.fromConfig({ network: { max_pending_connects: 500 } }), {
     resolver: fixtureResolver(new Map()),
   });

@@ -7,8 +7,12 @@
  * @module
  */
 
-import { componentEmbed, componentNew } from "@bytecodealliance/jco-transpile/wasm-tools";
-import { transpileBytes } from "@bytecodealliance/jco-transpile";
+// Full npm: specifiers, not import-map entries: `deno task` installs every import-map npm package
+// into deno.lock, the server's runtime lockfile that `deno compile` embeds (tests/packaging/).
+// deno-lint-ignore no-import-prefix
+import { componentEmbed, componentNew } from "npm:@bytecodealliance/jco-transpile@0.15.0/wasm-tools";
+// deno-lint-ignore no-import-prefix
+import { transpileBytes } from "npm:@bytecodealliance/jco-transpile@0.15.0";
 
 const SRC = new URL("./p2_component/", import.meta.url);
 const OUT = new URL("./.build/", import.meta.url).pathname;

@@ -4,6 +4,6 @@
  *
  * @module
  */
-export { io } from "@bytecodealliance/preview2-shim";
-export { WASIShim } from "@bytecodealliance/preview2-shim/instantiation";
+export { io } from "npm:@bytecodealliance/preview2-shim@0.26.1";
+export { WASIShim } from "npm:@bytecodealliance/preview2-shim@0.26.1/instantiation";
 export { createWasiSockets } from "../../client/wasi/sockets.ts";

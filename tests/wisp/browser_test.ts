@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { Policy } from "../../src/policy/mod.ts";
-import { startTcpEchoServer } from "../helpers.ts";
+import { DEV_LOCK_FLAG, startTcpEchoServer } from "../helpers.ts";
 import { runInPage } from "../browser/harness.ts";
 import { startWispServer } from "./servers.ts";
 import { wispJsBrowserBundle } from "./wispjs_bundle.ts";
@@ -72,7 +72,7 @@ Deno.test("browser: wisp-js browser bundle in headless Chromium does a TCP echo 
 async function libcurlBundle(): Promise<string> {
   const run = (args: string[]) =>
     new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "null" }).output();
-  await run(["cache", "npm:libcurl.js@0.7.4"]);
+  await run(["cache", DEV_LOCK_FLAG, "npm:libcurl.js@0.7.4"]);
   const npmCache = JSON.parse(new TextDecoder().decode((await run(["info", "--json"])).stdout))
     .npmCache as string;
   const path = `${npmCache}/registry.npmjs.org/libcurl.js/0.7.4/libcurl_full.mjs`;
@@ -120,7 +120,7 @@ Deno.test("browser: libcurl.js (libcurl compiled to WASM) fetches over wasmnet's
 async function epoxyBundle(): Promise<string> {
   const run = (args: string[]) =>
     new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "null" }).output();
-  await run(["cache", "npm:@mercuryworkshop/epoxy-tls@2.1.19-1"]);
+  await run(["cache", DEV_LOCK_FLAG, "npm:@mercuryworkshop/epoxy-tls@2.1.19-1"]);
   const npmCache = JSON.parse(new TextDecoder().decode((await run(["info", "--json"])).stdout))
     .npmCache as string;
   const path = `${npmCache}/registry.npmjs.org/@mercuryworkshop/epoxy-tls/2.1.19-1/full/epoxy-bundled.js`;

@@ -9,7 +9,10 @@
 import http from "node:http";
 import dgram from "node:dgram";
 import type { AddressInfo } from "node:net";
-import { logging as wispjsLogging, server as wispjsServer } from "@mercuryworkshop/wisp-js/server";
+// Full npm: specifiers, not import-map entries: `deno task` installs every import-map npm package
+// into deno.lock, the server's runtime lockfile that `deno compile` embeds (tests/packaging/).
+// deno-lint-ignore no-import-prefix
+import { logging as wispjsLogging, server as wispjsServer } from "npm:@mercuryworkshop/wisp-js@0.5.0/server";
 import type { DecisionRecord } from "../../src/core/log.ts";
 import { Policy } from "../../src/policy/mod.ts";
 import { Server, wasmnetEndpoint } from "../../src/server.ts";

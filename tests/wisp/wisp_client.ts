@@ -9,7 +9,10 @@
  * @module
  */
 
-import { client as wispjs, extensions as wispExt } from "@mercuryworkshop/wisp-js/client";
+// Full npm: specifiers, not import-map entries: `deno task` installs every import-map npm package
+// into deno.lock, the server's runtime lockfile that `deno compile` embeds (tests/packaging/).
+// deno-lint-ignore no-import-prefix
+import { client as wispjs, extensions as wispExt } from "npm:@mercuryworkshop/wisp-js@0.5.0/client";
 import { decodePacket, encodePacket, type Packet } from "../../src/frontends/wisp/packets.ts";
 
 /** Options of {@link WispJsClient.connect}. */

@@ -10,6 +10,7 @@ import { toWasmnetError, WasmnetError } from "../errors.ts";
 import type { DecisionLog } from "../log.ts";
 import { decideResolved, decideTarget, type Policy } from "../../policy/mod.ts";
 import { DeadlineExceeded, raceDeadline, type Resolver } from "./resolver.ts";
+import { observeClose, type SocketObserver } from "../observer.ts";
 
 /** What dialling needs to know about the session asking. */
 export interface DialContext {
@@ -22,6 +23,8 @@ export interface DialContext {
   client: string;
   /** Aborts the dial (socket closed, session gone). */
   signal: AbortSignal;
+  /** Told about every socket opened, connected, failed and closed (metrics; src/core/observer.ts). */
+  observer?: SocketObserver;
 }
 
 /**
@@ -80,6 +83,31 @@ export async function vetTarget(ctx: DialContext, op: string, host: string, port
  * Throws `POLICY_DENIED`, `PERMISSION_DENIED`, `RESOLVE_FAILED`, `CONNECT_TIMEOUT` or `CONNECT_FAILED`.
  */
 export async function dialTcp(
+  ctx: DialContext,
+  op: string,
+  host: string,
+  port: number,
+  timeoutMs: number,
+): Promise<{ conn: Deno.TcpConn; address: string }> {
+  const started = performance.now();
+  const dialed = await observeFailure(ctx, connectTcp(ctx, op, host, port, timeoutMs));
+  ctx.observer?.connected("tcp", (performance.now() - started) / 1000);
+  observeClose(ctx.observer, "tcp", dialed.conn);
+  return dialed;
+}
+
+/** Reports the code of a failed open to `ctx.observer`, and rethrows. */
+export async function observeFailure<T>(ctx: DialContext, opening: Promise<T>): Promise<T> {
+  try {
+    return await opening;
+  } catch (err) {
+    ctx.observer?.failed(toWasmnetError(err, "CONNECT_FAILED").code);
+    throw err;
+  }
+}
+
+/** {@link dialTcp} without reporting to the observer (TLS reports the connection as `tls`). */
+export async function connectTcp(
   ctx: DialContext,
   op: string,
   host: string,

@@ -9,6 +9,7 @@
 import { toWasmnetError, WasmnetError } from "../errors.ts";
 import { bindPortCandidates, decideBind, normaliseAddress } from "../../policy/mod.ts";
 import { type DialContext, formatHostPort } from "./dial.ts";
+import { observeClose } from "../observer.ts";
 
 /** How many candidate ports a `bind` to port 0 tries before giving up. */
 const MAX_BIND_ATTEMPTS = 64;
@@ -23,6 +24,15 @@ export function bindTcpListener(
   addr: string,
   port: number,
 ): Deno.TcpListener {
+  try {
+    return observeClose(ctx.observer, "listener", bindVetted(ctx, serverHost, addr, port));
+  } catch (err) {
+    ctx.observer?.failed(toWasmnetError(err, "BIND_FAILED").code);
+    throw err;
+  }
+}
+
+function bindVetted(ctx: DialContext, serverHost: string, addr: string, port: number): Deno.TcpListener {
   const target = formatHostPort(addr, port);
   const who = { session: ctx.session, client: ctx.client, op: "bind", target };
   const decision = decideBind(ctx.policy, addr, port, serverHost);

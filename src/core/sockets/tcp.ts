@@ -134,6 +134,8 @@ export class TcpStream {
   /** Half-closed: no more writes; the write side is shut once the queue is written. */
   #writeShut = false;
   #drained: (() => void)[] = [];
+  /** Waiting for the stream to end (see {@link closeWithin}). */
+  #endWaiters: (() => void)[] = [];
   #mergeBuffer: Uint8Array | undefined;
   readonly #maxQueuedBytes: number;
   readonly #events: StreamEvents;
@@ -230,6 +232,23 @@ export class TcpStream {
     if (this.#closing || this.#ended) return;
     this.#closing = true;
     if (this.#conn) this.#closeWhenDrained();
+  }
+
+  /**
+   * Orderly close bounded in time (how a drain ends a session): what was accepted is written for up to `ms`,
+   * then the socket closes (a FIN, not a reset); whatever is still queued at `ms` is dropped. A stream that
+   * is not connected yet has nothing to write and ends at once. Resolves once the stream has ended.
+   */
+  closeWithin(ms: number): Promise<void> {
+    if (this.#ended) return Promise.resolve();
+    const ended = new Promise<void>((resolve) => this.#endWaiters.push(resolve));
+    if (!this.#conn) {
+      this.destroy();
+      return ended;
+    }
+    const timer = setTimeout(() => this.destroy(), ms);
+    this.close();
+    return ended.finally(() => clearTimeout(timer));
   }
 
   /** Immediate close: queued bytes are dropped. `onEnd` fires with `error` (or none). */
@@ -344,5 +363,6 @@ export class TcpStream {
       // already closed
     }
     this.#events.onEnd(error);
+    for (const r of this.#endWaiters.splice(0)) r();
   }
 }

@@ -15,10 +15,11 @@
 
 import { toWasmnetError, WasmnetError } from "../errors.ts";
 import { normaliseAddress, normaliseHostName, type Policy } from "../../policy/mod.ts";
-import { type DialContext, dialTcp, formatHostPort } from "./dial.ts";
+import { connectTcp, type DialContext, formatHostPort, observeFailure } from "./dial.ts";
+import { observeClose } from "../observer.ts";
 import { DeadlineExceeded, raceDeadline } from "./resolver.ts";
 
-const caCache = new WeakMap<Policy, Promise<string[]>>();
+const caCache = new WeakMap<object, Promise<string[]>>();
 
 /**
  * The extra CA roots of a policy (`[tls] ca_files`), read once and cached per policy. A file that cannot be
@@ -26,11 +27,14 @@ const caCache = new WeakMap<Policy, Promise<string[]>>();
  * policy, never silently skipped).
  */
 export function caCertsFor(policy: Policy): Promise<string[]> {
-  let certs = caCache.get(policy);
+  // Keyed by the config section, not the Policy: a live view (src/ops/live_policy.ts) reads a new section
+  // after a reload, so a reload reads the new files.
+  const key = policy.config.tls;
+  let certs = caCache.get(key);
   if (!certs) {
     certs = readCaFiles(policy.config.tls.ca_files);
     certs.catch(() => {}); // reported by each connect_tls that awaits it
-    caCache.set(policy, certs);
+    caCache.set(key, certs);
   }
   return certs;
 }
@@ -73,6 +77,20 @@ export async function dialTls(
   port: number,
   timeoutMs: number,
 ): Promise<{ conn: Deno.TlsConn; address: string }> {
+  const started = performance.now();
+  const dialed = await observeFailure(ctx, handshakeTls(ctx, op, host, port, timeoutMs));
+  ctx.observer?.connected("tls", (performance.now() - started) / 1000);
+  observeClose(ctx.observer, "tls", dialed.conn);
+  return dialed;
+}
+
+async function handshakeTls(
+  ctx: DialContext,
+  op: string,
+  host: string,
+  port: number,
+  timeoutMs: number,
+): Promise<{ conn: Deno.TlsConn; address: string }> {
   let caCerts: string[];
   try {
     caCerts = await caCertsFor(ctx.policy);
@@ -94,7 +112,7 @@ export async function dialTls(
     );
   }
   const started = performance.now();
-  const { conn: tcp, address } = await dialTcp(ctx, op, host, port, timeoutMs);
+  const { conn: tcp, address } = await connectTcp(ctx, op, host, port, timeoutMs);
   const remaining = Math.max(1, timeoutMs - (performance.now() - started));
   let tls: Deno.TlsConn | undefined;
   try {

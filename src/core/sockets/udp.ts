@@ -20,7 +20,7 @@
 import dgram from "node:dgram";
 import { isIP } from "node:net";
 import { toWasmnetError, WasmnetError } from "../errors.ts";
-import { type DialContext, formatHostPort, vetTarget } from "./dial.ts";
+import { type DialContext, formatHostPort, observeFailure, vetTarget } from "./dial.ts";
 
 /** Callbacks of a UDP socket. */
 export interface UdpEvents {
@@ -50,6 +50,22 @@ export const MAX_REMEMBERED_DESTINATIONS = 256;
  * it. Throws `POLICY_DENIED`, `RESOLVE_FAILED`, `PERMISSION_DENIED` or `BIND_FAILED`.
  */
 export async function openUdp(
+  ctx: DialContext,
+  op: string,
+  host: string,
+  port: number,
+  events: UdpEvents,
+  limits: UdpLimits,
+): Promise<UdpSocket> {
+  const udp = await observeFailure(ctx, bindUdp(ctx, op, host, port, events, limits));
+  if (ctx.observer) {
+    ctx.observer.opened("udp");
+    udp.whenClosed.then(() => ctx.observer!.closed("udp"));
+  }
+  return udp;
+}
+
+async function bindUdp(
   ctx: DialContext,
   op: string,
   host: string,

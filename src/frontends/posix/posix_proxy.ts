@@ -27,7 +27,8 @@
 
 import type { Closable, Endpoint, EndpointContext } from "../endpoint.ts";
 import { toWasmnetError, type WasmnetError } from "../../core/errors.ts";
-import { SocketLimiter } from "../../core/limits.ts";
+import { type BandwidthBudget, SocketLimiter } from "../../core/limits.ts";
+import type { SocketObserver } from "../../core/observer.ts";
 import type { DecisionLog } from "../../core/log.ts";
 import { decideResolved, decideTarget, isIpLiteral, type Policy } from "../../policy/mod.ts";
 import { type DialContext, dialTcp, formatHostPort } from "../../core/sockets/dial.ts";
@@ -79,6 +80,10 @@ export interface PosixProxyOptions {
   /** The interface the server listens on: the default bind address. */
   serverHost: string;
   clientIp: string;
+  /** The bandwidth this client address shares with its other sessions (`max_bandwidth_mbps_per_ip`). */
+  clientBudget?: BandwidthBudget;
+  /** Told about every socket the core opens for this session (metrics; src/core/observer.ts). */
+  observer?: SocketObserver;
   log: DecisionLog;
   resolver?: Resolver;
   /** Session id for logs (default: random). */
@@ -126,7 +131,7 @@ export class PosixProxySession implements Closable {
     this.id = options.id ?? crypto.randomUUID().slice(0, 8);
     this.#resolver = options.resolver ?? systemResolver(options.policy.config.dns.timeout_ms);
     // max_bandwidth_mbps (shared by the session's sockets) and socket_idle_timeout_secs (per socket).
-    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal);
+    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal, options.clientBudget);
   }
 
   /** True once closed. */
@@ -650,6 +655,7 @@ export class PosixProxySession implements Closable {
       session: this.id,
       client: this.#options.clientIp,
       signal: AbortSignal.any([this.#controller.signal, sock.controller.signal]),
+      observer: this.#options.observer,
     };
   }
 
@@ -757,6 +763,8 @@ export const posixProxyEndpoint: Endpoint = {
         policy: ctx.policy,
         serverHost: ctx.serverHost,
         clientIp: ctx.clientIp,
+        clientBudget: ctx.clientBudget,
+        observer: ctx.observer,
         log: ctx.log,
         resolver: ctx.resolver,
       });

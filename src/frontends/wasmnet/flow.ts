@@ -13,16 +13,11 @@
  * @module
  */
 
+import { INITIAL_WINDOW, MAX_GRANT } from "@wasmnet/protocol";
 import { WasmnetError } from "../../core/errors.ts";
 
-/** The `Sec-WebSocket-Protocol` value a client offers (and the server answers) to speak protocol v2. */
-export const PROTOCOL_V2 = "wasmnet.v2";
-
-/** Credit each side holds for each new socket before any grant: 64 KiB in each direction. */
-export const INITIAL_WINDOW = 64 * 1024;
-
-/** Largest single grant (the binary framing carries it in 4 bytes). */
-export const MAX_GRANT = 0xffff_ffff;
+/** The wire constants of v2, from the protocol package: subprotocol name, first window, largest grant. */
+export { INITIAL_WINDOW, MAX_GRANT, PROTOCOL_V2 } from "@wasmnet/protocol";
 
 /** Largest credit a sender may hold: more is a protocol error (it would be a window past any buffer). */
 export const MAX_CREDIT = 2 ** 40;

@@ -23,7 +23,7 @@ import {
   type Request,
   SERVER_ID_BASE,
   type SocketId,
-} from "../../protocol/mod.ts";
+} from "@wasmnet/protocol";
 import { type DialContext, dialTcp, formatHostPort } from "../../core/sockets/dial.ts";
 import { acceptLoop, bindTcpListener } from "../../core/sockets/listener.ts";
 import { defaultResolver } from "../../core/sockets/dns.ts";
@@ -46,7 +46,8 @@ import {
 } from "./flow.ts";
 import { SocketTable, type TableEntry } from "./socket_table.ts";
 import { DEFAULT_SEND_BUFFER_BYTES, SendBufferGate, type WebSocketPort } from "../../core/websocket.ts";
-import { SocketLimiter } from "../../core/limits.ts";
+import { type BandwidthBudget, SocketLimiter } from "../../core/limits.ts";
+import type { SocketObserver } from "../../core/observer.ts";
 
 export type { WebSocketPort };
 
@@ -64,6 +65,9 @@ export const DEFAULT_MAX_BUFFERED_BYTES = DEFAULT_SEND_BUFFER_BYTES;
  */
 export const JSON_READ_BYTES = 64 * 1024;
 
+/** At the end of a drain, how long a TCP socket may take to write out what the client already sent. */
+export const DRAIN_FLUSH_MS = 5000;
+
 /** Everything a session needs from the server. */
 export interface SessionOptions {
   policy: Policy;
@@ -71,6 +75,10 @@ export interface SessionOptions {
   serverHost: string;
   /** The client's IP, for logs and limits. */
   clientIp: string;
+  /** The bandwidth this client address shares with its other sessions (`max_bandwidth_mbps_per_ip`). */
+  clientBudget?: BandwidthBudget;
+  /** Told about every socket the core opens for this session (metrics; src/core/observer.ts). */
+  observer?: SocketObserver;
   /** The server's signal: when it aborts, the session closes everything it owns. */
   signal?: AbortSignal;
   /** Session id for logs (default: random). */
@@ -151,7 +159,7 @@ export class Session {
     this.#writeBudget = new WriteBudget(
       options.maxSessionQueuedWriteBytes ?? DEFAULT_SESSION_QUEUED_WRITE_BYTES,
     );
-    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal);
+    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal, options.clientBudget);
     this.#hooks = {
       policy: options.policy,
       emit: (event, framing) => this.#emit(event, framing),
@@ -217,6 +225,26 @@ export class Session {
     this.#controller.abort();
     this.#room.close();
     for (const entry of this.#table.drain()) this.#destroy(entry);
+  }
+
+  /**
+   * How a drain ends the session: like {@link shutdown}, but every connected TCP socket first writes out
+   * what the client already sent (for up to `flushMs`) and closes in order. Resolves once all have closed.
+   */
+  async finish(code = 1001, reason = "server shutting down", flushMs = DRAIN_FLUSH_MS): Promise<void> {
+    if (this.closed) return;
+    const flushing: Promise<void>[] = [];
+    for (const entry of this.#table.drain()) {
+      if (entry.kind !== "tcp") {
+        this.#destroy(entry);
+        continue;
+      }
+      entry.settled = true; // no events: the WebSocket is closing
+      entry.dial?.abort();
+      flushing.push(entry.stream.closeWithin(flushMs));
+    }
+    this.shutdown(code, reason);
+    await Promise.all(flushing);
   }
 
   /** Closes the session and its WebSocket with `code` (1001 when the server shuts down). */
@@ -534,6 +562,7 @@ export class Session {
       // Every caller passes a signal the session's close aborts (its own, or a socket's that `close` aborts),
       // so no per-socket AbortSignal.any (which would stay registered on the session's signal).
       signal,
+      observer: this.#options.observer,
     };
   }
 

@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { Policy } from "../../policy/mod.ts";
-import { decodeBinaryEvent, encodeBinaryRequest } from "../../protocol/binary.ts";
+import { decodeBinaryEvent, encodeBinaryRequest } from "@wasmnet/protocol";
 import { Session } from "./session.ts";
 import type { WebSocketPort } from "../../core/websocket.ts";
 import type { DecisionRecord } from "../../core/log.ts";

@@ -26,7 +26,7 @@
 
 import { toWasmnetError, WasmnetError } from "../../core/errors.ts";
 import { decideTarget, normaliseAddress, type Policy } from "../../policy/mod.ts";
-import type { Event, Framing, SocketId } from "../../protocol/mod.ts";
+import type { Event, Framing, SocketId } from "@wasmnet/protocol";
 import type { TableEntry } from "./socket_table.ts";
 import type { DialContext } from "../../core/sockets/dial.ts";
 import { resolveForClient } from "../../core/sockets/lookup.ts";

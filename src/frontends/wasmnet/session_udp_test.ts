@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import type { WasmnetError } from "../../core/errors.ts";
 import { Policy } from "../../policy/mod.ts";
-import type { Event } from "../../protocol/mod.ts";
+import type { Event } from "@wasmnet/protocol";
 import { type SessionHooks, UdpEntry } from "./session_udp.ts";
 
 /** Hooks recording events, with a switch for "the WebSocket is full". */

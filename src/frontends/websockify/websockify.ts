@@ -141,7 +141,7 @@ class WebsockifyConnection {
       { reuseBuffer: true },
     );
     // max_bandwidth_mbps and socket_idle_timeout_secs, as for any other socket.
-    this.#limiter = SocketLimiter.forPolicy(ctx.policy, this.#controller.signal);
+    this.#limiter = SocketLimiter.forPolicy(ctx.policy, this.#controller.signal, ctx.clientBudget);
     this.#untrack = ctx.track({
       shutdown: (code, reason) => this.#close(code ?? 1001, reason ?? "server shutting down"),
     });
@@ -188,6 +188,7 @@ class WebsockifyConnection {
       session: this.#id,
       client: ctx.clientIp,
       signal: this.#controller.signal,
+      observer: ctx.observer,
     };
     const timeoutMs = ctx.policy.config.network.connection_timeout_secs * 1000;
     dialTcp(dial, "websockify", this.#host, this.#targetPort, timeoutMs).then(

@@ -12,7 +12,7 @@
 
 import type { WebTransportConfig } from "../../policy/config.ts";
 import { decideOrigin, type Policy } from "../../policy/mod.ts";
-import type { DecisionLog } from "../../core/log.ts";
+import { observerFor } from "../../core/websocket.ts";
 import { messageLimits } from "../../core/limits.ts";
 import { acceptedWithoutUpgrade } from "../../http/admission.ts";
 import type { Closable, EndpointContext } from "../endpoint.ts";
@@ -23,7 +23,7 @@ import {
   FrameReader,
   type HelloAnswer,
   WEBTRANSPORT_PROTOCOL_VERSION,
-} from "../../protocol/webtransport.ts";
+} from "@wasmnet/protocol/webtransport";
 import { type BidiStream, streamLimitFor, type WebTransportPort, WebTransportSession } from "./session.ts";
 import { OriginTickets } from "./ticket.ts";
 
@@ -36,7 +36,10 @@ export const HELLO_TIMEOUT_MS = 10_000;
 /** How long a refused client has to read the refusal and close before the server closes. */
 const REFUSAL_LINGER_MS = 3_000;
 
-/** How the front end asks the server to admit a session (the same `Admission` the WebSocket goes through). */
+/**
+ * How the front end asks the server to admit a session: the same `Admission`, meters and tracking the
+ * WebSocket goes through (src/server.ts).
+ */
 export type AdmitFn = (
   request: Request,
   url: URL,
@@ -50,7 +53,6 @@ export interface WebTransportFrontEndOptions {
   /** Interface to listen on (the server's). */
   hostname: string;
   policy: Policy;
-  log: DecisionLog;
   admit: AdmitFn;
   /** Aborting it stops the listener and closes every session. */
   signal: AbortSignal;
@@ -229,6 +231,9 @@ export class WebTransportFrontEnd {
         resolver: ctx.resolver,
         v2: hello.v2,
         limits: messageLimits(ctx.policy),
+        observer: observerFor(request, hello.v2 ? "wasmnet.v2" : undefined),
+        clientBudget: ctx.clientBudget,
+        socketObserver: ctx.observer,
         signal: this.#options.signal,
       });
       const untrack = ctx.track(session);

@@ -21,7 +21,9 @@
 
 import { type DecisionLog, silentLog } from "../../core/log.ts";
 import { MessageGuard, type MessageLimits } from "../../core/limits.ts";
-import type { WebSocketPort } from "../../core/websocket.ts";
+import type { PortObserver, WebSocketPort } from "../../core/websocket.ts";
+import type { SocketObserver } from "../../core/observer.ts";
+import type { BandwidthBudget } from "../../core/limits.ts";
 import type { Resolver } from "../../core/sockets/resolver.ts";
 import type { Policy } from "../../policy/mod.ts";
 import {
@@ -30,8 +32,8 @@ import {
   FrameTooLarge,
   messageHead,
   StreamBindings,
-  TYPE,
-} from "../../protocol/webtransport.ts";
+} from "@wasmnet/protocol/webtransport";
+import { EVENT_TYPE, REQUEST_TYPE } from "@wasmnet/protocol";
 import { Session } from "../wasmnet/session.ts";
 
 /** A bidirectional stream, as `WebTransportBidirectionalStream`. */
@@ -63,6 +65,12 @@ export interface WebTransportSessionOptions {
   v2: boolean;
   limits: MessageLimits;
   signal?: AbortSignal;
+  /** Counts the session's messages (metrics, access log), when the server meters. */
+  observer?: PortObserver;
+  /** The client address's shared bandwidth (`max_bandwidth_mbps_per_ip`). */
+  clientBudget?: BandwidthBudget;
+  /** Told about every socket the core opens (metrics). */
+  socketObserver?: SocketObserver;
 }
 
 /**
@@ -101,6 +109,7 @@ export class WebTransportSession {
   readonly #maxFrame: number;
   #buffered = 0;
   #closed = false;
+  readonly #observer: PortObserver | undefined;
   readonly #datagrams: WritableStreamDefaultWriter<Uint8Array>;
   #datagramsInFlight = 0;
 
@@ -122,12 +131,14 @@ export class WebTransportSession {
     this.#datagrams = wt.datagrams.writable.getWriter();
     this.#guard = new MessageGuard(options.limits, (_code, reason) => this.shutdown(0, reason));
     const buffered = () => this.#buffered;
+    this.#observer = options.observer;
     const port: WebSocketPort = {
       send: (message) => this.#send(message),
       close: (_code, reason) => this.#close(reason),
       get bufferedAmount() {
         return buffered();
       },
+      observer: options.observer,
     };
     this.session = new Session(port, {
       policy: options.policy,
@@ -136,6 +147,8 @@ export class WebTransportSession {
       log: options.log ?? silentLog,
       resolver: options.resolver,
       signal: options.signal,
+      clientBudget: options.clientBudget,
+      observer: options.socketObserver,
       flowControl: options.v2,
       // Stream writes keep the buffer until the runtime takes it: a fresh read buffer per read.
       reuseReadBuffers: false,
@@ -161,6 +174,7 @@ export class WebTransportSession {
     if (this.#closed) return;
     this.#closed = true;
     this.#guard.stop();
+    this.#observer?.closed(1000);
     this.session.close();
     try {
       this.#wt.close({ closeCode: 0, reason: reason.slice(0, 100) });
@@ -170,9 +184,10 @@ export class WebTransportSession {
   }
 
   #receive(message: Uint8Array, stream: StreamOut | undefined): void {
+    this.#observer?.received(message.length);
     if (this.#closed || !this.#guard.accept(message)) return;
     const head = messageHead(message);
-    if (stream && head && (head.type === TYPE.connect || head.type === TYPE.connect_tls)) {
+    if (stream && head && (head.type === REQUEST_TYPE.connect || head.type === REQUEST_TYPE.connect_tls)) {
       this.#bindings.bind(head.id, stream);
     }
     this.session.receive(message);
@@ -181,13 +196,14 @@ export class WebTransportSession {
   #send(message: string | Uint8Array): void {
     if (this.#closed) return;
     this.#guard.touch();
+    this.#observer?.sent(message.length);
     // The session answers in the framing of the request; only binary requests are read here.
     const bytes = typeof message === "string" ? new TextEncoder().encode(message) : message;
     const head = messageHead(bytes);
     if (head === null) return this.#write(this.#control, bytes);
     const { type, id } = head;
     if (
-      (type === TYPE.data || type === TYPE.data_from) && this.#bindings.isUdp(id) &&
+      (type === EVENT_TYPE.data || type === EVENT_TYPE.data_from) && this.#bindings.isUdp(id) &&
       bytes.length <= this.#wt.datagrams.maxDatagramSize
     ) {
       // At most MAX_DATAGRAMS_IN_FLIGHT wait for the runtime: past it the datagram is dropped, as a full

@@ -66,6 +66,8 @@ export function wispEndpoint(options: WispEndpointOptions = {}): Endpoint {
           ...options,
           policy: ctx.policy,
           clientIp: ctx.clientIp,
+          clientBudget: ctx.clientBudget,
+          observer: ctx.observer,
           log: ctx.log,
           resolver: ctx.resolver,
           version: protocol === undefined ? 1 : 2,
@@ -171,6 +173,7 @@ class WsproxyRelay {
       session: crypto.randomUUID().slice(0, 8),
       client: ctx.clientIp,
       signal: this.#controller.signal,
+      observer: ctx.observer,
     };
     const timeout = ctx.policy.config.network.connection_timeout_secs * 1000;
     dialTcp(dial, "wisp_wsproxy", target.host, target.port, timeout).then(

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { withHeaderRoom } from "../../protocol/binary.ts";
+import { withHeaderRoom } from "@wasmnet/protocol";
 
 /** Packet types. */
 export const PacketType = {

@@ -17,7 +17,8 @@
 
 import { toWasmnetError, type WasmnetError } from "../../core/errors.ts";
 import { type DecisionLog, silentLog } from "../../core/log.ts";
-import { SocketLimiter } from "../../core/limits.ts";
+import { type BandwidthBudget, SocketLimiter } from "../../core/limits.ts";
+import type { SocketObserver } from "../../core/observer.ts";
 import type { Policy } from "../../policy/mod.ts";
 import { type DialContext, dialTcp } from "../../core/sockets/dial.ts";
 import { type Resolver, systemResolver } from "../../core/sockets/resolver.ts";
@@ -75,6 +76,10 @@ export interface WispSessionOptions extends WispOptions {
   policy: Policy;
   /** The client's IP, for logs. */
   clientIp: string;
+  /** The bandwidth this client address shares with its other sessions (`max_bandwidth_mbps_per_ip`). */
+  clientBudget?: BandwidthBudget;
+  /** Told about every socket the core opens for this session (metrics; src/core/observer.ts). */
+  observer?: SocketObserver;
   /** 1 or 2 (v2 when the client offered a `Sec-WebSocket-Protocol`). */
   version: 1 | 2;
   log?: DecisionLog;
@@ -162,7 +167,7 @@ export class WispSession {
     this.#room = new SendBufferGate(port, options.maxBufferedBytes);
     this.#maxQueued = options.maxQueuedWriteBytes ?? DEFAULT_STREAM_QUEUED_BYTES;
     this.#maxSessionQueued = options.maxSessionQueuedBytes ?? DEFAULT_SESSION_QUEUED_BYTES;
-    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal);
+    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal, options.clientBudget);
   }
 
   /** True once the session has closed. */
@@ -605,6 +610,7 @@ export class WispSession {
       session: this.id,
       client: this.#options.clientIp,
       signal: AbortSignal.any([this.#controller.signal, signal]),
+      observer: this.#options.observer,
     };
   }
 

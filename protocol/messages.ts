@@ -198,39 +198,3 @@ export type Event =
 
 /** The name of an event. */
 export type EventName = Event["ev"];
-
-/** Binary type bytes of requests (the original's, plus 0x06-0x09 for UDP, DNS and TLS, 0x10-0x11 beyond). */
-export const REQUEST_TYPE = {
-  connect: 0x01,
-  bind: 0x02,
-  listen: 0x03,
-  send: 0x04,
-  close: 0x05,
-  connect_udp: 0x06,
-  send_to: 0x07,
-  resolve: 0x08,
-  connect_tls: 0x09,
-  /** Flow control (v2). Outside the original's range and the 0x06-0x09 extensions on purpose. */
-  credit: 0x10,
-  /** Half-close (an extension; no payload). */
-  shutdown: 0x11,
-} as const satisfies Record<Op, number>;
-
-/** Binary type bytes of events (the original's, plus 0x88-0x8A for UDP and DNS). */
-export const EVENT_TYPE = {
-  connected: 0x81,
-  data: 0x82,
-  listening: 0x83,
-  accepted: 0x84,
-  closed: 0x85,
-  error: 0x86,
-  denied: 0x87,
-  data_from: 0x88,
-  resolved: 0x89,
-  udp_bound: 0x8a,
-  /** Flow control (v2). */
-  credit: 0x90,
-} as const satisfies Record<EventName, number>;
-
-/** Size of the binary header: 1 type byte + 8 id bytes (big-endian). */
-export const BINARY_HEADER_BYTES = 9;

@@ -10,30 +10,18 @@
  * - {@link StreamBindings}: which stream an event of a socket goes out on. A `connect`/`connect_tls` request
  *   read on a socket stream binds its id to that stream; the binding ends with the socket's last event.
  *
- * The client has the same file (client/src/webtransport_protocol.ts, kept identical by a test) until both
- * import one protocol package.
+ * Exported as `@wasmnet/protocol/webtransport`; the server's front end and the client both use it.
  *
  * @module
  */
+
+import { BINARY_HEADER_BYTES, EVENT_TYPE } from "./binary.ts";
 
 /** Bytes of the length in front of every message on a stream. */
 export const FRAME_HEADER_BYTES = 4;
 
 /** The version a {@link Hello} names. */
 export const WEBTRANSPORT_PROTOCOL_VERSION = 1;
-
-/** Binary type bytes the routing needs (the full list is in binary.ts). */
-export const TYPE = {
-  connect: 0x01,
-  connect_tls: 0x09,
-  connected: 0x81,
-  data: 0x82,
-  closed: 0x85,
-  error: 0x86,
-  denied: 0x87,
-  data_from: 0x88,
-  udp_bound: 0x8a,
-} as const;
 
 /** Prefixes `message` with its length, ready to write to a stream. */
 export function frame(message: Uint8Array): Uint8Array {
@@ -108,8 +96,8 @@ function concat(chunks: Uint8Array[], total: number): Uint8Array {
 
 /** The type byte and socket id of a binary message, or null if it is too short to have them. */
 export function messageHead(message: Uint8Array): { type: number; id: number } | null {
-  if (message.length < 9) return null;
-  const view = new DataView(message.buffer, message.byteOffset, 9);
+  if (message.length < BINARY_HEADER_BYTES) return null;
+  const view = new DataView(message.buffer, message.byteOffset, BINARY_HEADER_BYTES);
   const id = view.getUint32(1) * 2 ** 32 + view.getUint32(5);
   return { type: message[0], id };
 }
@@ -204,12 +192,13 @@ export class StreamBindings<S> {
    * ended, if it ended one.
    */
   settle(type: number, id: number): S | undefined {
-    if (type === TYPE.udp_bound) this.#udp.add(id);
+    if (type === EVENT_TYPE.udp_bound) this.#udp.add(id);
     const bound = this.#streams.get(id);
-    if (type === TYPE.closed) this.#udp.delete(id);
+    if (type === EVENT_TYPE.closed) this.#udp.delete(id);
     if (!bound) return undefined;
-    if (type === TYPE.connected) bound.connected = true;
-    const ends = type === TYPE.closed || ((type === TYPE.error || type === TYPE.denied) && !bound.connected);
+    if (type === EVENT_TYPE.connected) bound.connected = true;
+    const ends = type === EVENT_TYPE.closed ||
+      ((type === EVENT_TYPE.error || type === EVENT_TYPE.denied) && !bound.connected);
     if (!ends) return undefined;
     this.#streams.delete(id);
     return bound.stream;

@@ -1,10 +1,13 @@
 /**
  * The JSON framing: one request or event per WebSocket text message, binary fields as base64.
- * Decoding never throws; a malformed message becomes a {@link DecodeFailure} with a clear `msg`.
+ * Decoding a request never throws (the server's side: a malformed message becomes a {@link DecodeFailure}
+ * with a clear `msg`); decoding an event throws {@link ProtocolError} (the client's side).
  *
  * @module
  */
 
+import { decodeBase64, encodeBase64 } from "./base64.ts";
+import { ProtocolError } from "./protocol_error.ts";
 import type { Event, Request, SocketId } from "./messages.ts";
 
 /** A message the server could not accept. `id` is the socket id when one could be read, else 0. */
@@ -49,29 +52,119 @@ export function decodeJsonRequest(text: string): Decoded {
 export function encodeJsonEvent(event: Event): string {
   switch (event.ev) {
     case "data":
-      return `{"ev":"data","id":${event.id},"data":"${event.data.toBase64()}"}`;
+      return `{"ev":"data","id":${event.id},"data":"${encodeBase64(event.data)}"}`;
     case "data_from":
-      return JSON.stringify({ ...event, data: event.data.toBase64() });
+      return JSON.stringify({ ...event, data: encodeBase64(event.data) });
     default:
       return JSON.stringify(event);
   }
 }
 
-/** Encodes a request as JSON (used by tests and tools; the browser client has its own codec). */
+/** Encodes a request as one JSON text message (the client's side). */
 export function encodeJsonRequest(request: Request): string {
-  if (request.op === "send" || request.op === "send_to") {
-    return JSON.stringify({ ...request, data: request.data.toBase64() });
+  // The text JSON.stringify makes, without its pass over the base64 (which has nothing to escape).
+  if (request.op === "send") {
+    return `{"op":"send","id":${JSON.stringify(request.id)},"data":"${encodeBase64(request.data)}"}`;
+  }
+  if (request.op === "send_to") {
+    return JSON.stringify({ ...request, data: encodeBase64(request.data) });
   }
   return JSON.stringify(request);
 }
 
-/** Decodes a JSON event (used by tests and tools). Throws on malformed input. */
+/** Decodes one JSON text message into an event (the client's side); throws {@link ProtocolError} on a malformed one. */
 export function decodeJsonEvent(text: string): Event {
-  const m = JSON.parse(text) as Fields;
-  if (m.ev === "data" || m.ev === "data_from") {
-    return { ...m, data: Uint8Array.fromBase64(m.data as string) } as Event;
+  const data = plainDataEvent(text);
+  if (data) return data;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ProtocolError("event is not JSON");
   }
-  return m as unknown as Event;
+  if (typeof raw !== "object" || raw === null) throw new ProtocolError("event is not an object");
+  const m = raw as Fields;
+  const ev = eventField<string>(m, "ev", "string");
+  const id = eventField<number>(m, "id", "number");
+  switch (ev) {
+    case "connected":
+    case "closed":
+      return { ev, id };
+    case "data":
+      return { ev, id, data: eventBase64(m) };
+    case "listening":
+    case "udp_bound":
+      return { ev, id, port: eventField(m, "port", "number") };
+    case "accepted":
+      return {
+        ev,
+        id,
+        conn_id: eventField(m, "conn_id", "number"),
+        remote: eventField(m, "remote", "string"),
+      };
+    case "error":
+    case "denied": {
+      const msg = typeof m.msg === "string" ? m.msg : "";
+      return typeof m.code === "string" ? { ev, id, msg, code: m.code } : { ev, id, msg };
+    }
+    case "data_from":
+      return {
+        ev,
+        id,
+        data: eventBase64(m),
+        addr: eventField(m, "addr", "string"),
+        port: eventField(m, "port", "number"),
+      };
+    case "resolved": {
+      const addrs = m.addrs;
+      if (!Array.isArray(addrs) || !addrs.every((a) => typeof a === "string")) {
+        throw new ProtocolError('event field "addrs" is not a string array');
+      }
+      return { ev, id, addrs };
+    }
+    case "credit":
+      return { ev, id, bytes: eventField(m, "bytes", "number") };
+    default:
+      throw new ProtocolError(`unknown event "${ev}"`);
+  }
+}
+
+const DATA_PREFIX = '{"ev":"data","id":';
+const DATA_FIELD = ',"data":"';
+
+/**
+ * A `data` event in the exact shape servers write, `{"ev":"data","id":N,"data":"BASE64"}`, read without
+ * JSON.parse (which would copy the base64 into a string of its own first); undefined for anything else.
+ * Sound because base64 has no `"` or `\`: a text of that shape whose middle decodes as base64 is that
+ * object, and one with a quote or escape inside fails to decode and gets the full parse.
+ */
+function plainDataEvent(text: string): Event | undefined {
+  if (!text.startsWith(DATA_PREFIX) || !text.endsWith('"}')) return undefined;
+  const at = text.indexOf(DATA_FIELD, DATA_PREFIX.length);
+  if (at < 0) return undefined;
+  const idText = text.slice(DATA_PREFIX.length, at);
+  if (!/^(0|[1-9][0-9]{0,15})$/.test(idText)) return undefined;
+  try {
+    return { ev: "data", id: Number(idText), data: decodeBase64(text.slice(at + DATA_FIELD.length, -2)) };
+  } catch {
+    return undefined;
+  }
+}
+
+function eventField<T>(m: Fields, key: string, type: "string" | "number"): T {
+  const value = m[key];
+  const actual: string = typeof value;
+  if (actual !== type) throw new ProtocolError(`event field "${key}" is not a ${type}`);
+  return value as T;
+}
+
+function eventBase64(m: Fields): Uint8Array {
+  const text = eventField<string>(m, "data", "string");
+  try {
+    return decodeBase64(text);
+  } catch {
+    throw new ProtocolError('event field "data" is not valid base64');
+  }
 }
 
 class FieldError extends Error {
@@ -146,7 +239,7 @@ function base64(m: Fields, key: string): Uint8Array {
   const value = m[key];
   if (typeof value !== "string") throw new FieldError(`field "${key}" must be a base64 string`);
   try {
-    return Uint8Array.fromBase64(value);
+    return decodeBase64(value);
   } catch {
     throw new FieldError(`field "${key}" is not valid base64`);
   }

@@ -5,20 +5,49 @@
  * @module
  */
 
+import { ProtocolError } from "./protocol_error.ts";
 import type { Decoded, DecodeFailure } from "./json.ts";
-import {
-  BINARY_HEADER_BYTES,
-  type Event,
-  EVENT_TYPE,
-  type EventName,
-  type Op,
-  type Request,
-  REQUEST_TYPE,
-  type SocketId,
-} from "./messages.ts";
+import type { Event, EventName, Op, Request, SocketId } from "./messages.ts";
+
+/** Binary type bytes of requests (the original's, plus 0x06-0x09 for UDP, DNS and TLS, 0x10-0x11 beyond). */
+export const REQUEST_TYPE = {
+  connect: 0x01,
+  bind: 0x02,
+  listen: 0x03,
+  send: 0x04,
+  close: 0x05,
+  connect_udp: 0x06,
+  send_to: 0x07,
+  resolve: 0x08,
+  connect_tls: 0x09,
+  /** Flow control (v2). Outside the original's range and the 0x06-0x09 extensions on purpose. */
+  credit: 0x10,
+  /** Half-close (an extension; no payload). */
+  shutdown: 0x11,
+} as const satisfies Record<Op, number>;
+
+/** Binary type bytes of events (the original's, plus 0x88-0x8A for UDP and DNS). */
+export const EVENT_TYPE = {
+  connected: 0x81,
+  data: 0x82,
+  listening: 0x83,
+  accepted: 0x84,
+  closed: 0x85,
+  error: 0x86,
+  denied: 0x87,
+  data_from: 0x88,
+  resolved: 0x89,
+  udp_bound: 0x8a,
+  /** Flow control (v2). */
+  credit: 0x90,
+} as const satisfies Record<EventName, number>;
+
+/** Size of the binary header: 1 type byte + 8 id bytes (big-endian). */
+export const BINARY_HEADER_BYTES = 9;
 
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+const TWO_32 = 0x1_0000_0000;
 
 const OP_BY_TYPE = new Map<number, Op>(Object.entries(REQUEST_TYPE).map(([op, t]) => [t, op as Op]));
 const EV_BY_TYPE = new Map<number, EventName>(
@@ -121,8 +150,26 @@ export function frameDataInPlace(id: SocketId, payload: Uint8Array): Uint8Array 
   return out;
 }
 
-/** Encodes a request as one binary message (used by tests and tools). */
-export function encodeBinaryRequest(request: Request): Uint8Array {
+/**
+ * Encodes a binary `send` of `data` on `id` into `buffer`, or into a new buffer when `buffer` is too small,
+ * and returns the message as a view (its `.buffer` is the one to reuse next time). For a sender that builds
+ * every data message in one buffer: only sound where `WebSocket.send` copies the message before returning.
+ */
+export function encodeSendInto(
+  buffer: Uint8Array<ArrayBuffer>,
+  id: SocketId,
+  data: Uint8Array,
+): Uint8Array<ArrayBuffer> {
+  const size = BINARY_HEADER_BYTES + data.length;
+  const out = buffer.length >= size ? buffer : new Uint8Array(size);
+  out[0] = REQUEST_TYPE.send;
+  new DataView(out.buffer, out.byteOffset, BINARY_HEADER_BYTES).setBigUint64(1, BigInt(id));
+  out.set(data, BINARY_HEADER_BYTES);
+  return out.subarray(0, size);
+}
+
+/** Encodes a request as one binary message (the client's side). */
+export function encodeBinaryRequest(request: Request): Uint8Array<ArrayBuffer> {
   const type = REQUEST_TYPE[request.op];
   switch (request.op) {
     case "connect":
@@ -155,14 +202,29 @@ export function encodeBinaryRequest(request: Request): Uint8Array {
   }
 }
 
-/** Decodes a binary event (used by tests and tools). Throws on malformed input. */
-export function decodeBinaryEvent(bytes: Uint8Array): Event {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/** How {@link decodeBinaryEvent} reads what the original protocol has no room for. */
+export interface BinaryDecodeOptions {
+  /**
+   * Read the code of an `error` or `denied` event, `message 0x00 CODE` (protocol v2). Default true: a code
+   * is read when one is there. A v1 session passes false, so a message is always the whole payload.
+   */
+  errorCodes?: boolean;
+}
+
+/** Decodes one binary message into an event (the client's side); throws {@link ProtocolError} on a malformed one. */
+export function decodeBinaryEvent(bytes: Uint8Array, options: BinaryDecodeOptions = {}): Event {
+  if (bytes.length < BINARY_HEADER_BYTES) {
+    throw new ProtocolError(`binary event of ${bytes.length} bytes has no header`);
+  }
   const ev = EV_BY_TYPE.get(bytes[0]);
-  if (ev === undefined || bytes.length < BINARY_HEADER_BYTES) throw new Error("not a binary event");
-  const id = Number(view.getBigUint64(1));
+  if (ev === undefined) throw new ProtocolError(`unknown binary event type 0x${bytes[0].toString(16)}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const id = view.getUint32(1) * TWO_32 + view.getUint32(5);
   const p = bytes.subarray(BINARY_HEADER_BYTES);
   const pv = new DataView(p.buffer, p.byteOffset, p.byteLength);
+  const need = (n: number) => {
+    if (p.length < n) throw new ProtocolError(`binary "${ev}" payload is shorter than ${n} bytes`);
+  };
   switch (ev) {
     case "connected":
     case "closed":
@@ -171,26 +233,61 @@ export function decodeBinaryEvent(bytes: Uint8Array): Event {
       return { ev, id, data: p };
     case "listening":
     case "udp_bound":
+      need(2);
       return { ev, id, port: pv.getUint16(0) };
     case "accepted":
-      return { ev, id, conn_id: Number(pv.getBigUint64(0)), remote: utf8Strict.decode(p.subarray(8)) };
+      need(8);
+      return {
+        ev,
+        id,
+        conn_id: pv.getUint32(0) * TWO_32 + pv.getUint32(4),
+        remote: eventText(p.subarray(8)),
+      };
     case "error":
     case "denied": {
       // The code, when there is one (v2), follows the last 0x00; the message itself may contain 0x00.
-      const text = utf8Strict.decode(p);
-      const cut = text.lastIndexOf("\0");
+      const text = eventText(p);
+      const cut = options.errorCodes === false ? -1 : text.lastIndexOf("\0");
       return cut < 0 || !/^[A-Z_]+$/.test(text.slice(cut + 1))
         ? { ev, id, msg: text }
         : { ev, id, msg: text.slice(0, cut), code: text.slice(cut + 1) };
     }
-    case "resolved":
-      return { ev, id, addrs: JSON.parse(utf8Strict.decode(p)) };
+    case "resolved": {
+      let addrs: unknown;
+      try {
+        addrs = JSON.parse(eventText(p));
+      } catch {
+        throw new ProtocolError('binary "resolved" payload is not JSON');
+      }
+      if (!Array.isArray(addrs) || !addrs.every((a) => typeof a === "string")) {
+        throw new ProtocolError('binary "resolved" payload is not a string array');
+      }
+      return { ev, id, addrs };
+    }
     case "data_from": {
-      const { port, addr, data } = readAddressed(p);
-      return { ev, id, port, addr, data };
+      need(4);
+      const len = pv.getUint16(2);
+      need(4 + len);
+      return {
+        ev,
+        id,
+        port: pv.getUint16(0),
+        addr: eventText(p.subarray(4, 4 + len)),
+        data: p.subarray(4 + len),
+      };
     }
     case "credit":
+      need(4);
       return { ev, id, bytes: pv.getUint32(0) };
+  }
+}
+
+/** UTF-8 text of an event field; a server that sends anything else is not speaking this protocol. */
+function eventText(bytes: Uint8Array): string {
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    throw new ProtocolError("binary event text is not valid UTF-8");
   }
 }
 
@@ -260,7 +357,7 @@ function addressed(port: number, addr: string, data: Uint8Array): Uint8Array {
   return out;
 }
 
-function frame(type: number, id: SocketId, payloadBytes: number): Uint8Array {
+function frame(type: number, id: SocketId, payloadBytes: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(BINARY_HEADER_BYTES + payloadBytes);
   out[0] = type;
   new DataView(out.buffer).setBigUint64(1, BigInt(id));
@@ -268,13 +365,13 @@ function frame(type: number, id: SocketId, payloadBytes: number): Uint8Array {
 }
 
 /** A `credit` message: header plus a 4-byte big-endian grant. */
-function creditFrame(type: number, id: SocketId, bytes: number): Uint8Array {
+function creditFrame(type: number, id: SocketId, bytes: number): Uint8Array<ArrayBuffer> {
   const out = frame(type, id, 4);
   new DataView(out.buffer).setUint32(BINARY_HEADER_BYTES, bytes);
   return out;
 }
 
-function withBytes(type: number, id: SocketId, payload: Uint8Array): Uint8Array {
+function withBytes(type: number, id: SocketId, payload: Uint8Array): Uint8Array<ArrayBuffer> {
   const out = frame(type, id, payload.length);
   out.set(payload, BINARY_HEADER_BYTES);
   return out;

@@ -8,8 +8,8 @@ import {
   FrameTooLarge,
   messageHead,
   StreamBindings,
-  TYPE,
 } from "./webtransport.ts";
+import { EVENT_TYPE } from "./binary.ts";
 
 function assertEquals(actual: unknown, expected: unknown, what = ""): void {
   const a = JSON.stringify(actual), e = JSON.stringify(expected);
@@ -99,10 +99,14 @@ Deno.test("encodeHelloAnswer: JSON the client reads", () => {
 
 Deno.test("StreamBindings: a binding ends with closed, or with error/denied before connected", () => {
   const cases: [string, number[], (string | undefined)[]][] = [
-    ["connected, data, closed", [TYPE.connected, TYPE.data, TYPE.closed], [undefined, undefined, "s"]],
-    ["denied before connected", [TYPE.denied], ["s"]],
-    ["error before connected", [TYPE.error], ["s"]],
-    ["error after connected, then closed", [TYPE.connected, TYPE.error, TYPE.closed], [
+    ["connected, data, closed", [EVENT_TYPE.connected, EVENT_TYPE.data, EVENT_TYPE.closed], [
+      undefined,
+      undefined,
+      "s",
+    ]],
+    ["denied before connected", [EVENT_TYPE.denied], ["s"]],
+    ["error before connected", [EVENT_TYPE.error], ["s"]],
+    ["error after connected, then closed", [EVENT_TYPE.connected, EVENT_TYPE.error, EVENT_TYPE.closed], [
       undefined,
       undefined,
       "s",
@@ -116,10 +120,10 @@ Deno.test("StreamBindings: a binding ends with closed, or with error/denied befo
     assertEquals(b.streamOf(7), undefined, `${what}: unbound at the end`);
   }
   const b = new StreamBindings<string>();
-  assertEquals(b.settle(TYPE.closed, 9), undefined, "unbound ids end nothing");
-  b.settle(TYPE.udp_bound, 3);
+  assertEquals(b.settle(EVENT_TYPE.closed, 9), undefined, "unbound ids end nothing");
+  b.settle(EVENT_TYPE.udp_bound, 3);
   assertEquals(b.isUdp(3), true, "udp_bound marks UDP");
-  b.settle(TYPE.closed, 3);
+  b.settle(EVENT_TYPE.closed, 3);
   assertEquals(b.isUdp(3), false, "closed unmarks it");
   b.bind(1, "a");
   b.bind(2, "a");
@@ -135,15 +139,5 @@ Deno.test("hello and its answer round-trip; a malformed answer is null", () => {
   const enc = (s: string) => new TextEncoder().encode(s);
   for (const bad of ['{"ok":false,"status":"401","msg":"x"}', '{"ok":"yes"}', "[]", "x"]) {
     assertEquals(decodeHelloAnswer(enc(bad)), null, bad);
-  }
-});
-
-Deno.test("the client's copy of this module is the same file", async () => {
-  const here = await Deno.readTextFile(new URL("./webtransport.ts", import.meta.url));
-  const client = await Deno.readTextFile(
-    new URL("../../client/src/webtransport_protocol.ts", import.meta.url),
-  );
-  if (here !== client) {
-    throw new Error("client/src/webtransport_protocol.ts differs from src/protocol/webtransport.ts: copy it");
   }
 });

@@ -1,8 +1,16 @@
 import assert from "node:assert/strict";
-import { EVENT_VECTORS, REQUEST_VECTORS } from "../../tests/fixtures/protocol_vectors.ts";
-import { decodeBinaryEvent, decodeBinaryRequest, encodeBinaryEvent, encodeBinaryRequest } from "./binary.ts";
+import { EVENT_VECTORS, REQUEST_VECTORS } from "../tests/fixtures/protocol_vectors.ts";
+import {
+  decodeBinaryEvent,
+  decodeBinaryRequest,
+  encodeBinaryEvent,
+  encodeBinaryRequest,
+  encodeSendInto,
+} from "./binary.ts";
 import { decodeJsonEvent, decodeJsonRequest, encodeJsonEvent, encodeJsonRequest } from "./json.ts";
 import type { Event, Request } from "./messages.ts";
+import { ERROR_CODES, eventForCode, isErrorCode } from "./errors.ts";
+import { ProtocolError } from "./protocol_error.ts";
 
 const fromHex = (h: string) => Uint8Array.fromHex(h);
 const toHex = (b: Uint8Array) => b.toHex();
@@ -104,4 +112,91 @@ Deno.test("binary error/denied: the code only with v2 (message 0x00 CODE); the o
   const v2 = encodeBinaryEvent(event, { errorCodes: true });
   assert.equal(new TextDecoder().decode(v2.subarray(9)), "a\0b is denied\0POLICY_DENIED");
   assert.deepEqual(decodeBinaryEvent(v2), event, "a 0x00 inside the message does not confuse the code");
+});
+
+Deno.test("binary error/denied decoded for a v1 session (errorCodes: false): the whole payload is the message", () => {
+  const v2 = encodeBinaryEvent({ ev: "error", id: 1, msg: "no", code: "CONNECT_FAILED" }, {
+    errorCodes: true,
+  });
+  assert.deepEqual(decodeBinaryEvent(v2, { errorCodes: false }), {
+    ev: "error",
+    id: 1,
+    msg: "no\0CONNECT_FAILED",
+  });
+});
+
+Deno.test("malformed events throw ProtocolError naming the problem (both framings)", () => {
+  const binary: [string, RegExp][] = [
+    ["82000000", /has no header/],
+    ["7f0000000000000001", /unknown binary event type 0x7f/],
+    ["830000000000000001", /"listening" payload is shorter than 2/],
+    ["840000000000000001000000", /"accepted" payload is shorter than 8/],
+    ["8800000000000000010035000561", /"data_from" payload is shorter than 9/],
+    ["890000000000000001" + "7b", /"resolved" payload is not JSON/],
+    ["890000000000000001" + "5b315d", /not a string array/],
+    ["860000000000000001ff", /not valid UTF-8/],
+    ["900000000000000001", /"credit" payload is shorter than 4/],
+  ];
+  for (const [hex, msg] of binary) {
+    assert.throws(
+      () => decodeBinaryEvent(fromHex(hex)),
+      (e) => e instanceof ProtocolError && msg.test(e.message),
+      hex,
+    );
+  }
+  const json: [string, RegExp][] = [
+    ["{", /not JSON/],
+    ["null", /not an object/],
+    ['{"ev":"connected"}', /"id" is not a number/],
+    ['{"ev":"data","id":1,"data":"a"}', /"data" is not valid base64/],
+    ['{"ev":"resolved","id":1,"addrs":[1]}', /not a string array/],
+    ['{"ev":"frobnicated","id":1}', /unknown event "frobnicated"/],
+  ];
+  for (const [text, msg] of json) {
+    assert.throws(
+      () => decodeJsonEvent(text),
+      (e) => e instanceof ProtocolError && msg.test(e.message),
+      text,
+    );
+  }
+});
+
+Deno.test("error codes: every documented code is listed once; policy and permission refusals are denied", () => {
+  assert.equal(new Set(ERROR_CODES).size, ERROR_CODES.length);
+  assert.ok(ERROR_CODES.every(isErrorCode));
+  assert.ok(!isErrorCode("NOT_A_CODE") && !isErrorCode("toString"));
+  const denied = ERROR_CODES.filter((c) => eventForCode(c) === "denied");
+  assert.deepEqual(denied, ["POLICY_DENIED", "PERMISSION_DENIED"]);
+});
+
+Deno.test("encodeSendInto: the same bytes as encodeBinaryRequest, in the given buffer when it is large enough", () => {
+  const data = new Uint8Array([1, 2, 3, 4, 5]);
+  const expected = encodeBinaryRequest({ op: "send", id: 2 ** 40 + 7, data });
+  const big = new Uint8Array(64);
+  const out = encodeSendInto(big, 2 ** 40 + 7, data);
+  assert.deepEqual(out, expected);
+  assert.equal(out.buffer, big.buffer, "written into the given buffer");
+  const grown = encodeSendInto(new Uint8Array(4), 2 ** 40 + 7, data);
+  assert.deepEqual(grown, expected);
+  assert.equal(grown.byteLength, expected.byteLength);
+});
+
+Deno.test("decodeJsonEvent: data events read without JSON.parse decode exactly as a full parse would", () => {
+  const full = (text: string) => {
+    const m = JSON.parse(text);
+    return { ev: m.ev, id: m.id, data: Uint8Array.fromBase64(m.data) };
+  };
+  for (
+    const text of [
+      '{"ev":"data","id":1,"data":"QUJD"}',
+      '{"ev":"data","id":9007199254740991,"data":""}',
+      '{"ev":"data","id":1,"data":"QUJD","x":"y"}', // more fields: not the plain shape
+      '{"ev":"data","id":1,"data":"QUJD","data":"REVG"}', // a repeated key: the last one wins
+      '{"ev":"data","id":1,"data":"QU\\u004aD"}', // an escape inside the string
+      '{"ev":"data","id":1,"data":"QU JD"}', // whitespace base64 decoders skip
+    ]
+  ) assert.deepEqual(decodeJsonEvent(text), full(text), text);
+  for (const bad of ['{"ev":"data","id":01,"data":"QUJD"}', '{"ev":"data","id":1,"data":"Q!JD"}']) {
+    assert.throws(() => decodeJsonEvent(bad), ProtocolError, bad);
+  }
 });

@@ -1,0 +1,234 @@
+/**
+ * `deno task bench:cluster`: what going past one process costs and gives, on this machine, over loopback.
+ *
+ * - `--workers 2` against 1 worker: session handshakes per second (16 at a time, each a new WebSocket
+ *   session: admission, upgrade, close) and 16-socket download throughput (16 websockify sessions, each one
+ *   TCP connection from a local firehose, for 2 s).
+ * - The Redis round trip added to session admission: handshake time (p50/p99) with `[cluster] redis`
+ *   against the same server counting locally, and the store's own acquire+release time.
+ *
+ * Servers run as `cli.ts` subprocesses, Redis is Debian's `redis-server`, the clients run here. Figures are
+ * as measured on whatever the machine is doing; compare rows of one run, never runs of different days.
+ * `--quick` shortens every workload. Prints Markdown tables; `deno task bench` runs it too, after its own
+ * table (`--work cluster` for this alone).
+ *
+ * @module
+ */
+
+import { RedisStore } from "../src/cluster/redis_store.ts";
+import { freePort, startFirehose, startRedis, waitForPort } from "../tests/cluster/redis_server.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+interface Server {
+  port: number;
+  stop(): Promise<void>;
+}
+
+async function startServer(policy: string, workers: number): Promise<Server> {
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--unstable-net",
+      "--allow-net",
+      "--allow-read",
+      "--allow-env",
+      "--allow-sys",
+      `${ROOT}cli.ts`,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--policy",
+      policy,
+      "--quiet",
+      "--workers",
+      String(workers),
+      "--drain-timeout",
+      "0",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await waitForPort(port, 20_000);
+  return {
+    port,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+/** Opens a session and resolves once it is open (or rejects when refused). */
+function session(url: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => resolve(ws);
+    ws.onerror = () => reject(new Error(`handshake to ${url} failed`));
+  });
+}
+
+/** Handshakes per second, `parallel` at a time, each session closed once open. */
+async function handshakesPerSec(port: number, count: number, parallel = 16): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: parallel }, async () => {
+    while (next++ < count) {
+      const ws = await session(`ws://127.0.0.1:${port}/`);
+      const closed = new Promise((r) => (ws.onclose = r));
+      ws.close();
+      await closed;
+    }
+  }));
+  return count / ((performance.now() - t0) / 1000);
+}
+
+/** MB/s received over `sockets` websockify sessions downloading from `source` for `ms`. */
+async function throughput(port: number, source: number, sockets: number, ms: number): Promise<number> {
+  let bytes = 0;
+  const open = await Promise.all(
+    Array.from({ length: sockets }, () => session(`ws://127.0.0.1:${port}/tcp/127.0.0.1:${source}`)),
+  );
+  await new Promise((r) => setTimeout(r, 200)); // past the start
+  for (const ws of open) ws.onmessage = (e) => (bytes += (e.data as ArrayBuffer).byteLength);
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, ms));
+  const seconds = (performance.now() - t0) / 1000;
+  for (const ws of open) ws.close();
+  return bytes / seconds / 1e6;
+}
+
+/** Milliseconds from `new WebSocket` to open, one session at a time. */
+async function handshakeTimes(port: number, count: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    const ws = await session(`ws://127.0.0.1:${port}/`);
+    times.push(performance.now() - t0);
+    const closed = new Promise((r) => (ws.onclose = r));
+    ws.close();
+    await closed;
+  }
+  return times;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+const median = (values: number[]) => percentile(values, 50);
+
+/**
+ * Runs every cluster workload and returns the Markdown tables (`deno task bench` prints them after its own;
+ * `quick` shortens everything).
+ */
+export async function clusterBench(quick = false): Promise<string> {
+  const HANDSHAKES = quick ? 200 : 1000;
+  const LATENCY_SAMPLES = quick ? 200 : 1000;
+  const DOWNLOAD_MS = quick ? 1000 : 2000;
+  const ROUNDS = quick ? 1 : 3;
+  const dir = await Deno.makeTempDir({ prefix: "wasmnet-bench-cluster-" });
+  const local = `${dir}/local.toml`;
+  await Deno.writeTextFile(
+    local,
+    `[network]\ndeny = []\n[server]\nmax_sessions = 100000\nmax_sessions_per_ip = 100000\n`,
+  );
+  const source = startFirehose();
+  const rows: string[] = [];
+  try {
+    // Workers: 1 against 2, in interleaved rounds.
+    const results = new Map<number, { hs: number[]; mbps: number[] }>([[1, { hs: [], mbps: [] }], [2, {
+      hs: [],
+      mbps: [],
+    }]]);
+    for (let round = 0; round <= ROUNDS; round++) {
+      for (const workers of [1, 2]) {
+        const server = await startServer(local, workers);
+        try {
+          const hs = await handshakesPerSec(server.port, HANDSHAKES);
+          const mbps = await throughput(server.port, source.port, 16, DOWNLOAD_MS);
+          if (round > 0) (results.get(workers)!.hs.push(hs), results.get(workers)!.mbps.push(mbps)); // round 0 warms up
+          console.error(
+            `workers ${workers}, round ${round}: ${hs.toFixed(0)} handshakes/s, ${mbps.toFixed(0)} MB/s`,
+          );
+        } finally {
+          await server.stop();
+        }
+      }
+    }
+    const one = results.get(1)!, two = results.get(2)!;
+    rows.push("| server | session handshakes/s (16 at a time) | 16-socket download MB/s |");
+    rows.push("| --- | ---: | ---: |");
+    for (const [name, r] of [["1 worker", one], ["--workers 2", two]] as const) {
+      rows.push(`| ${name} | ${median(r.hs).toFixed(0)} | ${median(r.mbps).toFixed(0)} |`);
+    }
+    rows.push(
+      `| ratio 2 : 1 | ${(median(two.hs) / median(one.hs)).toFixed(2)} | ${
+        (median(two.mbps) / median(one.mbps)).toFixed(2)
+      } |`,
+    );
+
+    // Redis round trip in admission.
+    const redis = await startRedis();
+    try {
+      const shared = `${dir}/redis.toml`;
+      await Deno.writeTextFile(
+        shared,
+        `[server]\nmax_sessions = 100000\nmax_sessions_per_ip = 100000\n[cluster]\nredis = "${redis.url}"\n`,
+      );
+      const times = new Map<string, number[]>();
+      for (const [name, policy] of [["counted locally", local], ["counted in Redis", shared]] as const) {
+        const server = await startServer(policy, 1);
+        try {
+          await handshakeTimes(server.port, 50); // warm-up
+          times.set(name, await handshakeTimes(server.port, LATENCY_SAMPLES));
+        } finally {
+          await server.stop();
+        }
+      }
+      const store = await RedisStore.open({ url: redis.url, prefix: "bench:" });
+      const rtt: number[] = [];
+      for (let i = 0; i < LATENCY_SAMPLES; i++) {
+        const t0 = performance.now();
+        await store.acquire(
+          `m${i}`,
+          [{ key: "sessions", cap: 1e6 }, { key: "ip:127.0.0.1", cap: 1e6 }],
+          30_000,
+        );
+        await store.release(`m${i}`, ["sessions", "ip:127.0.0.1"]);
+        rtt.push(performance.now() - t0);
+      }
+      await store.close();
+      rows.push("");
+      rows.push("| session admission | handshake p50 ms | handshake p99 ms |");
+      rows.push("| --- | ---: | ---: |");
+      for (const [name, t] of times) {
+        rows.push(`| ${name} | ${percentile(t, 50).toFixed(2)} | ${percentile(t, 99).toFixed(2)} |`);
+      }
+      const l = times.get("counted locally")!, r = times.get("counted in Redis")!;
+      rows.push(
+        `| added by Redis | ${(percentile(r, 50) - percentile(l, 50)).toFixed(2)} | ${
+          (percentile(r, 99) - percentile(l, 99)).toFixed(2)
+        } |`,
+      );
+      rows.push(
+        `| store acquire + release alone | ${percentile(rtt, 50).toFixed(2)} | ${
+          percentile(rtt, 99).toFixed(2)
+        } |`,
+      );
+    } finally {
+      await redis.stop();
+    }
+  } finally {
+    source.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+  return rows.join("\n");
+}
+
+if (import.meta.main) console.log(await clusterBench(Deno.args.includes("--quick")));

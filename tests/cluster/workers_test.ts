@@ -1,0 +1,128 @@
+/**
+ * `--workers 2`: two isolates share the one port (SO_REUSEPORT), both serve sessions (the admin listener's
+ * `/metrics` shows each worker's), the caps hold across them (through Redis, exactly), one SIGHUP reloads
+ * both, and one SIGTERM drains both.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { spawnCli } from "../helpers.ts";
+import { freePort, startRedis } from "./redis_server.ts";
+import { openMany, openSession, type RawSession, statuses } from "./sessions.ts";
+
+/** Sums the samples of `name` per `worker` label in a merged exposition. */
+function perWorker(metrics: string, name: string): Map<string, number> {
+  const sums = new Map<string, number>();
+  for (const m of metrics.matchAll(new RegExp(`^${name}\\{worker="(\\d+)"[^}]*\\} (\\S+)$`, "gm"))) {
+    sums.set(m[1], (sums.get(m[1]) ?? 0) + Number(m[2]));
+  }
+  return sums;
+}
+
+Deno.test({
+  name:
+    "--workers 2: both serve one port, caps hold across them, /metrics covers both, one SIGHUP reloads both, one SIGTERM drains both",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const redis = await startRedis();
+    const dir = await Deno.makeTempDir({ prefix: "wasmnet-workers-" });
+    const policy = `${dir}/policy.toml`;
+    await Deno.writeTextFile(
+      policy,
+      `[server]\nmax_sessions = 7\nmax_sessions_per_ip = 3\n[cluster]\nredis = "${redis.url}"\nname = "box"\nreplicas = 2\n`,
+    );
+    const adminPort = freePort();
+    const server = await spawnCli(
+      ["--policy", policy, "--workers", "2", "--admin", `127.0.0.1:${adminPort}`, "--drain-timeout", "0"],
+      {
+        denoFlags: ["--unstable-net", "--allow-net", "--allow-read", "--allow-env", "--allow-sys"],
+        waitFor: /2 workers on ws:\/\/\S+/,
+      },
+    );
+    const held: RawSession[] = [];
+    try {
+      assert.match(server.banner, /shared through Redis as replica box-w0/);
+      // Many short sessions: the kernel spreads new connections over both workers.
+      for (let i = 0; i < 24; i++) (await openSession(server.port, `127.0.2.${i + 1}`)).close();
+      // Caps across the two workers, exactly (the store counts for both).
+      const a = await openMany(server.port, "127.0.0.2", 4);
+      held.push(...a);
+      assert.deepEqual(statuses(a), [101, 101, 101, 429], "per-IP cap 3 across workers");
+      const b = await openMany(server.port, "127.0.0.3", 3);
+      held.push(...b);
+      const c = await openMany(server.port, "127.0.0.4", 3);
+      held.push(...c);
+      assert.deepEqual(statuses([...b, ...c]), [101, 101, 101, 101, 503, 503], "global cap 7 across workers");
+
+      const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+      const total = perWorker(metrics, "wasmnet_sessions_total");
+      assert.ok((total.get("0") ?? 0) > 0 && (total.get("1") ?? 0) > 0, `both workers served: ${[...total]}`);
+      const open = perWorker(metrics, "wasmnet_sessions_open");
+      assert.equal((open.get("0") ?? 0) + (open.get("1") ?? 0), 7, "every open session is in /metrics");
+      const lint = new Deno.Command("promtool", {
+        args: ["check", "metrics"],
+        stdin: "piped",
+        stderr: "piped",
+      })
+        .spawn();
+      const writer = lint.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(metrics));
+      await writer.close();
+      const checked = await lint.output();
+      assert.ok(checked.success, `promtool: ${new TextDecoder().decode(checked.stderr)}`);
+
+      // One SIGHUP reloads both workers: the new caps apply whichever worker takes the connection.
+      await Deno.writeTextFile(
+        policy,
+        `[server]\nmax_sessions = 8\nmax_sessions_per_ip = 4\n[cluster]\nredis = "${redis.url}"\nname = "box"\nreplicas = 2\n`,
+      );
+      server.child.kill("SIGHUP");
+      const deadline = Date.now() + 10_000;
+      let reloads = new Map<string, number>();
+      while (Date.now() < deadline) {
+        const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+        reloads = perWorker(text.replaceAll(/,result="ok"/g, ""), "wasmnet_policy_reloads_total");
+        if (reloads.get("0") === 1 && reloads.get("1") === 1) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.deepEqual([reloads.get("0"), reloads.get("1")], [1, 1], "both workers reloaded once");
+      const fourth = await openSession(server.port, "127.0.0.2");
+      held.push(fourth);
+      assert.equal(fourth.status, 101, "per-IP cap 4 after the reload");
+
+      // One SIGTERM: both workers drain (drain timeout 0: sessions closed at once), the process exits 0.
+      server.child.kill("SIGTERM");
+      await Promise.all(held.filter((s) => s.status === 101).map((s) => s.closed));
+      assert.equal((await server.child.status).code, 0);
+      assert.match((await server.output()).stdout, /shut down/);
+    } finally {
+      held.forEach((s) => s.close());
+      await server.stop();
+      await redis.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("--workers without Deno's --unstable-net is a usage error (exit 2), not a crash", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-env",
+      new URL("../../cli.ts", import.meta.url).pathname,
+      "--port",
+      "0",
+      "--workers",
+      "2",
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 2);
+  assert.match(new TextDecoder().decode(out.stderr), /--unstable-net/);
+});
