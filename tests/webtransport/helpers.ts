@@ -18,9 +18,12 @@ export interface TestCertificate {
   hash: string;
 }
 
-/** Makes a self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost, valid 10 days. */
-export async function makeWebTransportCert(): Promise<TestCertificate> {
-  const dir = await Deno.makeTempDir({ prefix: "wasmnet-wt-" });
+/**
+ * Makes a self-signed ECDSA P-256 certificate for 127.0.0.1 and localhost, valid 10 days, in `dir` (default:
+ * a new temporary directory, which the caller removes).
+ */
+export async function makeWebTransportCert(dir?: string): Promise<TestCertificate> {
+  dir ??= await Deno.makeTempDir({ prefix: "wasmnet-wt-" });
   const cert = `${dir}/cert.pem`, key = `${dir}/key.pem`;
   const made = await new Deno.Command("openssl", {
     args: [
