@@ -18,7 +18,7 @@ import { type ContenderSpec, type PageHost, startPage, type TaskValue } from "./
 import { POLICY, wispJsCli } from "../peers.ts";
 import { freePort, type Proc, spawn, waitForPort } from "../procs.ts";
 import { renderBrowserReport, writeBrowserSection } from "./report.ts";
-import { freeUdpPort, makeWebTransportCert } from "../../tests/webtransport/helpers.ts";
+import { freeUdpPort, makeWebTransportCert, webTransportFlags } from "../../tests/webtransport/helpers.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -141,12 +141,7 @@ async function startServers(tmp: string, procs: Proc[]): Promise<Servers> {
         "--policy",
         `${tmp}/policy.toml`,
         "--quiet",
-        "--webtransport",
-        String(wtPort),
-        "--webtransport-cert",
-        cert.cert,
-        "--webtransport-key",
-        cert.key,
+        ...webTransportFlags(wtPort, cert),
       ]),
       run("wispjs", "node", (p) => [cli, "-H", "127.0.0.1", "-P", String(p), "-L", "NONE", "-O", wispOpts]),
       run("bare", deno, (p) => ["run", "-A", `${ROOT}bench/bare_relay.ts`, String(p), String(targetPort)]),

@@ -57,6 +57,11 @@ export async function makeWebTransportCert(dir?: string): Promise<TestCertificat
   return { dir, cert, key, hash };
 }
 
+/** The CLI flags that turn WebTransport on at `port` with `cert`. */
+export function webTransportFlags(port: number, cert: TestCertificate): string[] {
+  return ["--webtransport", String(port), "--webtransport-cert", cert.cert, "--webtransport-key", cert.key];
+}
+
 /** A UDP port that was free a moment ago (bound and released). */
 export async function freeUdpPort(): Promise<number> {
   const socket = dgram.createSocket("udp4");
@@ -75,16 +80,7 @@ export async function spawnWebTransportServer(
   await Deno.writeTextFile(policy, policyToml);
   const wtPort = await freeUdpPort();
   const server = await spawnCli(
-    [
-      "--policy",
-      policy,
-      "--webtransport",
-      String(wtPort),
-      "--webtransport-cert",
-      cert.cert,
-      "--webtransport-key",
-      cert.key,
-    ],
+    ["--policy", policy, ...webTransportFlags(wtPort, cert)],
     {
       denoFlags: ["--unstable-net", "--allow-net", "--allow-read", "--allow-env"],
       waitFor: /webtransport: udp port \d+/,
