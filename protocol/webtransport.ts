@@ -41,13 +41,16 @@ export class FrameTooLarge extends Error {
 
 /**
  * Splits a stream's bytes back into messages. Holds at most one partial frame (bounded by `maxFrameBytes`
- * plus the header); a header announcing more than that throws {@link FrameTooLarge} before anything is
- * buffered.
+ * plus the header) as the chunks it came in, joined once when the frame is complete (so a frame that
+ * arrives in many small chunks is copied once, not once per chunk); a header announcing more than the
+ * bound throws {@link FrameTooLarge} before anything more is buffered.
  */
 export class FrameReader {
   readonly #max: number;
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
+  /** Bytes (header included) of the frame being collected, once its header is in. */
+  #need = 0;
 
   /** Frames of at most `maxFrameBytes` (the policy's `max_message_bytes`). */
   constructor(maxFrameBytes: number) {
@@ -61,33 +64,51 @@ export class FrameReader {
 
   /** Feeds one chunk; returns the messages it completes, in order (views into the chunk where possible). */
   push(chunk: Uint8Array): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    let bytes = chunk;
-    if (this.#pendingBytes > 0) {
-      this.#pending.push(chunk);
-      this.#pendingBytes += chunk.length;
-      bytes = concat(this.#pending, this.#pendingBytes);
-      this.#pending = [];
-      this.#pendingBytes = 0;
+    if (this.#pendingBytes === 0) return this.#split(chunk);
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.length;
+    if (this.#need === 0 && this.#pendingBytes >= FRAME_HEADER_BYTES) {
+      const head = concat(this.#pending, this.#pendingBytes).subarray(0, FRAME_HEADER_BYTES);
+      this.#need = FRAME_HEADER_BYTES + this.#length(head, 0);
     }
+    if (this.#need === 0 || this.#pendingBytes < this.#need) return [];
+    const bytes = concat(this.#pending, this.#pendingBytes);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#need = 0;
+    return this.#split(bytes);
+  }
+
+  /** The length in the header at `off`, checked against the bound. */
+  #length(bytes: Uint8Array, off: number): number {
+    const length = new DataView(bytes.buffer, bytes.byteOffset + off, FRAME_HEADER_BYTES).getUint32(0);
+    if (length > this.#max) throw new FrameTooLarge(length, this.#max);
+    return length;
+  }
+
+  /** Splits `bytes`, which start at a frame boundary; keeps the incomplete rest. */
+  #split(bytes: Uint8Array): Uint8Array[] {
+    const out: Uint8Array[] = [];
     let off = 0;
     while (bytes.length - off >= FRAME_HEADER_BYTES) {
-      const length = new DataView(bytes.buffer, bytes.byteOffset + off, 4).getUint32(0);
-      if (length > this.#max) throw new FrameTooLarge(length, this.#max);
-      if (bytes.length - off - FRAME_HEADER_BYTES < length) break;
+      const length = this.#length(bytes, off);
+      if (bytes.length - off - FRAME_HEADER_BYTES < length) {
+        this.#need = FRAME_HEADER_BYTES + length;
+        break;
+      }
       out.push(bytes.subarray(off + FRAME_HEADER_BYTES, off + FRAME_HEADER_BYTES + length));
       off += FRAME_HEADER_BYTES + length;
     }
     if (off < bytes.length) {
-      const rest = bytes.subarray(off);
-      this.#pending.push(rest);
-      this.#pendingBytes = rest.length;
+      this.#pending.push(bytes.subarray(off));
+      this.#pendingBytes = bytes.length - off;
     }
     return out;
   }
 }
 
 function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0];
   const out = new Uint8Array(total);
   let at = 0;
   for (const c of chunks) (out.set(c, at), at += c.length);

@@ -44,6 +44,22 @@ Deno.test("FrameReader: frames split and joined at any byte come back whole and 
   }
 });
 
+Deno.test("FrameReader: a big frame in many small chunks, with the next frame's start in the last one", () => {
+  const big = new Uint8Array(100_000).map((_, i) => i % 251);
+  const stream = new Uint8Array([...frame(big), ...frame(bytes(9, 9))]);
+  const reader = new FrameReader(1 << 20);
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < stream.length; at += 1200) out.push(...reader.push(stream.subarray(at, at + 1200)));
+  assertEquals(out.length, 2, "two frames");
+  assertEquals(
+    out[0].length === big.length && out[0].every((b, i) => b === big[i]),
+    true,
+    "the big one whole",
+  );
+  assertEquals([...out[1]], [9, 9], "then the small one");
+  assertEquals(reader.buffered, 0, "nothing left over");
+});
+
 Deno.test("FrameReader: a header over the bound throws before the payload is buffered", () => {
   const reader = new FrameReader(4);
   assertEquals(list(reader.push(frame(bytes(1, 2, 3, 4)))), [[1, 2, 3, 4]], "at the bound");
