@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { loadPolicyFile, parseListenAddress, Policy, PolicyError } from "./src/policy/mod.ts";
 import { parseHostPort, Server } from "./src/server.ts";
+import { fdLimitWarning } from "./src/http/bounds.ts";
 import { caCertsFor } from "./src/core/sockets/tls.ts";
 import { SecretError } from "./src/auth/mod.ts";
 import { loadAdminToken } from "./src/ops/admin.ts";
@@ -261,6 +262,7 @@ export async function main(
     : [["SIGINT", stopNow], ["SIGTERM", onTerm], ["SIGHUP", onHup]];
   for (const [s, f] of listeners) Deno.addSignalListener(s, f);
   control?.addEventListener("drain", onTerm);
+  control?.addEventListener("stop", stopNow);
   control?.addEventListener("reload", onHup);
   signal?.addEventListener("abort", stopNow, { once: true });
   try {
@@ -281,6 +283,9 @@ export async function main(
         }
         if (place === undefined) { for (const line of banner) console.log(line); }
         else toSupervisor({ type: "listening", url, port: addr.port, banner });
+        // One line on stderr when `ulimit -n` is below what the caps can use (src/http/bounds.ts).
+        const warning = fdLimitWarning(policy);
+        if (warning) console.error(`wasmnet-server: ${warning}`);
       },
       onAdminListen: (addr) => {
         const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
@@ -293,6 +298,7 @@ export async function main(
   } finally {
     for (const [s, f] of listeners) Deno.removeSignalListener(s, f);
     control?.removeEventListener("drain", onTerm);
+    control?.removeEventListener("stop", stopNow);
     control?.removeEventListener("reload", onHup);
     await cluster.shared?.close();
   }
@@ -329,7 +335,8 @@ async function checkCommand(args: string[]): Promise<number> {
 
 /**
  * One of `--workers`: runs {@link main} with the supervisor's arguments. Its relayed signals arrive as
- * messages: `drain` drains (a second one stops at once), `reload` re-reads the policy file.
+ * messages: `drain` drains (a second one stops at once), `stop` stops at once, `reload` re-reads the policy
+ * file.
  */
 async function runAsWorker(place: WorkerPlace): Promise<void> {
   const channel = new WorkerChannel();

@@ -37,6 +37,8 @@ import { registerClusterMetrics } from "./cluster/metrics.ts";
 import { clientKey } from "./http/admission.ts";
 import type { WebTransportConfig } from "./policy/config.ts";
 import { WebTransportFrontEnd, WELL_KNOWN_PATH } from "./frontends/webtransport/endpoint.ts";
+import { AcceptLoop, type AcceptStats } from "./http/accept.ts";
+import { connectionLimits } from "./http/bounds.ts";
 
 /** Where the server listens and how it behaves. */
 export interface ServerOptions {
@@ -126,6 +128,7 @@ export class Server {
   #drain: { done: Promise<void>; finish: () => void } | undefined;
   #onEmpty: (() => void) | undefined;
   #webtransport: WebTransportFrontEnd | undefined;
+  #accept: AcceptLoop | undefined;
 
   /** Prefer {@link Server.builder}. `endpoints` defaults to every protocol wasmnet speaks. */
   constructor(
@@ -437,8 +440,11 @@ export class Server {
   }
 
   /**
-   * Starts listening and returns once bound; shut down by aborting `signal`. With `[webtransport]` on, the
-   * QUIC listener is bound first (a certificate that cannot be read or a port that cannot be bound rejects).
+   * Starts listening and returns once bound; shut down by aborting `signal`. The server owns its accept
+   * loop (src/http/accept.ts): it survives running out of file descriptors, bounds connections before
+   * their upgrade, and upgrades to its own WebSocket, which bounds every message and reply. With
+   * `[webtransport]` on, the QUIC listener is bound first (a certificate that cannot be read or a port that
+   * cannot be bound rejects).
    */
   async serve(options: ListenOptions = {}): Promise<RunningServer> {
     const wtConfig = this.options.webtransport ?? this.options.policy.config.webtransport;
@@ -452,13 +458,35 @@ export class Server {
         signal: wtStop.signal,
       });
     }
-    const http = Deno.serve({
-      hostname: this.options.hostname,
-      port: this.options.port,
-      reusePort: this.options.reusePort,
-      onListen: () => {},
-    }, this.handler);
-    const addr = http.addr;
+    let listener: Deno.TcpListener;
+    try {
+      listener = Deno.listen({
+        hostname: this.options.hostname,
+        port: this.options.port,
+        ...(this.options.reusePort ? { reusePort: true } : {}),
+      } as Deno.TcpListenOptions);
+    } catch (err) {
+      wtStop.abort(); // the QUIC listener goes with it
+      throw err;
+    }
+    const addr = listener.addr;
+    const stop = new AbortController();
+    // The bounds are read per connection, so a reloaded policy applies to the next one.
+    const loop = new AcceptLoop(
+      listener,
+      this.handler,
+      () => connectionLimits(this.#policy.current),
+      stop.signal,
+    );
+    this.#accept = loop;
+    const closeListener = () => {
+      stop.abort();
+      try {
+        listener.close();
+      } catch {
+        // already closed
+      }
+    };
     const adminStop = new AbortController();
     let admin: RunningAdmin | undefined;
     try {
@@ -466,7 +494,7 @@ export class Server {
         serveAdmin(this.adminSource, { ...this.options.admin, signal: adminStop.signal });
     } catch (err) {
       wtStop.abort();
-      http.shutdown();
+      closeListener();
       const { hostname, port } = this.options.admin!;
       throw new Error(`admin listener on ${hostname}:${port}: ${(err as Error).message}`, { cause: err });
     }
@@ -474,22 +502,29 @@ export class Server {
       wtStop.abort();
       this.#drain?.finish();
       this.closeSessions();
-      await http.shutdown();
+      closeListener();
+      await loop.done;
       adminStop.abort();
       await admin?.finished;
       await this.#webtransport?.finished;
       this.#metrics?.close();
     };
-    const finished = options.signal?.aborted ? shutdown() : new Promise<void>((done) => {
-      options.signal?.addEventListener("abort", () => shutdown().then(done), { once: true });
-      http.finished.then(done);
-    });
+    const finished = options.signal?.aborted
+      ? shutdown()
+      : new Promise<void>((done) =>
+        options.signal?.addEventListener("abort", () => shutdown().then(done), { once: true })
+      );
     const wt = this.#webtransport;
     const webtransport = wt && { port: wt.port, certificateHash: wt.certificateHash };
     options.onListen?.(addr, webtransport);
     if (admin) options.onAdminListen?.(admin.addr);
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
     return { addr, url: `ws://${host}:${addr.port}/`, finished, admin, webtransport };
+  }
+
+  /** Counts of the accept loop (connections in their handshake, fd exhaustion, shed), once serving. */
+  get acceptStats(): AcceptStats | undefined {
+    return this.#accept?.stats;
   }
 
   /** Listens until `signal` aborts (like the original's `listen().await`). */

@@ -266,11 +266,16 @@ export const DEV_LOCK_FLAG: string = `--lock=${new URL("../deno.dev.lock", impor
  */
 export async function spawnCli(
   args: string[] = [],
-  options: { denoFlags?: string[]; entry?: string; waitFor?: RegExp } = {},
+  options: { denoFlags?: string[]; entry?: string; waitFor?: RegExp; ulimitFiles?: number } = {},
 ): Promise<CliProcess> {
   const denoFlags = options.denoFlags ?? ["--allow-net", "--allow-read", "--allow-env"];
-  const child = new Deno.Command(Deno.execPath(), {
+  // `ulimitFiles`: run under `ulimit -n N` (bash sets the soft and hard limits, then execs Deno).
+  const [command, prefix] = options.ulimitFiles === undefined
+    ? [Deno.execPath(), []]
+    : ["bash", ["-c", `ulimit -n ${options.ulimitFiles} && exec "$0" "$@"`, Deno.execPath()]];
+  const child = new Deno.Command(command, {
     args: [
+      ...prefix,
       "run",
       ...denoFlags,
       `${ROOT_DIR}${options.entry ?? "cli.ts"}`,

@@ -78,7 +78,16 @@ export function compileArgs(
   output: string,
   npmDirs: Record<string, string> = {},
 ): string[] {
-  const args = ["compile", "--exclude-unused-npm", ...PERMISSIONS, "--output", output];
+  // deno.json sets "lock": false (no test run can add to the server's lockfile); the binary pins its npm
+  // packages with the server's own, deno.lock.
+  const args = [
+    "compile",
+    `--lock=${new URL("deno.lock", ROOT).pathname}`,
+    "--exclude-unused-npm",
+    ...PERMISSIONS,
+    "--output",
+    output,
+  ];
   if (target) args.push("--target", target);
   for (const file of RUNTIME_INCLUDES) args.push("--include", new URL(file, ROOT).pathname);
   for (const [name, dirs] of Object.entries(NPM_EXCLUDES)) {
@@ -90,7 +99,12 @@ export function compileArgs(
 /** Name → directory of every npm package in the server's graph (`deno info --json cli.ts`). */
 export async function npmPackageDirs(deno = Deno.execPath()): Promise<Record<string, string>> {
   const { code, stdout, stderr } = await new Deno.Command(deno, {
-    args: ["info", "--json", new URL("cli.ts", ROOT).pathname],
+    args: [
+      "info",
+      "--json",
+      `--lock=${new URL("deno.lock", ROOT).pathname}`,
+      new URL("cli.ts", ROOT).pathname,
+    ],
     cwd: new URL(".", ROOT).pathname,
     env: { NO_COLOR: "1" },
     stdout: "piped",

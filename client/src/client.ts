@@ -817,7 +817,7 @@ export class WasmnetClient {
         const pending = entry.pending;
         const what = pending?.what ?? `socket ${entry.id}`;
         const error = new WasmnetError(
-          `wasmnet: ${what} ${kind === "denied" ? "denied by policy" : "failed"}: ${event.msg}`,
+          `wasmnet: ${what} ${deniedBy(kind, event.code)}: ${event.msg}`,
           kind,
           event.code === undefined
             ? { serverMessage: event.msg }
@@ -988,4 +988,13 @@ export class WasmnetClient {
       rethrowLater(error);
     }
   }
+}
+
+/**
+ * How a failure reads: a policy refusal, a refusal by the server's Deno permission sandbox
+ * (`PERMISSION_DENIED`: not the policy, and the server's message says which sandbox), or another failure.
+ */
+function deniedBy(kind: "denied" | "failed", code: string | undefined): string {
+  if (kind === "failed") return "failed";
+  return code === "PERMISSION_DENIED" ? "denied" : "denied by policy";
 }

@@ -5,8 +5,9 @@
  * it can be called directly (JSPI) or from a Worker through the Atomics bridge.
  *
  * Bounds: each socket buffers at most `maxBuffered` received bytes that the program has not read yet
- * (default 8 MiB); the wasmnet protocol has no flow control, so when that fills the socket fails with
- * `NOBUFS` and is closed. A listener queues at most `backlog` (default 128, at most 1024) connections not
+ * (default 8 MiB). The core takes data through `onData` callbacks, which accept all the server sends (under
+ * protocol v2 the client grants credit as data is delivered, not as the program reads it), so when that
+ * fills the socket fails with `NOBUFS` and is closed. A listener queues at most `backlog` (default 128, at most 1024) connections not
  * yet accepted; more are closed at once, like a full SYN queue.
  *
  * @module

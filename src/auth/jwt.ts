@@ -104,9 +104,16 @@ export function encodeBase64Url(bytes: Uint8Array): string {
   return bytes.toBase64({ alphabet: "base64url", omitPadding: true });
 }
 
-function decodeBase64Url(text: string): Uint8Array | null {
+/**
+ * Strict base64url without padding: the unused bits of the last character must be zero, so one token has
+ * exactly one spelling (issue 13; `lastChunkHandling: "strict"` would also demand `=` padding, which JWTs
+ * never carry).
+ */
+export function decodeBase64Url(text: string): Uint8Array | null {
+  if (text.length % 4 === 1) return null;
   try {
-    return Uint8Array.fromBase64(text, { alphabet: "base64url", lastChunkHandling: "loose" });
+    const bytes = Uint8Array.fromBase64(text, { alphabet: "base64url", lastChunkHandling: "loose" });
+    return encodeBase64Url(bytes) === text ? bytes : null;
   } catch {
     return null;
   }

@@ -95,3 +95,33 @@ Deno.test("Authenticator: missing token refused only when required; tokens ignor
   assert.equal(narrowing?.max_connections, 2);
   assert.equal(await new Authenticator(null, false).check("whatever"), null);
 });
+
+Deno.test("base64url is decoded strictly: unused low bits set in the last character refuse the token", async () => {
+  const key = await importHs256Key(SECRET);
+  const token = await signHs256({ exp: NOW + 60 }, key);
+  assert.deepEqual(await verifyHs256(token, key, NOW), { exp: NOW + 60 });
+  const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  // The 32-byte signature is 43 characters: its last one carries 4 bits of data and 2 unused ones.
+  const [head, body, sig] = token.split(".");
+  const last = ALPHABET.indexOf(sig.at(-1)!);
+  assert.equal(last & 3, 0, "a canonical encoder leaves the unused bits zero");
+  for (const extra of [1, 2, 3]) {
+    const respelt = `${head}.${body}.${sig.slice(0, -1)}${ALPHABET[last | extra]}`;
+    assert.notEqual(respelt, token);
+    assert.equal(await refusal(verifyHs256(respelt, key, NOW)), "bad_signature", `extra bits ${extra}`);
+  }
+  // A part of length 4n+1 can never be base64url.
+  assert.equal(await refusal(verifyHs256(`${head}.${body}.${sig}A`, key, NOW)), "bad_signature");
+});
+
+Deno.test("several tokens: each must be valid, and all their narrowings apply", async () => {
+  const key = await importHs256Key(SECRET);
+  const auth = new Authenticator(SECRET, true);
+  const good = await signHs256({ exp: NOW + 60, wasmnet: { max_connections: 3 } }, key);
+  const other = await signHs256({ exp: NOW + 60, wasmnet: { max_connections: 5 } }, key);
+  const expired = await signHs256({ exp: NOW - 600 }, key);
+  assert.equal(await refusal(auth.verifyAll([good, expired], NOW)), "expired");
+  assert.equal(await refusal(auth.verifyAll([expired, good], NOW)), "expired");
+  assert.equal((await auth.verifyAll([good, other], NOW)).narrowings.length, 2);
+  assert.equal(await refusal(auth.verifyAll([good, good, good], NOW)), "malformed");
+});

@@ -19,19 +19,20 @@ export { loadSecret, MIN_SECRET_BYTES, SecretError } from "./secret.ts";
 /** The prefix of the subprotocol that carries a token: `Sec-WebSocket-Protocol: wasmnet.token.<jwt>`. */
 export const TOKEN_PROTOCOL_PREFIX = "wasmnet.token.";
 
-/** Where the token was found, or `none`. */
-export type TokenSource = "query" | "protocol" | "none";
+/** Most tokens one request may carry (one in the URL, one as a subprotocol). */
+export const MAX_TOKENS_PER_REQUEST = 2;
 
-/** The token a request carries: from `?token=` or from an offered `wasmnet.token.<jwt>` subprotocol. */
-export function tokenFromRequest(request: Request, url: URL): { token: string; source: TokenSource } {
-  const fromQuery = url.searchParams.get("token");
-  if (fromQuery !== null && fromQuery !== "") return { token: fromQuery, source: "query" };
+/**
+ * Every token a request carries: `?token=` first, then each offered `wasmnet.token.<jwt>` subprotocol.
+ * When there are several, each must be valid (issue 13: a good one must not cover an expired one).
+ */
+export function tokensFromRequest(request: Request, url: URL): string[] {
+  const tokens = url.searchParams.getAll("token").filter((t) => t !== "");
   const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",").map((s) => s.trim());
-  const carried = offered.find((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX));
-  if (carried !== undefined) {
-    return { token: carried.slice(TOKEN_PROTOCOL_PREFIX.length), source: "protocol" };
+  for (const p of offered) {
+    if (p.startsWith(TOKEN_PROTOCOL_PREFIX)) tokens.push(p.slice(TOKEN_PROTOCOL_PREFIX.length));
   }
-  return { token: "", source: "none" };
+  return tokens;
 }
 
 /** Checks tokens for one server: holds the key (never the secret's text) and whether a token is required. */
@@ -81,6 +82,27 @@ export class Authenticator {
     if (this.#key === null) return { narrowing: null, subject: null };
     const payload = await verifyHs256(token, await this.#key, nowSecs);
     return { narrowing: narrowingFromClaims(payload), subject: await subjectOf(payload.sub, token) };
+  }
+
+  /**
+   * Checks every token a request carries ({@link tokensFromRequest}): each must be valid, and the session
+   * runs under all their narrowings; the subject is the first token's. More than
+   * {@link MAX_TOKENS_PER_REQUEST} is `malformed`.
+   */
+  async verifyAll(
+    tokens: readonly string[],
+    nowSecs?: number,
+  ): Promise<{ narrowings: Narrowing[]; subject: string | null }> {
+    if (tokens.length > MAX_TOKENS_PER_REQUEST) {
+      throw new TokenError("malformed", `at most ${MAX_TOKENS_PER_REQUEST} tokens per request`);
+    }
+    const first = await this.verify(tokens[0] ?? "", nowSecs);
+    const narrowings = first.narrowing ? [first.narrowing] : [];
+    for (const token of tokens.slice(1)) {
+      const { narrowing } = await this.verify(token, nowSecs);
+      if (narrowing) narrowings.push(narrowing);
+    }
+    return { narrowings, subject: first.subject };
   }
 }
 

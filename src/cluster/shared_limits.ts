@@ -146,8 +146,10 @@ export class SharedLimits {
     this.#down(err);
   }
 
+  /** Adds `keys` to what `member` holds (a session takes its token's lease after its address's). */
   #hold(member: string, keys: readonly string[]): void {
-    this.#held.set(member, [...keys]);
+    const had = this.#held.get(member) ?? [];
+    this.#held.set(member, [...new Set([...had, ...keys])]);
   }
 
   async #renew(): Promise<void> {

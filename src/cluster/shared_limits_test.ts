@@ -19,6 +19,27 @@ Deno.test("SharedLimits: the store decides; release gives the lease back", async
   assert.deepEqual(shared.stats(), { up: true, outages: 0, failures: 0, held: 2 });
 });
 
+Deno.test("SharedLimits: a session's later lease (its token's) adds to its first; release gives back all", async () => {
+  const store = new MemoryStore();
+  const shared = new SharedLimits(store, { leaseMs: 60_000, onFailure: "local" });
+  assert.equal(await shared.acquire("a", caps("192.0.2.1")), 0);
+  assert.equal(await shared.acquire("a", [{ key: "token:sub:u1", cap: 2 }]), 0);
+  shared.holdLocally("a", ["token:sub:u1"]); // idempotent
+  await shared.tick();
+  assert.deepEqual([store.count("sessions"), store.count("ip:192.0.2.1"), store.count("token:sub:u1")], [
+    1,
+    1,
+    1,
+  ]);
+  shared.release("a");
+  await Promise.resolve();
+  assert.deepEqual([store.count("sessions"), store.count("ip:192.0.2.1"), store.count("token:sub:u1")], [
+    0,
+    0,
+    0,
+  ]);
+});
+
 Deno.test("SharedLimits: an outage is noticed once and counted; the first good renewal re-creates every lease and ends it", async () => {
   let now = 0;
   const store = new MemoryStore(() => now);

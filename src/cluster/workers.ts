@@ -9,9 +9,9 @@
  * permissions exactly (a child process would need its Deno flags rebuilt, and narrow grants such as
  * `--allow-net=…` cannot be read back), and its lifetime is the parent's, so no worker outlives it.
  *
- * The supervisor (this module, on the main thread) owns the signals: one SIGTERM/SIGINT drains every worker
- * and resolves once all have stopped; one SIGHUP is relayed to every worker (each reloads as one process
- * would). Worker 0 binds first; the others bind the port it got (so `--port 0` works too).
+ * The supervisor (this module, on the main thread) owns the signals and relays each to every worker, which
+ * does what one process would: SIGTERM drains (a second one stops at once), SIGINT stops at once, SIGHUP
+ * reloads. It resolves once every worker has stopped. Worker 0 binds first; the others bind the port it got (so `--port 0` works too).
  *
  * @module
  */
@@ -34,6 +34,8 @@ export interface WorkerMetrics {
 /** What the supervisor tells a worker. */
 export type ToWorker =
   | { type: "drain" }
+  /** Stop at once (SIGINT, or the supervisor's signal aborted). */
+  | { type: "stop" }
   | { type: "reload" }
   /** Render your metrics and answer `rendered` with this id. */
   | { type: "render"; id: number }
@@ -81,7 +83,7 @@ export interface SuperviseOptions {
 }
 
 /**
- * Runs `workers` servers on one port until the signal (or SIGTERM/SIGINT) drains them; resolves with the
+ * Runs `workers` servers on one port until SIGTERM drains them (or SIGINT or the signal stops them); resolves with the
  * exit code (0, or the first non-zero code a worker stopped with).
  */
 export async function superviseWorkers(options: SuperviseOptions): Promise<number> {
@@ -148,13 +150,17 @@ export async function superviseWorkers(options: SuperviseOptions): Promise<numbe
   const drain = () => {
     for (const { worker } of running) post(worker, { type: "drain" });
   };
+  const stop = () => {
+    for (const { worker } of running) post(worker, { type: "stop" });
+  };
   const reload = () => {
     for (const { worker } of running) post(worker, { type: "reload" });
   };
-  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, drain);
-  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", reload);
-  options.signal?.addEventListener("abort", drain, { once: true });
+  const signals: [Deno.Signal, () => void][] = Deno.build.os === "windows"
+    ? [["SIGINT", stop]]
+    : [["SIGINT", stop], ["SIGTERM", drain], ["SIGHUP", reload]];
+  for (const [s, f] of signals) Deno.addSignalListener(s, f);
+  options.signal?.addEventListener("abort", stop, { once: true });
   try {
     const first = await start(0, options.args);
     if (first === null) return Math.max(exitCode, 1);
@@ -162,17 +168,16 @@ export async function superviseWorkers(options: SuperviseOptions): Promise<numbe
     const others = [];
     for (let i = 1; i < options.workers; i++) others.push(start(i, rest));
     if ((await Promise.all(others)).some((m) => m === null)) {
-      drain();
+      stop();
     } else {
       options.onListening?.(first.url, first.banner);
     }
-    if (options.signal?.aborted) drain();
+    if (options.signal?.aborted) stop();
     await Promise.all(running.map((r) => r.stopped));
     return exitCode;
   } finally {
-    for (const s of signals) Deno.removeSignalListener(s, drain);
-    if (Deno.build.os !== "windows") Deno.removeSignalListener("SIGHUP", reload);
-    options.signal?.removeEventListener("abort", drain);
+    for (const [s, f] of signals) Deno.removeSignalListener(s, f);
+    options.signal?.removeEventListener("abort", stop);
   }
 }
 
@@ -215,7 +220,7 @@ export function onSupervisor(handler: (message: ToWorker) => void): void {
 }
 
 /**
- * A worker's side of the channel: the relayed signals as `drain` and `reload` events, and the metrics
+ * A worker's side of the channel: the relayed signals as `drain`, `stop` and `reload` events, and the metrics
  * exchange (answer `render` with this worker's text; {@link gather} every worker's, for worker 0's admin
  * listener).
  */
@@ -228,7 +233,9 @@ export class WorkerChannel extends EventTarget {
   constructor() {
     super();
     onSupervisor((message) => {
-      if (message.type === "drain" || message.type === "reload") this.dispatchEvent(new Event(message.type));
+      if (message.type === "drain" || message.type === "stop" || message.type === "reload") {
+        this.dispatchEvent(new Event(message.type));
+      }
       if (message.type === "render") {
         this.#renderer().catch(() => "").then((text) =>
           toSupervisor({ type: "rendered", id: message.id, text })

@@ -63,6 +63,41 @@ export interface PortHandlers {
   close(): void;
 }
 
+/** What a server-side WebSocket implementation gives {@link upgradeToPort}: Deno's, or the server's own. */
+export interface UpgradedSocket {
+  send(message: string | Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  readonly bufferedAmount: number;
+  onopen: (() => void) | undefined;
+  onmessage: ((data: string | Uint8Array) => void) | undefined;
+  /** The connection is gone; `code` is the close code seen (1006: none). */
+  onclose: ((code: number) => void) | undefined;
+}
+
+/** What {@link upgradeToPort} asks of an {@link Upgrader}. */
+export interface UpgradeRequestOptions {
+  /** The `Sec-WebSocket-Protocol` to answer with. */
+  protocol?: string;
+  /** The largest message, summed over its fragments, enforced while it arrives. */
+  maxMessageBytes: number;
+}
+
+/** Makes the WebSocket for one request (throws, like `Deno.upgradeWebSocket`, on a bad upgrade request). */
+export type Upgrader = (options: UpgradeRequestOptions) => UpgradedSocket;
+
+const upgraders = new WeakMap<Request, Upgrader>();
+
+/**
+ * Says how `request` is upgraded: the server's accept loop (src/http/accept.ts) installs its own
+ * WebSocket here; a request without one (a handler mounted in a user's `Deno.serve`) gets Deno's.
+ */
+export function installUpgrader(request: Request, upgrader: Upgrader): void {
+  upgraders.set(request, upgrader);
+}
+
+/** The largest message Deno's own WebSocket takes in one frame (its fragments are not bounded at all). */
+const DENO_FRAME_LIMIT = 64 * 1024 * 1024;
+
 /**
  * Upgrades `request` (which must be a WebSocket upgrade) and wires it to the handlers `start` returns.
  * `protocol` is the `Sec-WebSocket-Protocol` value to answer with, if the client offered one.
@@ -74,10 +109,16 @@ export function upgradeToPort(
 ): Response {
   // A client that offered only a token protocol still needs an answer, or browsers fail the handshake.
   const protocol = options.protocol ?? offeredTokenProtocol(request);
-  const { socket, response } = Deno.upgradeWebSocket(request, { ...options, protocol });
-  socket.binaryType = "arraybuffer";
   // Message size and session idle limits the server attached at admission (src/core/limits.ts).
   const limits = messageLimitsFor(request);
+  // The server's own WebSocket when the request came through its accept loop (src/http/), else Deno's.
+  const own = upgraders.get(request);
+  const { socket, response } = own
+    ? {
+      socket: own({ protocol, maxMessageBytes: limits?.maxMessageBytes ?? DENO_FRAME_LIMIT }),
+      response: new UpgradeResponse(), // not sent: the accept loop writes the 101 itself
+    }
+    : denoUpgrade(request, { ...options, protocol });
   const guard = limits && new MessageGuard(limits, (code, reason) => socket.close(code, reason));
   const observer = observerByRequest.get(request)?.(options.protocol);
   const port: WebSocketPort = {
@@ -85,9 +126,9 @@ export function upgradeToPort(
       ? (message) => {
         guard?.touch();
         observer.sent(message.length);
-        socket.send(message as string | Uint8Array<ArrayBuffer>);
+        socket.send(message);
       }
-      : (message) => (guard?.touch(), socket.send(message as string | Uint8Array<ArrayBuffer>)),
+      : (message) => (guard?.touch(), socket.send(message)),
     close: (code, reason) => socket.close(code, reason),
     get bufferedAmount() {
       return socket.bufferedAmount;
@@ -96,23 +137,58 @@ export function upgradeToPort(
   };
   const handlers = start(port);
   let closed = false;
-  const onClose = (event: Event) => {
+  socket.onclose = (code) => {
     if (closed) return;
     closed = true;
     guard?.stop();
     handlers.close();
-    observer?.closed(event instanceof CloseEvent ? event.code : 1006);
+    observer?.closed(code);
   };
-  socket.onmessage = (e: MessageEvent<string | ArrayBuffer>) => {
-    const data = typeof e.data === "string" ? e.data : new Uint8Array(e.data);
+  socket.onmessage = (data) => {
     observer?.received(data.length);
     if (guard && !guard.accept(data)) return; // too big: closed with 1009, never decoded
     handlers.message(data);
   };
   if (handlers.open) socket.onopen = () => handlers.open!();
-  socket.onclose = onClose;
-  socket.onerror = onClose;
   return response;
+}
+
+/**
+ * What a handler returns for an upgrade done by the server's own WebSocket: status 101 like Deno's upgrade
+ * response (admission holds a session slot only for a 101), though `Response` itself refuses to build one.
+ */
+class UpgradeResponse extends Response {
+  constructor() {
+    super(null, { status: 200 });
+  }
+  override get status(): number {
+    return 101;
+  }
+}
+
+/** Deno's WebSocket, behind the same {@link UpgradedSocket} shape. */
+function denoUpgrade(
+  request: Request,
+  options: { protocol?: string; idleTimeout?: number },
+): { socket: UpgradedSocket; response: Response } {
+  const { socket, response } = Deno.upgradeWebSocket(request, options);
+  socket.binaryType = "arraybuffer";
+  const wrapped: UpgradedSocket = {
+    send: (message) => socket.send(message as string | Uint8Array<ArrayBuffer>),
+    close: (code, reason) => socket.close(code, reason),
+    get bufferedAmount() {
+      return socket.bufferedAmount;
+    },
+    onopen: undefined,
+    onmessage: undefined,
+    onclose: undefined,
+  };
+  socket.onmessage = (e: MessageEvent<string | ArrayBuffer>) =>
+    wrapped.onmessage?.(typeof e.data === "string" ? e.data : new Uint8Array(e.data));
+  socket.onopen = () => wrapped.onopen?.();
+  socket.onclose = socket.onerror = (event: Event) =>
+    wrapped.onclose?.(event instanceof CloseEvent ? event.code : 1006);
+  return { socket: wrapped, response };
 }
 
 /** True if `request` asks for a WebSocket upgrade. */

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { Authenticator, TokenError, tokenFromRequest } from "../auth/mod.ts";
+import { Authenticator, TokenError, tokensFromRequest } from "../auth/mod.ts";
 import type { DecisionLog } from "../core/log.ts";
 import { messageLimits, setMessageLimits } from "../core/limits.ts";
 import { decideOrigin, type Policy } from "../policy/mod.ts";
@@ -173,6 +173,16 @@ export class Admission {
     bump(this.#perToken, subject, delta);
   }
 
+  /**
+   * A slot held again after it was given back (an endpoint that tracks its session late): counted again in
+   * the shared store from the next renewal (no-op without a store).
+   */
+  reholdShared(slot: Slot): void {
+    const keys = ["sessions", `ip:${slot.key}`];
+    if (slot.token !== undefined) keys.push(`token:${slot.token}`);
+    this.#options.shared?.holdLocally(slot.member, keys);
+  }
+
   /** Gives back the shared leases of a slot (no-op without a store). */
   releaseShared(member: string): void {
     this.#options.shared?.release(member);
@@ -185,13 +195,14 @@ export class Admission {
     slot: Slot,
     upgrade: (admitted: Admitted) => Response,
   ): Response | Promise<Response> {
-    const { token } = tokenFromRequest(request, url);
+    const tokens = tokensFromRequest(request, url);
     if (!this.#auth.enabled && !this.#auth.required) {
       return this.#upgrade(request, slot, this.#policy, upgrade);
     }
-    return this.#auth.verify(token).then(
-      async ({ narrowing, subject }) => {
-        const policy = narrowing === null ? this.#policy : this.#policy.narrow(narrowing);
+    // Every token carried must be valid; the session runs under all their narrowings.
+    return this.#auth.verifyAll(tokens).then(
+      async ({ narrowings, subject }) => {
+        const policy = narrowings.reduce((p, n) => p.narrow(n), this.#policy);
         const refusal = await this.#countToken(slot, subject);
         if (refusal) return (slot.release(), this.#refuse(url, clientIp, refusal));
         return this.#upgrade(request, slot, policy, upgrade);
@@ -331,6 +342,7 @@ class Slot {
     if (this.#held) return;
     this.#held = true;
     this.admission.count(this.key, 1, this.token);
+    this.admission.reholdShared(this);
   }
 
   release(): void {

@@ -69,6 +69,14 @@ export interface ServerConfig {
   readonly max_message_bytes: number;
   /** A session with no messages this long, in seconds, is closed. Default 0 = never. */
   readonly session_idle_timeout_secs: number;
+  /** A connection must finish its request head within this many seconds, or it is dropped. Default 10. */
+  readonly header_timeout_secs: number;
+  /** Connections accepted and not yet upgraded, on the whole server; more are answered 503. Default 1024. */
+  readonly max_handshakes: number;
+  /** Connections not yet upgraded from one peer IP (trusted proxies exempt); more get 429. Default 8. */
+  readonly max_handshakes_per_ip: number;
+  /** A WebSocket write that makes no progress this long (the client stopped reading) drops it. Default 60. */
+  readonly send_timeout_secs: number;
   /**
    * Reverse proxies whose `Forwarded` or `X-Forwarded-For` is believed: IP addresses or CIDR ranges. A request from one of
    * them is counted (per-IP caps) and logged under the client address the proxies recorded. Default `[]`:
@@ -320,6 +328,10 @@ function checkServer(r: TableReader): { server: ServerConfig; trustedProxies: Ru
     max_sessions_per_ip: r.integer("max_sessions_per_ip", 32, 1, 1_000_000),
     max_message_bytes: r.integer("max_message_bytes", 1_048_576, 1024, 64 * 1_048_576),
     session_idle_timeout_secs: r.integer("session_idle_timeout_secs", 0, 0, 604_800),
+    header_timeout_secs: r.integer("header_timeout_secs", 10, 1, 3600),
+    max_handshakes: r.integer("max_handshakes", 1024, 1, 1_000_000),
+    max_handshakes_per_ip: r.integer("max_handshakes_per_ip", 8, 1, 1_000_000),
+    send_timeout_secs: r.integer("send_timeout_secs", 60, 1, 86_400),
     trusted_proxies: proxies.texts,
     drain_timeout_secs: r.integer("drain_timeout_secs", 30, 0, 86_400),
     workers: r.autoOr("workers") ?? r.integer("workers", 1, 0, 256),

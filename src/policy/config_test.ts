@@ -41,6 +41,10 @@ Deno.test("defaults: every key filled in", () => {
     max_sessions_per_ip: 32,
     max_message_bytes: 1_048_576,
     session_idle_timeout_secs: 0,
+    header_timeout_secs: 10,
+    max_handshakes: 1024,
+    max_handshakes_per_ip: 8,
+    send_timeout_secs: 60,
     trusted_proxies: [],
     drain_timeout_secs: 30,
     workers: 1,
@@ -76,6 +80,24 @@ Deno.test("an empty file is the default policy; the example file parses", async 
   );
   if (example !== null) {
     assert.deepEqual(Policy.fromToml(example, "policy.example.toml").config, Policy.defaults().config);
+  }
+});
+
+Deno.test("policy.example.toml documents every key of every section", async () => {
+  const example = await Deno.readTextFile(new URL("../../policy.example.toml", import.meta.url));
+  const sections = Policy.defaults().config as unknown as Record<string, Record<string, unknown>>;
+  for (const [section, keys] of Object.entries(sections)) {
+    const start = example.indexOf(`\n[${section}]\n`);
+    assert.ok(start >= 0, `policy.example.toml has no [${section}]`);
+    const next = example.slice(start + 1).search(new RegExp(`\\n\\[(?!${section}\\.)`));
+    const body = next < 0 ? example.slice(start) : example.slice(start, start + 1 + next);
+    for (const key of Object.keys(keys)) {
+      assert.ok(
+        new RegExp(`^(# )?${key} *=`, "m").test(body) /* commented: a default that depends on the host */ ||
+          body.includes(`\n[${section}.${key}]\n`),
+        `policy.example.toml [${section}] does not document ${key}`,
+      );
+    }
   }
 });
 

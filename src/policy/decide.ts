@@ -47,8 +47,23 @@ export interface Decision {
   allowed: boolean;
   /** Which rule decided, for logs: `network.deny[3] "127.0.0.0/8"`, `default (deny "*")`, `--no-policy`. */
   rule: string;
-  /** A short sentence for the client, e.g. `127.0.0.1:80 is in a blocked range (127.0.0.0/8)`. */
+  /** A short sentence for logs, and for the client unless `clientReason` is set, e.g. `127.0.0.1:80 is in a blocked range (127.0.0.0/8)`. */
   reason: string;
+  /**
+   * What the client is told instead of `reason`, when `reason` names what the client must not learn: an
+   * address a name resolved to, or the range it fell in (issue 13). Only the decision log sees those.
+   */
+  clientReason?: string;
+}
+
+/** The sentence a refused client gets: never a resolved address or the range it matched. */
+export function clientReasonOf(decision: Decision): string {
+  return decision.clientReason ?? decision.reason;
+}
+
+/** The client's side of a refusal by a resolved address. */
+export function hiddenAddressReason(name: string): string {
+  return `${name} resolves to an address this server may not connect to`;
 }
 
 /** The first step of a connect: denied, allowed to an IP address, or a name to resolve and pass to {@link decideResolved}. */
@@ -153,12 +168,13 @@ function decideResolvedUnnarrowed(
   for (const address of parsed) {
     const rule = firstDenyMatch(policy, address, port);
     if (rule) {
-      return denied(
-        denyDecision(
+      return denied({
+        ...denyDecision(
           rule,
           `${normalName} resolved to ${showAddress(address)}, which ${blockedPhrase(rule, port)}`,
         ),
-      );
+        clientReason: hiddenAddressReason(normalName),
+      });
     }
   }
 
@@ -168,12 +184,13 @@ function decideResolvedUnnarrowed(
   for (const address of parsed) {
     const rule = firstAllowMatch(policy, address, port);
     if (!rule) {
-      return denied(
-        defaultDeny(
+      return denied({
+        ...defaultDeny(
           policy,
           `${normalName} resolved to ${showAddress(address)}, which is not on the allow list`,
         ),
-      );
+        clientReason: hiddenAddressReason(normalName),
+      });
     }
     firstRule ??= rule;
   }

@@ -298,6 +298,7 @@ Deno.test("decideResolved: all or nothing, normalised, same order", () => {
       allowed: false,
       rule: `network.deny[24] "fc00::/7"`,
       reason: "example.com resolved to [fd00::1], which is in a blocked range (fc00::/7)",
+      clientReason: "example.com resolves to an address this server may not connect to",
     },
     addresses: [],
   });

@@ -2,7 +2,18 @@
  * The ranges and names the default policy blocks: everything the IANA special-purpose address registries
  * mark as not globally reachable (with clear boundaries), plus multicast, broadcast and `localhost`.
  * IPv4 hidden inside IPv6 (mapped, compatible, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) is not listed: the
- * decisions check the embedded IPv4 address against these IPv4 ranges.
+ * decisions check the embedded IPv4 address against these IPv4 ranges. Teredo (`2001::/32`) embeds an
+ * obfuscated IPv4 address too; it is denied whole, as part of `2001::/23`.
+ *
+ * Sources (checked again for issue 13, from RFC 6890 and the registries as of 2025): IANA "IPv4
+ * Special-Purpose Address Registry" and "IPv6 Special-Purpose Address Registry" (every entry whose
+ * "Globally Reachable" is False or N/A), RFC 6890, RFC 5737 and RFC 3849 and RFC 9637 (documentation),
+ * RFC 6598 (shared space), RFC 7526 (6to4 relay anycast, deprecated), RFC 4380 (Teredo), RFC 6666
+ * (discard-only), RFC 9780 (dummy IPv6 prefix), RFC 8215 (local-use NAT64), RFC 9602 (SRv6 SIDs), RFC 3879
+ * (site-local, deprecated), RFC 4291 (multicast, link-local), RFC 4193 (unique local), RFC 1112 (240/4).
+ * Clear boundaries over exceptions: `192.0.0.0/24` and `2001::/23` are blocked whole, though a few
+ * anycast services inside them (PCP, TURN, AMT, AS112, ORCHIDv2, drone remote ID) are globally
+ * reachable; a policy can allow them by name.
  *
  * @module
  */
@@ -30,8 +41,8 @@ export const DEFAULT_DENY: readonly string[] = Object.freeze([
   "::1/128", // loopback
   "64:ff9b:1::/48", // local-use NAT64
   "100::/64", // discard-only
-  "2001:2::/48", // benchmarking
-  "2001:10::/28", // deprecated ORCHID
+  "2001::/23", // IETF protocol assignments: Teredo 2001::/32, benchmarking 2001:2::/48, ORCHID 2001:10::/28
+  "100:0:0:1::/64", // dummy prefix (RFC 9780)
   "2001:db8::/32", // documentation
   "3fff::/20", // documentation
   "5f00::/16", // SRv6 segment identifiers

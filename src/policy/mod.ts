@@ -8,7 +8,7 @@
 
 export { PolicyError } from "./policy_error.ts";
 export { parseListenAddress } from "./config.ts";
-export { type ClientAddress, clientAddressOf } from "./proxies.ts";
+export { type ClientAddress, clientAddressOf, isTrustedProxy } from "./proxies.ts";
 export { BUILT_IN_SOURCE, loadPolicyFile, loadPolicyFileSync, NO_POLICY_SOURCE, Policy } from "./policy.ts";
 export type {
   AdminConfig,
@@ -28,6 +28,7 @@ export type {
 } from "./config.ts";
 export {
   bindPortCandidates,
+  clientReasonOf,
   decideBind,
   decideOrigin,
   decideResolved,

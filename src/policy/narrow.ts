@@ -94,10 +94,14 @@ export function narrowResolved(
     if (n.rules.some((r) => ruleMatchesName(r, name, port))) continue;
     for (const address of addresses) {
       if (narrowAddress([n], address, port, "") !== null) {
-        return notAllowed(
-          n,
-          `${name} resolved to ${show(address)}, which is not among the targets your ${n.source} allows`,
-        );
+        return {
+          ...notAllowed(
+            n,
+            `${name} resolved to ${show(address)}, which is not among the targets your ${n.source} allows`,
+          ),
+          clientReason:
+            `${name} resolves to an address that is not among the targets your ${n.source} allows`,
+        };
       }
     }
   }

@@ -44,6 +44,11 @@ export function clientAddressOf(
   return { ip: peer }; // every hop is a trusted proxy: the request started at one of them
 }
 
+/** Whether the peer `ip` is one of the trusted proxies (exempt from the per-IP handshake cap). */
+export function isTrustedProxy(ip: string, trusted: readonly Rule[]): boolean {
+  return trusted.length > 0 && isTrusted(parseAddress(ip), trusted);
+}
+
 /** The `for=` values of a `Forwarded` header, in order, unquoted (`for="[2001:db8::1]:443"` → `[2001:db8::1]:443`). */
 function forwardedForHops(header: string): string[] {
   const hops: string[] = [];

@@ -136,6 +136,10 @@ clusterTest(
     ];
     held.push(...t);
     assert.deepEqual(statuses(t), [101, 101, 429], "max_sessions_per_token = 2 across replicas");
+    // Ended sessions give back every lease they took (address, global and token), not only the last one:
+    // gone well before a lease could have expired.
+    closeAll(held);
+    await waitForLeases(d.redis, 0, LEASE_SECS * 1000 - 500);
   },
 );
 

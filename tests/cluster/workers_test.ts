@@ -10,12 +10,13 @@ import assert from "node:assert/strict";
 import { spawnCli } from "../helpers.ts";
 import { freePort, startRedis } from "./redis_server.ts";
 import { openMany, openSession, type RawSession, statuses } from "./sessions.ts";
+import { promtoolCheck } from "../ops/ops_helpers.ts";
 
-/** Sums the samples of `name` per `worker` label in a merged exposition. */
-function perWorker(metrics: string, name: string): Map<string, number> {
+/** Sums the samples of `name` per `worker` label in a merged exposition (only those whose labels hold `having`). */
+function perWorker(metrics: string, name: string, having = ""): Map<string, number> {
   const sums = new Map<string, number>();
-  for (const m of metrics.matchAll(new RegExp(`^${name}\\{worker="(\\d+)"[^}]*\\} (\\S+)$`, "gm"))) {
-    sums.set(m[1], (sums.get(m[1]) ?? 0) + Number(m[2]));
+  for (const m of metrics.matchAll(new RegExp(`^${name}\\{worker="(\\d+)"([^}]*)\\} (\\S+)$`, "gm"))) {
+    if (m[2].includes(having)) sums.set(m[1], (sums.get(m[1]) ?? 0) + Number(m[3]));
   }
   return sums;
 }
@@ -35,7 +36,7 @@ Deno.test({
     );
     const adminPort = freePort();
     const server = await spawnCli(
-      ["--policy", policy, "--workers", "2", "--admin", `127.0.0.1:${adminPort}`, "--drain-timeout", "0"],
+      ["--policy", policy, "--workers", "2", "--admin", `127.0.0.1:${adminPort}`, "--drain-timeout", "60"],
       {
         denoFlags: ["--unstable-net", "--allow-net", "--allow-read", "--allow-env", "--allow-sys"],
         waitFor: /2 workers on ws:\/\/\S+/,
@@ -59,19 +60,11 @@ Deno.test({
       const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
       const total = perWorker(metrics, "wasmnet_sessions_total");
       assert.ok((total.get("0") ?? 0) > 0 && (total.get("1") ?? 0) > 0, `both workers served: ${[...total]}`);
+      assert.deepEqual([...perWorker(metrics, "wasmnet_cluster_store_up")], [["0", 1], ["1", 1]], "store up");
       const open = perWorker(metrics, "wasmnet_sessions_open");
       assert.equal((open.get("0") ?? 0) + (open.get("1") ?? 0), 7, "every open session is in /metrics");
-      const lint = new Deno.Command("promtool", {
-        args: ["check", "metrics"],
-        stdin: "piped",
-        stderr: "piped",
-      })
-        .spawn();
-      const writer = lint.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(metrics));
-      await writer.close();
-      const checked = await lint.output();
-      assert.ok(checked.success, `promtool: ${new TextDecoder().decode(checked.stderr)}`);
+      const lint = await promtoolCheck(metrics);
+      assert.equal(lint.code, 0, `promtool: ${lint.output}`);
 
       // One SIGHUP reloads both workers: the new caps apply whichever worker takes the connection.
       await Deno.writeTextFile(
@@ -83,7 +76,7 @@ Deno.test({
       let reloads = new Map<string, number>();
       while (Date.now() < deadline) {
         const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
-        reloads = perWorker(text.replaceAll(/,result="ok"/g, ""), "wasmnet_policy_reloads_total");
+        reloads = perWorker(text, "wasmnet_policy_reloads_total", 'result="ok"');
         if (reloads.get("0") === 1 && reloads.get("1") === 1) break;
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -92,10 +85,25 @@ Deno.test({
       held.push(fourth);
       assert.equal(fourth.status, 101, "per-IP cap 4 after the reload");
 
-      // One SIGTERM: both workers drain (drain timeout 0: sessions closed at once), the process exits 0.
+      // One SIGTERM: both workers drain. New sessions get 503 whichever worker takes them, open ones keep
+      // working, and the process exits 0 once the last one has ended.
+      const live = held.filter((s) => s.status === 101);
       server.child.kill("SIGTERM");
-      await Promise.all(held.filter((s) => s.status === 101).map((s) => s.closed));
-      assert.equal((await server.child.status).code, 0);
+      const deadline2 = Date.now() + 10_000;
+      let refusedByBoth = false;
+      while (!refusedByBoth && Date.now() < deadline2) {
+        const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+        const refused = perWorker(text, "wasmnet_refusals_total", 'reason="draining"');
+        refusedByBoth = (refused.get("0") ?? 0) > 0 && (refused.get("1") ?? 0) > 0;
+        if (!refusedByBoth) {
+          const late = await openSession(server.port, "127.0.0.9");
+          assert.equal(late.status, 503, "a new session while draining");
+        }
+      }
+      assert.ok(refusedByBoth, "both workers refused new sessions while draining");
+      assert.ok(live.every((s) => s.open), "open sessions are not cut by the drain");
+      live.forEach((s) => s.close());
+      assert.equal((await server.child.status).code, 0, "exits once the last session has ended");
       assert.match((await server.output()).stdout, /shut down/);
     } finally {
       held.forEach((s) => s.close());
@@ -125,4 +133,28 @@ Deno.test("--workers without Deno's --unstable-net is a usage error (exit 2), no
   }).output();
   assert.equal(out.code, 2);
   assert.match(new TextDecoder().decode(out.stderr), /--unstable-net/);
+});
+
+Deno.test({
+  name: "--workers 2: SIGINT stops every worker at once (open sessions closed, drain timeout or not)",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const server = await spawnCli(["--workers", "2", "--drain-timeout", "600", "--quiet"], {
+      denoFlags: ["--unstable-net", "--allow-net", "--allow-read", "--allow-env"],
+      waitFor: /2 workers on ws:\/\/\S+/,
+    });
+    const held: RawSession[] = [];
+    try {
+      assert.match(server.banner, /each of 2 workers enforces max_sessions 500, max_sessions_per_ip 16/);
+      for (let i = 0; i < 8; i++) held.push(await openSession(server.port, `127.0.3.${i + 1}`));
+      assert.ok(held.every((s) => s.status === 101));
+      server.child.kill("SIGINT");
+      await Promise.all(held.map((s) => s.closed)); // closed by the server: a drain would wait 600 s
+      assert.equal((await server.child.status).code, 0);
+    } finally {
+      held.forEach((s) => s.close());
+      await server.stop();
+    }
+  },
 });

@@ -33,6 +33,7 @@ Deno.test("compile: the five release targets, lean npm embedding, the permission
   ]);
   const args = compileArgs("x86_64-pc-windows-msvc", "/tmp/out.exe");
   assert.ok(args.includes("--exclude-unused-npm"));
+  assert.ok(args.includes(`--lock=${ROOT}deno.lock`), "the server's own lockfile pins what is embedded");
   assert.deepEqual(args.slice(args.indexOf("--target"), args.indexOf("--target") + 2), [
     "--target",
     "x86_64-pc-windows-msvc",
@@ -139,7 +140,7 @@ Deno.test("compile: embeds only the server's code and runtime packages; a build 
     for (const name of RUNTIME_NPM_PACKAGES) {
       assert.ok(packages.includes(name), `${name} embedded: ${result.report}`);
     }
-    const allowed = runtimeClosure(await graphNpmPackages("cli.ts"));
+    const allowed = runtimeClosure(await graphNpmPackages("cli.ts", "deno.lock"));
     assert.deepEqual(packages.filter((p) => !allowed.has(p)), [], "embedded npm packages");
     assert.doesNotMatch(
       result.report,

@@ -16,10 +16,13 @@ interface NpmPackage {
   dependencies: string[];
 }
 
-/** `npmPackages` of `deno info --json ENTRY`, run at the repository root with its own lockfile. */
-export async function graphNpmPackages(entry: string): Promise<Record<string, NpmPackage>> {
+/**
+ * `npmPackages` of `deno info --json ENTRY` at the repository root: as deno.json has it (no lockfile), or
+ * against `lock` (e.g. the server's `deno.lock`, which `deno task compile` and `deno task start` use).
+ */
+export async function graphNpmPackages(entry: string, lock?: string): Promise<Record<string, NpmPackage>> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", entry],
+    args: ["info", "--json", ...(lock ? [`--lock=${ROOT}${lock}`] : []), entry],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdout: "piped",

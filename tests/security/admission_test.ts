@@ -96,6 +96,25 @@ Deno.test("tokens: good in the URL or as a subprotocol; bad signature, expired, 
       401,
       "every endpoint is guarded",
     );
+    // Two tokens (URL and subprotocol): both must be valid; a good one does not cover an expired one.
+    assert.equal(
+      await handshakeStatus(srv.port, `/?token=${good}`, {
+        "Sec-WebSocket-Protocol": `${TOKEN_PROTOCOL_PREFIX}${expired}`,
+      }),
+      401,
+    );
+    assert.equal(
+      await handshakeStatus(srv.port, `/?token=${expired}`, {
+        "Sec-WebSocket-Protocol": `${TOKEN_PROTOCOL_PREFIX}${good}`,
+      }),
+      401,
+    );
+    assert.equal(
+      await handshakeStatus(srv.port, `/?token=${good}`, {
+        "Sec-WebSocket-Protocol": `${TOKEN_PROTOCOL_PREFIX}${good}`,
+      }),
+      101,
+    );
     const tampered = good.split(".");
     tampered[1] = b64(JSON.stringify({ sub: "alice", exp: 9999999999, wasmnet: {} })).replaceAll("=", "");
     assert.equal(await handshakeStatus(srv.port, `/?token=${tampered.join(".")}`), 401);

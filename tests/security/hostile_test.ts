@@ -68,9 +68,11 @@ Deno.test(`default policy: all ${HOSTILE_TARGETS.length} hostile targets are ref
 
 Deno.test("default policy refuses the hostile targets in binary framing too", async () => {
   const { encodeBinaryRequest, decodeBinaryEvent } = await import("@wasmnet/protocol");
-  const srv = await startServer(Policy.fromConfig({ network: { max_pending_connects: 500 } }), {
-    resolver: fixtureResolver(new Map()),
-  });
+  // Every request arrives in one burst and is in flight at once: room for all of them (max_connections too).
+  const srv = await startServer(
+    Policy.fromConfig({ network: { max_pending_connects: 500, max_connections: 500 } }),
+    { resolver: fixtureResolver(new Map()) },
+  );
   const c = new TestClient(srv.url);
   try {
     await c.opened;

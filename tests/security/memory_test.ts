@@ -11,20 +11,10 @@ import { Policy } from "../../src/policy/mod.ts";
 import { DEFAULT_MAX_QUEUED_WRITE_BYTES } from "../../src/core/sockets/tcp.ts";
 import { b64, spawnCli, startServer, startTcpServer, TestClient } from "../helpers.ts";
 import { clientFrame, rawHandshake, write } from "./raw_ws.ts";
+import { rss } from "./proc.ts";
 
 const GiB = 1024 * 1024 * 1024;
 const MiB = 1024 * 1024;
-
-/**
- * Resident set size of `pid` in bytes, from /proc/<pid>/status (read through `cat`: Deno wants --allow-all to
- * read /proc directly, and `deno task test` grants --allow-run).
- */
-async function rss(pid: number): Promise<number> {
-  const out = await new Deno.Command("cat", { args: [`/proc/${pid}/status`], stdout: "piped" }).output();
-  const status = new TextDecoder().decode(out.stdout);
-  const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)![1]);
-  return kb * 1024;
-}
 
 Deno.test({
   name: "1 GiB offered by a TCP peer to a client that reads nothing leaves the server's memory flat",

@@ -8,7 +8,7 @@
 
 import { toWasmnetError, WasmnetError } from "../errors.ts";
 import type { DecisionLog } from "../log.ts";
-import { decideResolved, decideTarget, type Policy } from "../../policy/mod.ts";
+import { clientReasonOf, decideResolved, decideTarget, type Policy } from "../../policy/mod.ts";
 import { DeadlineExceeded, raceDeadline, type Resolver } from "./resolver.ts";
 import { observeClose, type SocketObserver } from "../observer.ts";
 
@@ -74,7 +74,8 @@ export async function vetTarget(ctx: DialContext, op: string, host: string, port
     rule: decision.rule,
     reason: decision.allowed ? undefined : decision.reason,
   });
-  if (!decision.allowed) throw new WasmnetError("POLICY_DENIED", decision.reason);
+  // The client hears the reason without the resolved address or its range (the log above has them).
+  if (!decision.allowed) throw new WasmnetError("POLICY_DENIED", clientReasonOf(decision));
   return approved;
 }
 

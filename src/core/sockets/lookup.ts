@@ -11,7 +11,13 @@
  */
 
 import { toWasmnetError, WasmnetError } from "../errors.ts";
-import { decideResolved, decideTarget, type Decision, type Policy } from "../../policy/mod.ts";
+import {
+  clientReasonOf,
+  decideResolved,
+  decideTarget,
+  type Decision,
+  type Policy,
+} from "../../policy/mod.ts";
 import type { DialContext } from "./dial.ts";
 
 /** The ports a port-less question is asked with: one no rule mentions, then every port some rule is limited to. */
@@ -88,6 +94,10 @@ export function filterResolved(
       reason: addresses.length === 0
         ? firstDeny!.reason
         : `${name} resolves only to addresses this server may not connect to (${firstDeny!.reason})`,
+      // Never the addresses or the ranges they fell in: the decision log has them, the client does not.
+      clientReason: addresses.length === 0
+        ? undefined
+        : `${name} resolves only to addresses this server may not connect to`,
     },
   };
 }
@@ -127,7 +137,7 @@ export async function resolveForClient(ctx: DialContext, name: string): Promise<
     rule: decision.rule,
     reason: decision.allowed ? undefined : decision.reason,
   });
-  if (!decision.allowed) throw new WasmnetError("POLICY_DENIED", decision.reason);
+  if (!decision.allowed) throw new WasmnetError("POLICY_DENIED", clientReasonOf(decision));
   return allowed;
 }
 

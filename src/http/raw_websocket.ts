@@ -1,0 +1,364 @@
+/**
+ * The server's own WebSocket over an accepted TCP connection, so every resource a client can make it hold
+ * has a bound enforced as bytes arrive (hand-written because Deno's WebSocket, the only one that runs on
+ * Deno's HTTP server, accumulates a fragmented message without any bound, and no well-kept library runs
+ * on a `Deno.Conn`; see docs/security.md):
+ *
+ * - one message, however it is fragmented: a frame whose length would pass `maxMessageBytes` is refused
+ *   from its header (close 1009) before its payload is read;
+ * - replies: everything sent is queued (small frames packed into shared 64 KiB chunks, so a burst of tiny
+ *   replies costs its bytes, not an allocation each) and charged its size plus
+ *   {@link QUEUED_FRAME_OVERHEAD}; while the queue
+ *   holds more than `readPauseBytes` the socket stops reading the client (a request flood is throttled by
+ *   its own unread replies), and a client throttled for `floodCloseMs` is closed with
+ *   {@link REPLY_FLOOD_CLOSE_CODE};
+ * - a client that stops reading: a write that makes no progress for `sendTimeoutMs` drops the connection;
+ * - the close handshake: the peer gets {@link CLOSE_HANDSHAKE_MS} to answer a close frame.
+ *
+ * @module
+ */
+
+import {
+  CloseCode,
+  closeCodeOf,
+  closePayload,
+  encodeServerFrame,
+  type FrameHeader,
+  isFrameError,
+  Opcode,
+  parseClientFrameHeader,
+  serverFrameSize,
+  unmask,
+  writeServerFrame,
+} from "./ws_frames.ts";
+
+/** Close code for a session throttled too long by its own unread replies ("429" as in HTTP). */
+export const REPLY_FLOOD_CLOSE_CODE = 4429;
+
+/** Bytes charged per queued frame on top of its length, so a flood of tiny replies is bounded by count too. */
+export const QUEUED_FRAME_OVERHEAD = 16;
+
+/** How long the peer has to answer our close frame before the connection is dropped. */
+export const CLOSE_HANDSHAKE_MS = 2000;
+
+/** Bounds of one {@link RawWebSocket}. */
+export interface RawWebSocketOptions {
+  /** Largest message, summed over its fragments (close 1009 once passed). */
+  maxMessageBytes: number;
+  /** Queued send bytes above which the socket stops reading the client. */
+  readPauseBytes: number;
+  /** A client kept from being read this long (its replies unread) is closed with 4429. */
+  floodCloseMs: number;
+  /** A write that makes no progress this long drops the connection (the client stopped reading). */
+  sendTimeoutMs: number;
+}
+
+const READ_CHUNK = 64 * 1024;
+/** Frames up to this size are copied into a shared chunk; larger ones are queued as they are. */
+const SMALL_FRAME = 16 * 1024;
+/** Size of a shared chunk of small frames (also the most small-frame bytes handed to one `write`). */
+const CHUNK = 64 * 1024;
+
+/** One buffer waiting to be written: a large frame, or a chunk of small ones (`len` bytes used). */
+interface Pending {
+  buf: Uint8Array;
+  len: number;
+  charged: number;
+}
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+/**
+ * One server-side WebSocket. Set the `on*` callbacks, then {@link start} once the 101 response is written.
+ * `send` copies its argument before returning (callers may reuse their buffers).
+ */
+export class RawWebSocket {
+  /** The socket is open (called once, from {@link start}). */
+  onopen: (() => void) | undefined;
+  /** One whole message: text as a string, binary as bytes. */
+  onmessage: ((data: string | Uint8Array) => void) | undefined;
+  /** The connection is gone (called once), with the close code seen: the peer's, else ours, else 1006. */
+  onclose: ((code: number) => void) | undefined;
+
+  readonly #conn: Deno.Conn;
+  readonly #options: RawWebSocketOptions;
+  #pending: Uint8Array;
+  #queue: Pending[] = [];
+  /** The last entry of the queue still takes small frames (not yet handed to the writer). */
+  #tailOpen = false;
+  #queued = 0;
+  #writing = false;
+  #writeStarted = 0;
+  #drained: (() => void) | undefined;
+  #closeSent = false;
+  #sentCode = 0;
+  #peerCode = 0;
+  #closeAt = 0;
+  #done = false;
+  #pausedSince = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  /** Wraps `conn`; `head` holds bytes the HTTP parser read past the request (the first frames). */
+  constructor(conn: Deno.Conn, head: Uint8Array, options: RawWebSocketOptions) {
+    this.#conn = conn;
+    this.#pending = head;
+    this.#options = options;
+  }
+
+  /** Bytes queued and not yet written (plus the per-frame overhead). */
+  get bufferedAmount(): number {
+    return this.#queued;
+  }
+
+  /** Starts reading; fires `onopen`. */
+  start(): void {
+    // One coarse timer per socket watches for stalled writes, throttling and the close handshake.
+    this.#timer = setInterval(() => this.#watch(), 500);
+    Deno.unrefTimer(this.#timer);
+    this.onopen?.();
+    this.#readLoop().catch(() => {}).finally(() => this.#finish());
+  }
+
+  /** Queues one message (string: text frame; bytes: binary frame). Dropped once closing. */
+  send(message: string | Uint8Array): void {
+    if (this.#closeSent || this.#done) return;
+    const bytes = typeof message === "string" ? encoder.encode(message) : message;
+    this.#enqueue(typeof message === "string" ? Opcode.text : Opcode.binary, bytes);
+  }
+
+  /** Starts the close handshake (code 1000 by default); the connection ends when the peer answers. */
+  close(code: number = CloseCode.normal, reason = ""): void {
+    if (this.#closeSent || this.#done) return;
+    this.#enqueue(Opcode.close, closePayload(code, reason));
+    this.#closeSent = true;
+    this.#sentCode = code;
+    this.#closeAt = performance.now();
+  }
+
+  /** Queues one frame (a copy of `payload`: callers may reuse their buffers). */
+  #enqueue(opcode: number, payload: Uint8Array): void {
+    const size = serverFrameSize(payload.length);
+    const charged = size + QUEUED_FRAME_OVERHEAD;
+    if (size <= SMALL_FRAME) {
+      let tail = this.#tailOpen ? this.#queue[this.#queue.length - 1] : undefined;
+      if (tail === undefined || tail.buf.length - tail.len < size) {
+        tail = { buf: new Uint8Array(CHUNK), len: 0, charged: 0 };
+        this.#queue.push(tail);
+        this.#tailOpen = true;
+      }
+      tail.len += writeServerFrame(tail.buf, tail.len, opcode, payload);
+      tail.charged += charged;
+    } else {
+      this.#queue.push({ buf: encodeServerFrame(opcode, payload), len: size, charged });
+      this.#tailOpen = false;
+    }
+    this.#queued += charged;
+    if (!this.#writing) this.#writeLoop();
+  }
+
+  async #writeLoop(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0 && !this.#done) {
+        const entry = this.#queue.shift()!;
+        if (this.#queue.length === 0) this.#tailOpen = false; // the writer has it: new frames go elsewhere
+        this.#writeStarted = performance.now();
+        let rest = entry.buf.subarray(0, entry.len);
+        while (rest.length > 0) {
+          rest = rest.subarray(await this.#conn.write(rest));
+          this.#writeStarted = performance.now();
+        }
+        this.#queued -= entry.charged;
+        if (this.#drained && this.#queued <= this.#options.readPauseBytes / 2) {
+          const resume = this.#drained;
+          this.#drained = undefined;
+          resume();
+        }
+      }
+    } catch {
+      this.#abort();
+    } finally {
+      this.#writing = false;
+      this.#writeStarted = 0;
+    }
+  }
+
+  async #readLoop(): Promise<void> {
+    const maxMessage = this.#options.maxMessageBytes;
+    let fragments: Uint8Array[] = [];
+    let fragmentBytes = 0;
+    let messageOpcode = 0;
+    let frame: FrameHeader | undefined;
+    let payload: Uint8Array | undefined;
+    let filled = 0;
+    let buffer = this.#pending;
+    this.#pending = new Uint8Array(0);
+    const chunk = new Uint8Array(READ_CHUNK);
+    for (;;) {
+      // Parse everything buffered; stop early while the replies it caused are over the bound.
+      while (!this.#done) {
+        if (this.#queued > this.#options.readPauseBytes) await this.#throttle();
+        if (this.#done) return;
+        if (frame === undefined) {
+          const parsed = parseClientFrameHeader(buffer, maxMessage);
+          if (parsed === null) break;
+          if (isFrameError(parsed)) return this.#fail(parsed.error, parsed.reason);
+          const data = parsed.opcode < 0x8;
+          if (data) {
+            if ((parsed.opcode === Opcode.continuation) !== (messageOpcode !== 0)) {
+              return this.#fail(CloseCode.protocolError, "unexpected continuation");
+            }
+            if (fragmentBytes + parsed.length > maxMessage) {
+              return this.#fail(CloseCode.tooBig, `message larger than ${maxMessage} bytes`);
+            }
+          }
+          frame = parsed;
+          payload = new Uint8Array(parsed.length);
+          filled = 0;
+          buffer = buffer.subarray(parsed.headerBytes);
+        }
+        const take = Math.min(buffer.length, payload!.length - filled);
+        payload!.set(buffer.subarray(0, take), filled);
+        filled += take;
+        buffer = buffer.subarray(take);
+        if (filled < payload!.length) break;
+        unmask(payload!, frame.mask);
+        const { opcode, fin } = frame;
+        const body = payload!;
+        frame = payload = undefined;
+        if (opcode >= 0x8) {
+          if (!this.#control(opcode, body)) return;
+          continue;
+        }
+        if (opcode !== Opcode.continuation) messageOpcode = opcode;
+        fragments.push(body);
+        fragmentBytes += body.length;
+        if (!fin) continue;
+        const whole = fragments.length === 1 ? fragments[0] : concat(fragments, fragmentBytes);
+        const kind = messageOpcode;
+        fragments = [];
+        fragmentBytes = 0;
+        messageOpcode = 0;
+        if (this.#closeSent) continue; // closing: messages are no longer delivered
+        if (kind === Opcode.text) {
+          let text: string;
+          try {
+            text = decoder.decode(whole);
+          } catch {
+            return this.#fail(CloseCode.invalidData, "text message is not UTF-8");
+          }
+          this.onmessage?.(text);
+        } else {
+          this.onmessage?.(whole);
+        }
+      }
+      if (this.#done) return;
+      // Unparsed bytes left are a partial header (at most 13): copied out before `chunk` is reused.
+      const carry = buffer.length > 0 ? buffer.slice() : undefined;
+      const n = await this.#conn.read(chunk);
+      if (n === null) return;
+      if (carry === undefined) buffer = chunk.subarray(0, n);
+      else {
+        buffer = new Uint8Array(carry.length + n);
+        buffer.set(carry);
+        buffer.set(chunk.subarray(0, n), carry.length);
+      }
+    }
+  }
+
+  /** Handles a control frame; false when the connection is done (the peer sent close). */
+  #control(opcode: number, body: Uint8Array): boolean {
+    if (opcode === Opcode.ping) {
+      if (!this.#closeSent) this.#enqueue(Opcode.pong, body);
+      return true;
+    }
+    if (opcode === Opcode.pong) return true;
+    // Close: answer (unless we started it) and end once the answer is written.
+    const code = closeCodeOf(body);
+    this.#peerCode = code ?? CloseCode.protocolError;
+    if (!this.#closeSent) {
+      this.#enqueue(Opcode.close, closePayload(code === null || code === 1005 ? 1000 : code));
+      this.#closeSent = true;
+    }
+    this.#closeAt = performance.now();
+    return false;
+  }
+
+  /** Waits (reading nothing) until the queue drains to half the pause bound. */
+  #throttle(): Promise<void> {
+    this.#pausedSince = performance.now();
+    return new Promise<void>((resume) => {
+      this.#drained = () => {
+        this.#pausedSince = 0;
+        resume();
+      };
+    });
+  }
+
+  /**
+   * Protocol violation or over a bound: close frame with `code`, then read and discard whatever the peer
+   * still sends until it closes (or {@link CLOSE_HANDSHAKE_MS} passes), so the close frame is not lost to
+   * a reset caused by unread bytes.
+   */
+  async #fail(code: number, reason: string): Promise<void> {
+    if (!this.#closeSent) {
+      this.#enqueue(Opcode.close, closePayload(code, reason));
+      this.#closeSent = true;
+      this.#sentCode = code;
+    }
+    this.#closeAt = performance.now();
+    const sink = new Uint8Array(READ_CHUNK);
+    while (!this.#done && (await this.#conn.read(sink)) !== null) { /* discarded */ }
+  }
+
+  #watch(): void {
+    const now = performance.now();
+    const { sendTimeoutMs, floodCloseMs } = this.#options;
+    if (this.#writeStarted > 0 && now - this.#writeStarted > sendTimeoutMs) return this.#abort();
+    if (this.#pausedSince > 0 && now - this.#pausedSince > floodCloseMs && !this.#closeSent) {
+      this.close(REPLY_FLOOD_CLOSE_CODE, "too many requests: replies not read");
+      this.#release();
+    }
+    if (this.#closeSent && this.#closeAt > 0 && now - this.#closeAt > CLOSE_HANDSHAKE_MS) this.#abort();
+  }
+
+  /** Lets a throttled read loop go on (to see the connection end). */
+  #release(): void {
+    const resume = this.#drained;
+    this.#drained = undefined;
+    resume?.();
+  }
+
+  /** Drops the connection now. */
+  #abort(): void {
+    if (this.#done) return;
+    this.#done = true;
+    try {
+      this.#conn.close();
+    } catch {
+      // already closed
+    }
+    this.#release();
+  }
+
+  /** The read side is over: let queued frames (a close answer) go out, bounded by the watch timer. */
+  async #finish(): Promise<void> {
+    while (!this.#done && (this.#writing || this.#queue.length > 0)) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    this.#abort();
+    clearInterval(this.#timer);
+    this.#queue = [];
+    this.#queued = 0;
+    const onclose = this.onclose;
+    this.onclose = undefined;
+    onclose?.(this.#peerCode || this.#sentCode || 1006);
+  }
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) (out.set(p, at), at += p.length);
+  return out;
+}
