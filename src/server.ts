@@ -29,7 +29,7 @@ import { PROTOCOL_V2 } from "./frontends/wasmnet/flow.ts";
 import { type AdminSource, type RunningAdmin, serveAdmin } from "./ops/admin.ts";
 import { notLiveChanges, PolicyHolder } from "./ops/live_policy.ts";
 import type { AccessRecord, EventFields, LogLevel } from "./ops/logger.ts";
-import { framingLabel, ServerMetrics, type SessionMeter } from "./ops/metrics.ts";
+import { framingLabel, type RefusalKind, ServerMetrics, type SessionMeter } from "./ops/metrics.ts";
 import { StatusBoard } from "./ops/status.ts";
 import type { ClusterSetup } from "./cluster/mod.ts";
 import { ClientBandwidth } from "./cluster/bandwidth.ts";
@@ -479,6 +479,8 @@ export class Server {
       stop.signal,
     );
     this.#accept = loop;
+    const metrics = this.#metrics;
+    if (metrics) loop.onRefuse = (status) => metrics.refused(refusalForStatus(status));
     const closeListener = () => {
       stop.abort();
       try {
@@ -538,6 +540,11 @@ export class Server {
     for (const session of this.#sessions) session.shutdown(1001, "server shutting down");
     this.#sessions.clear();
   }
+}
+
+/** What an HTTP status the accept loop answered with says about the refusal (a head too large: 431). */
+function refusalForStatus(status: number): RefusalKind {
+  return status === 431 ? "size" : status === 429 || status === 503 ? "caps" : "malformed";
 }
 
 /** Ops whose allowed decision opens a socket (counted per session for the access log and status page). */

@@ -24,7 +24,15 @@ import { SERVER_VERSION } from "./version.ts";
 export const MAX_RULE_LABELS = 256;
 
 /** Why an upgrade was refused before it happened (the `reason` label of `wasmnet_refusals_total`). */
-export type RefusalKind = "origin" | "token" | "caps" | "store" | "size" | "draining" | "endpoint";
+export type RefusalKind =
+  | "origin"
+  | "token"
+  | "caps"
+  | "store"
+  | "size"
+  | "malformed"
+  | "draining"
+  | "endpoint";
 
 const REFUSAL_KINDS: readonly RefusalKind[] = [
   "origin",
@@ -32,6 +40,7 @@ const REFUSAL_KINDS: readonly RefusalKind[] = [
   "caps",
   "store",
   "size",
+  "malformed",
   "draining",
   "endpoint",
 ];
