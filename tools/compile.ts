@@ -96,23 +96,36 @@ export function compileArgs(
   return [...args, new URL("cli.ts", ROOT).pathname];
 }
 
-/** Name → directory of every npm package in the server's graph (`deno info --json cli.ts`). */
-export async function npmPackageDirs(deno = Deno.execPath()): Promise<Record<string, string>> {
+/** One entry of `deno info --json`'s `npmPackages`. */
+export interface GraphNpmPackage {
+  name: string;
+  dependencies: string[];
+  localPath?: string;
+}
+
+/**
+ * `npmPackages` of `deno info --json ENTRY` at the repository root (what `deno compile` embeds): as deno.json
+ * has it (no lockfile), or against `lock`, a lockfile relative to the root (e.g. the server's `deno.lock`).
+ */
+export async function graphNpmPackages(
+  entry = "cli.ts",
+  lock?: string,
+  deno = Deno.execPath(),
+): Promise<Record<string, GraphNpmPackage>> {
   const { code, stdout, stderr } = await new Deno.Command(deno, {
-    args: [
-      "info",
-      "--json",
-      `--lock=${new URL("deno.lock", ROOT).pathname}`,
-      new URL("cli.ts", ROOT).pathname,
-    ],
+    args: ["info", "--json", ...(lock ? [`--lock=${new URL(lock, ROOT).pathname}`] : []), entry],
     cwd: new URL(".", ROOT).pathname,
     env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();
-  if (code !== 0) throw new Error(`deno info cli.ts failed:\n${new TextDecoder().decode(stderr)}`);
-  const packages: Record<string, { name: string; localPath?: string }> =
-    JSON.parse(new TextDecoder().decode(stdout)).npmPackages;
+  if (code !== 0) throw new Error(`deno info ${entry} failed:\n${new TextDecoder().decode(stderr)}`);
+  return JSON.parse(new TextDecoder().decode(stdout)).npmPackages;
+}
+
+/** Name → directory of every npm package in the server's graph, pinned by `deno.lock`. */
+export async function npmPackageDirs(deno = Deno.execPath()): Promise<Record<string, string>> {
+  const packages = await graphNpmPackages("cli.ts", "deno.lock", deno);
   return Object.fromEntries(
     Object.values(packages).filter((p) => p.localPath).map((p) => [p.name, p.localPath!]),
   );

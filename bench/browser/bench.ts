@@ -122,6 +122,8 @@ async function startServers(tmp: string, procs: Proc[]): Promise<Servers> {
     await Promise.all([
       run("wasmnet", deno, (p) => [
         "run",
+        // WASMNET_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=DIR" profiles the server, as in the loopback bench.
+        ...(Deno.env.get("WASMNET_BENCH_DENO_FLAGS") ?? "").split(" ").filter(Boolean),
         "--allow-net",
         "--allow-read",
         "--allow-env",
