@@ -30,6 +30,7 @@ import { type AdminSource, type RunningAdmin, serveAdmin } from "./ops/admin.ts"
 import { notLiveChanges, PolicyHolder } from "./ops/live_policy.ts";
 import type { AccessRecord, EventFields, LogLevel } from "./ops/logger.ts";
 import { framingLabel, type RefusalKind, ServerMetrics, type SessionMeter } from "./ops/metrics.ts";
+import type { SocketObserver } from "./core/observer.ts";
 import { StatusBoard } from "./ops/status.ts";
 import type { ClusterSetup } from "./cluster/mod.ts";
 import { ClientBandwidth } from "./cluster/bandwidth.ts";
@@ -364,10 +365,10 @@ export class Server {
         policy: admitted.policy,
         serverHost: this.options.hostname,
         clientIp,
-        log: meter ? meter.log : this.#log,
+        log: this.#log,
         resolver: this.options.resolver,
         clientBudget: budget?.budget,
-        observer: this.#metrics?.sockets,
+        observer: meter?.observer,
         track: (session) => {
           tracked = true;
           this.#sessions.add(session);
@@ -388,22 +389,27 @@ export class Server {
 
   /**
    * Meters one upgrade (when the server counts): the session's meter is opened by `upgradeToPort` with the
-   * framing its front end chose, and its decisions count the sockets it opens.
+   * framing its front end chose; the core's socket reports go to the server's metrics and count the
+   * sockets this session opened.
    */
   #meterUpgrade(
     request: Request,
     frontend: string,
     clientIp: string,
-  ): { log: DecisionLog; current: SessionMeter | undefined } | undefined {
+  ): { observer: SocketObserver; current: SessionMeter | undefined } | undefined {
     const metrics = this.#metrics;
     if (!metrics) return undefined;
-    const metered: { log: DecisionLog; current: SessionMeter | undefined } = {
+    const all = metrics.sockets;
+    const metered: { observer: SocketObserver; current: SessionMeter | undefined } = {
       current: undefined,
-      log: (record) => {
-        if (metered.current && record.decision === "allow" && OPENS_SOCKET.has(record.op)) {
-          metered.current.socketsOpened++;
-        }
-        this.#log(record);
+      observer: {
+        opened: (kind) => {
+          if (metered.current) metered.current.socketsOpened++;
+          all.opened(kind);
+        },
+        closed: all.closed,
+        connected: all.connected,
+        failed: all.failed,
       },
     };
     observeUpgrade(request, (protocol) => {
@@ -546,18 +552,6 @@ export class Server {
 function refusalForStatus(status: number): RefusalKind {
   return status === 431 ? "size" : status === 429 || status === 503 ? "caps" : "malformed";
 }
-
-/** Ops whose allowed decision opens a socket (counted per session for the access log and status page). */
-const OPENS_SOCKET = new Set([
-  "connect",
-  "connect_tls",
-  "connect_udp",
-  "bind",
-  "wisp",
-  "wisp_udp",
-  "wisp_wsproxy",
-  "websockify",
-]);
 
 /** Builds a {@link Server}, in the shape of the original's Rust builder. */
 export class ServerBuilder {
