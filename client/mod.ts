@@ -14,12 +14,7 @@
  * @module
  */
 
-export {
-  WasmnetClient,
-  type WasmnetClientOptions,
-  type WebSocketConstructor,
-  type WebSocketLike,
-} from "./src/client.ts";
+export { WasmnetClient, type WasmnetClientOptions } from "./src/client.ts";
 export type {
   AcceptCallback,
   CloseCallback,
@@ -28,6 +23,8 @@ export type {
   Listener,
   SendData,
   UdpSocket,
+  WebSocketConstructor,
+  WebSocketLike,
 } from "./src/types.ts";
 export {
   type SocketChannel,
@@ -38,6 +35,13 @@ export {
   type WasmnetSocketOptions,
 } from "./src/socket.ts";
 export { WasmnetListener } from "./src/listener.ts";
+export {
+  discoverWebTransport,
+  type Transport,
+  type WebTransportInfo,
+  type WebTransportStats,
+  wellKnownUrl,
+} from "./src/webtransport.ts";
 export {
   type DatagramMessage,
   type ReceivedDatagram,

@@ -1,7 +1,7 @@
 /**
  * The plain types of the client's public callback API (what `send` takes, what `bind` and `connectUdp`
- * give, the callbacks), in a module of their own so the parts of the client that build on the API
- * (`datagram.ts`) need not import `client.ts`.
+ * give, the callbacks) and of the WebSocket it drives, in a module of their own so the parts of the
+ * client that build on them (`datagram.ts`, `webtransport.ts`) need not import `client.ts`.
  *
  * @module
  */
@@ -40,3 +40,28 @@ export type DataFromCallback = (
 export type AcceptCallback = (connId: SocketId, remote: string) => void;
 /** Called once when a socket is closed; `error` says why when it was not a normal close. */
 export type CloseCallback = (error?: WasmnetError) => void;
+
+/** The part of the WebSocket API the client uses, so a Node `ws` WebSocket can stand in for the global one. */
+export interface WebSocketLike {
+  /** 0 connecting, 1 open, 2 closing, 3 closed. */
+  readonly readyState: number;
+  /** Bytes queued by `send` but not yet handed to the network; drives the writable's backpressure. */
+  readonly bufferedAmount: number;
+  /** Set to `"arraybuffer"` by the client. */
+  binaryType: string;
+  /** The subprotocol the server chose (`wasmnet.v2` turns flow control on). */
+  readonly protocol?: string;
+  /** Sends one text or binary message (an `ArrayBuffer`-backed view, as the DOM's `WebSocket.send` takes). */
+  send(data: string | Uint8Array<ArrayBuffer>): void;
+  /** Closes the connection. */
+  close(code?: number, reason?: string): void;
+  /** Subscribes to `open`, `message`, `error` and `close`. */
+  // deno-lint-ignore no-explicit-any -- events differ between runtimes (DOM, Deno, the ws package)
+  addEventListener(type: string, listener: (event: any) => void): void;
+}
+
+/** A constructor of {@link WebSocketLike}, e.g. `globalThis.WebSocket` or the `ws` package's `WebSocket`. */
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+) => WebSocketLike;

@@ -100,11 +100,15 @@ export class SocketCore {
   }
 
   /**
-   * This core as one upgrade sees it: decisions to `log` (the server meters each upgrade's own), the
-   * client address's shared bandwidth. Resolver, observer and quota stay the server's.
+   * This core as one upgrade sees it: the session's own observer (the server meters each session's
+   * sockets), the client address's shared bandwidth, another log. What is left undefined stays the
+   * server's, as do the resolver and the quota.
    */
-  forUpgrade(options: { log?: DecisionLog; clientBudget?: BandwidthBudget }): SocketCore {
-    return new SocketCore({ ...this.#options, ...options });
+  forUpgrade(
+    options: { log?: DecisionLog; observer?: SocketObserver; clientBudget?: BandwidthBudget },
+  ): SocketCore {
+    const own = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+    return new SocketCore({ ...this.#options, ...own });
   }
 
   /** The handle a new session opens its sockets through. */

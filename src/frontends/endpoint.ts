@@ -51,3 +51,21 @@ export interface Endpoint {
   /** Upgrades an admitted WebSocket request and returns the response. */
   upgrade(request: Request, url: URL, ctx: EndpointContext): Response;
 }
+
+const ACCEPTED_WITHOUT_UPGRADE = new WeakSet<Response>();
+
+/**
+ * What a front end that sets its session up without an HTTP upgrade (WebTransport: the session is already
+ * there when admission runs) returns from `upgrade` once it has called `hold()`: like a 101, it keeps the
+ * slot held. Any other non-101 answer gives the slot back.
+ */
+export function acceptedWithoutUpgrade(): Response {
+  const response = new Response(null, { status: 204 });
+  ACCEPTED_WITHOUT_UPGRADE.add(response);
+  return response;
+}
+
+/** True if `response` came from {@link acceptedWithoutUpgrade} (admission keeps the session's slot). */
+export function isAcceptedWithoutUpgrade(response: Response): boolean {
+  return ACCEPTED_WITHOUT_UPGRADE.has(response);
+}

@@ -20,6 +20,7 @@
  * @module
  */
 
+import { isAcceptedWithoutUpgrade } from "../frontends/endpoint.ts";
 import { Authenticator, TokenError, tokensFromRequest } from "../auth/mod.ts";
 import type { DecisionLog } from "../core/log.ts";
 import { messageLimits, setMessageLimits } from "../core/limits.ts";
@@ -285,7 +286,7 @@ export class Admission {
       slot.release();
       throw err;
     }
-    if (!held || response.status !== 101) slot.release();
+    if (!held || (response.status !== 101 && !isAcceptedWithoutUpgrade(response))) slot.release();
     return response;
   }
 
