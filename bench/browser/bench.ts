@@ -15,7 +15,7 @@
 
 import { parseArgs } from "node:util";
 import { type ContenderSpec, type PageHost, startPage, type TaskValue } from "./page_host.ts";
-import { POLICY, wispJsCli } from "../peers.ts";
+import { POLICY, startWasmnet, wispJsCli } from "../peers.ts";
 import { freePort, type Proc, spawn, waitForPort } from "../procs.ts";
 import { renderBrowserReport, writeBrowserSection } from "./report.ts";
 
@@ -120,22 +120,9 @@ async function startServers(tmp: string, procs: Proc[]): Promise<Servers> {
   const cli = await wispJsCli();
   const ports = Object.fromEntries(
     await Promise.all([
-      run("wasmnet", deno, (p) => [
-        "run",
-        // WASMNET_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=DIR" profiles the server, as in the loopback bench.
-        ...(Deno.env.get("WASMNET_BENCH_DENO_FLAGS") ?? "").split(" ").filter(Boolean),
-        "--allow-net",
-        "--allow-read",
-        "--allow-env",
-        `${ROOT}cli.ts`,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        String(p),
-        "--policy",
-        `${tmp}/policy.toml`,
-        "--quiet",
-      ]),
+      startWasmnet(`${tmp}/policy.toml`).then((
+        { proc, port },
+      ) => (procs.push(proc), ["wasmnet", port] as const)),
       run("wispjs", "node", (p) => [cli, "-H", "127.0.0.1", "-P", String(p), "-L", "NONE", "-O", wispOpts]),
       run("bare", deno, (p) => ["run", "-A", `${ROOT}bench/bare_relay.ts`, String(p), String(targetPort)]),
       run(
