@@ -30,11 +30,14 @@ import { type AdminSource, type RunningAdmin, serveAdmin } from "./ops/admin.ts"
 import { notLiveChanges, PolicyHolder } from "./ops/live_policy.ts";
 import type { AccessRecord, EventFields, LogLevel } from "./ops/logger.ts";
 import { framingLabel, type RefusalKind, ServerMetrics, type SessionMeter } from "./ops/metrics.ts";
+import type { SocketObserver } from "./core/observer.ts";
 import { StatusBoard } from "./ops/status.ts";
 import type { ClusterSetup } from "./cluster/mod.ts";
 import { ClientBandwidth } from "./cluster/bandwidth.ts";
 import { registerClusterMetrics } from "./cluster/metrics.ts";
 import { clientKey } from "./http/admission.ts";
+import type { WebTransportConfig } from "./policy/config.ts";
+import { WebTransportFrontEnd, WELL_KNOWN_PATH } from "./frontends/webtransport/endpoint.ts";
 import { AcceptLoop, type AcceptStats } from "./http/accept.ts";
 import { connectionLimits } from "./http/bounds.ts";
 
@@ -67,6 +70,8 @@ export interface ServerOptions {
   cluster?: ClusterSetup;
   /** Share the port with other servers (`SO_REUSEPORT`; Deno 2.9.6 needs `--unstable-net`). Default false. */
   reusePort?: boolean;
+  /** The WebTransport front end (docs/webtransport.md); default the policy's `[webtransport]` (off). */
+  webtransport?: WebTransportConfig;
 }
 
 /** What {@link Server.reload} did. */
@@ -86,14 +91,16 @@ export interface RunningServer {
   finished: Promise<void>;
   /** The admin listener, when the server has one. */
   admin?: RunningAdmin;
+  /** The WebTransport listener, when on: its UDP port and the certificate's SHA-256 (base64). */
+  webtransport?: { port: number; certificateHash: string };
 }
 
 /** Options for {@link Server.serve} and {@link Server.listen}. */
 export interface ListenOptions {
   /** Aborting it shuts the server down gracefully. */
   signal?: AbortSignal;
-  /** Called once with the bound address. */
-  onListen?: (addr: Deno.NetAddr) => void;
+  /** Called once with the bound address (and the WebTransport listener's, when on). */
+  onListen?: (addr: Deno.NetAddr, webtransport?: { port: number; certificateHash: string }) => void;
   /** Called once with the admin listener's address, when there is one. */
   onAdminListen?: (addr: Deno.NetAddr) => void;
 }
@@ -121,6 +128,7 @@ export class Server {
   #metricsSource: (() => Promise<string>) | undefined;
   #drain: { done: Promise<void>; finish: () => void } | undefined;
   #onEmpty: (() => void) | undefined;
+  #webtransport: WebTransportFrontEnd | undefined;
   #accept: AcceptLoop | undefined;
 
   /** Prefer {@link Server.builder}. `endpoints` defaults to every protocol wasmnet speaks. */
@@ -324,28 +332,43 @@ export class Server {
     request: Request,
     info: Deno.ServeHandlerInfo<Deno.NetAddr>,
   ): Response | Promise<Response> => {
-    if (!isWebSocketUpgrade(request)) return notWebSocket();
     const url = new URL(request.url);
+    if (url.pathname === WELL_KNOWN_PATH && !isWebSocketUpgrade(request)) return this.#wellKnown(request);
+    if (!isWebSocketUpgrade(request)) return notWebSocket();
     const endpoint = this.#endpoints.find((e) => e.matches(url));
     if (!endpoint) {
       this.#metrics?.refused("endpoint");
       return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
     }
     const clientIp = clientIpOf(request, info.remoteAddr.hostname, this.options.policy);
-    // Origin, session caps and token are checked here, before any endpoint upgrades (src/http/admission.ts).
+    return this.#admit(request, url, clientIp, endpoint.name, (ctx) => endpoint.upgrade(request, url, ctx));
+  };
+
+  /**
+   * Origin, session caps and token are checked here, before any front end sets a session up
+   * (src/http/admission.ts); `start` gets the session's terms. The WebSocket endpoints and WebTransport
+   * (src/frontends/webtransport/) both come through here, so both are metered and tracked alike.
+   */
+  readonly #admit = (
+    request: Request,
+    url: URL,
+    clientIp: string,
+    frontend: string,
+    start: (ctx: EndpointContext) => Response,
+  ): Response | Promise<Response> => {
     return this.#admission.admit(request, url, clientIp, (admitted) => {
-      const meter = this.#meterUpgrade(request, endpoint.name, clientIp);
+      const meter = this.#meterUpgrade(request, frontend, clientIp);
       // The address's shared bandwidth (max_bandwidth_mbps_per_ip): held while a session is tracked.
       const budget = this.#bandwidth.acquire(clientKey(clientIp));
       let tracked = false;
-      const response = endpoint.upgrade(request, url, {
+      const response = start({
         policy: admitted.policy,
         serverHost: this.options.hostname,
         clientIp,
-        log: meter ? meter.log : this.#log,
+        log: this.#log,
         resolver: this.options.resolver,
         clientBudget: budget?.budget,
-        observer: this.#metrics?.sockets,
+        observer: meter?.observer,
         track: (session) => {
           tracked = true;
           this.#sessions.add(session);
@@ -366,22 +389,27 @@ export class Server {
 
   /**
    * Meters one upgrade (when the server counts): the session's meter is opened by `upgradeToPort` with the
-   * framing its front end chose, and its decisions count the sockets it opens.
+   * framing its front end chose; the core's socket reports go to the server's metrics and count the
+   * sockets this session opened.
    */
   #meterUpgrade(
     request: Request,
     frontend: string,
     clientIp: string,
-  ): { log: DecisionLog; current: SessionMeter | undefined } | undefined {
+  ): { observer: SocketObserver; current: SessionMeter | undefined } | undefined {
     const metrics = this.#metrics;
     if (!metrics) return undefined;
-    const metered: { log: DecisionLog; current: SessionMeter | undefined } = {
+    const all = metrics.sockets;
+    const metered: { observer: SocketObserver; current: SessionMeter | undefined } = {
       current: undefined,
-      log: (record) => {
-        if (metered.current && record.decision === "allow" && OPENS_SOCKET.has(record.op)) {
-          metered.current.socketsOpened++;
-        }
-        this.#log(record);
+      observer: {
+        opened: (kind) => {
+          if (metered.current) metered.current.socketsOpened++;
+          all.opened(kind);
+        },
+        closed: all.closed,
+        connected: all.connected,
+        failed: all.failed,
       },
     };
     observeUpgrade(request, (protocol) => {
@@ -409,17 +437,44 @@ export class Server {
     });
   }
 
+  /** `/.well-known/wasmnet`: where else this server can be reached (WebTransport), for `transport: "auto"`. */
+  #wellKnown(request: Request): Response | Promise<Response> {
+    if (this.#webtransport) return this.#webtransport.wellKnown(request);
+    return new Response(JSON.stringify({ webtransport: null }), {
+      headers: { "content-type": "application/json", "access-control-allow-origin": "*" },
+    });
+  }
+
   /**
    * Starts listening and returns once bound; shut down by aborting `signal`. The server owns its accept
    * loop (src/http/accept.ts): it survives running out of file descriptors, bounds connections before
-   * their upgrade, and upgrades to its own WebSocket, which bounds every message and reply.
+   * their upgrade, and upgrades to its own WebSocket, which bounds every message and reply. With
+   * `[webtransport]` on, the QUIC listener is bound first (a certificate that cannot be read or a port that
+   * cannot be bound rejects).
    */
-  serve(options: ListenOptions = {}): Promise<RunningServer> {
-    const listener = Deno.listen({
-      hostname: this.options.hostname,
-      port: this.options.port,
-      ...(this.options.reusePort ? { reusePort: true } : {}),
-    } as Deno.TcpListenOptions);
+  async serve(options: ListenOptions = {}): Promise<RunningServer> {
+    const wtConfig = this.options.webtransport ?? this.options.policy.config.webtransport;
+    const wtStop = new AbortController();
+    if (wtConfig.port !== 0) {
+      this.#webtransport = await WebTransportFrontEnd.start({
+        config: wtConfig,
+        hostname: this.options.hostname,
+        policy: this.options.policy,
+        admit: (request, url, clientIp, start) => this.#admit(request, url, clientIp, "webtransport", start),
+        signal: wtStop.signal,
+      });
+    }
+    let listener: Deno.TcpListener;
+    try {
+      listener = Deno.listen({
+        hostname: this.options.hostname,
+        port: this.options.port,
+        ...(this.options.reusePort ? { reusePort: true } : {}),
+      } as Deno.TcpListenOptions);
+    } catch (err) {
+      wtStop.abort(); // the QUIC listener goes with it
+      throw err;
+    }
     const addr = listener.addr;
     const stop = new AbortController();
     // The bounds are read per connection, so a reloaded policy applies to the next one.
@@ -446,17 +501,20 @@ export class Server {
       admin = this.options.admin &&
         serveAdmin(this.adminSource, { ...this.options.admin, signal: adminStop.signal });
     } catch (err) {
+      wtStop.abort();
       closeListener();
       const { hostname, port } = this.options.admin!;
       throw new Error(`admin listener on ${hostname}:${port}: ${(err as Error).message}`, { cause: err });
     }
     const shutdown = async () => {
+      wtStop.abort();
       this.#drain?.finish();
       this.closeSessions();
       closeListener();
       await loop.done;
       adminStop.abort();
       await admin?.finished;
+      await this.#webtransport?.finished;
       this.#metrics?.close();
     };
     const finished = options.signal?.aborted
@@ -464,10 +522,12 @@ export class Server {
       : new Promise<void>((done) =>
         options.signal?.addEventListener("abort", () => shutdown().then(done), { once: true })
       );
-    options.onListen?.(addr);
+    const wt = this.#webtransport;
+    const webtransport = wt && { port: wt.port, certificateHash: wt.certificateHash };
+    options.onListen?.(addr, webtransport);
     if (admin) options.onAdminListen?.(admin.addr);
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-    return Promise.resolve({ addr, url: `ws://${host}:${addr.port}/`, finished, admin });
+    return { addr, url: `ws://${host}:${addr.port}/`, finished, admin, webtransport };
   }
 
   /** Counts of the accept loop (connections in their handshake, fd exhaustion, shed), once serving. */
@@ -493,18 +553,6 @@ function refusalForStatus(status: number): RefusalKind {
   return status === 431 ? "size" : status === 429 || status === 503 ? "caps" : "malformed";
 }
 
-/** Ops whose allowed decision opens a socket (counted per session for the access log and status page). */
-const OPENS_SOCKET = new Set([
-  "connect",
-  "connect_tls",
-  "connect_udp",
-  "bind",
-  "wisp",
-  "wisp_udp",
-  "wisp_wsproxy",
-  "websockify",
-]);
-
 /** Builds a {@link Server}, in the shape of the original's Rust builder. */
 export class ServerBuilder {
   #hostname = "0.0.0.0";
@@ -519,6 +567,7 @@ export class ServerBuilder {
   #metrics: ServerMetrics | undefined;
   #cluster: ClusterSetup | undefined;
   #reusePort = false;
+  #webtransport: WebTransportConfig | undefined;
 
   /** Interface to listen on. */
   host(hostname: string): this {
@@ -611,6 +660,12 @@ export class ServerBuilder {
     return this;
   }
 
+  /** Serves WebTransport as `config` says (default: the policy's `[webtransport]`). */
+  webtransport(config: WebTransportConfig): this {
+    this.#webtransport = config;
+    return this;
+  }
+
   /** The server. */
   build(): Server {
     return new Server({
@@ -626,6 +681,7 @@ export class ServerBuilder {
       metrics: this.#metrics,
       cluster: this.#cluster,
       reusePort: this.#reusePort,
+      webtransport: this.#webtransport,
     });
   }
 }

@@ -51,8 +51,18 @@ export const RUNTIME_INCLUDES: readonly string[] = [];
  */
 export const RUNTIME_NPM_PACKAGES: readonly string[] = ["smol-toml", "ioredis", "prom-client"];
 
-/** The permissions baked into the binary: what `deno task start` grants the server. */
-export const PERMISSIONS: readonly string[] = ["--allow-net", "--allow-read", "--allow-env"];
+/**
+ * The permissions baked into the binary: what `deno task start` grants the server, plus what the deployment
+ * docs run it with: `--allow-sys=hostname` (a replica's default name under `[cluster]`) and `--unstable-net`
+ * (`--workers` shares the port with `SO_REUSEPORT`, which Deno 2.9.6 keeps behind that flag).
+ */
+export const PERMISSIONS: readonly string[] = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-env",
+  "--allow-sys=hostname",
+  "--unstable-net",
+];
 
 const ROOT = new URL("../", import.meta.url);
 

@@ -81,7 +81,7 @@ export class SessionMeter {
   readonly startedWall: number;
   bytesUp = 0;
   bytesDown = 0;
-  /** Sockets (connects, binds, UDP sockets) the policy allowed this session to open. */
+  /** Sockets (connected TCP and TLS, UDP, listeners) this session opened, as the core reported them. */
   socketsOpened = 0;
   sendBufferPauses = 0;
   /** The WebSocket close code, once closed. */
