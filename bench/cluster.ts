@@ -18,51 +18,28 @@
 
 import { RedisStore } from "../src/cluster/redis_store.ts";
 import { wasmnet } from "./clients.ts";
-import { connects } from "./workloads.ts";
-import { freePort, startFirehose, startRedis, waitForPort } from "../tests/cluster/redis_server.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
+import { connects, withTimeout } from "./workloads.ts";
+import { startFirehose, startRedis } from "../tests/cluster/redis_server.ts";
+import { spawnCli } from "../tests/helpers.ts";
 
 interface Server {
   port: number;
   stop(): Promise<void>;
 }
 
+/**
+ * `cli.ts` on `--port 0`, waiting for the line that names the bound port (a port picked in advance could be
+ * taken by another process on a busy machine, and then the bench would measure that one).
+ */
 async function startServer(policy: string, workers: number): Promise<Server> {
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--unstable-net",
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      "--allow-sys",
-      `${ROOT}cli.ts`,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--policy",
-      policy,
-      "--quiet",
-      "--workers",
-      String(workers),
-      "--drain-timeout",
-      "0",
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  await waitForPort(port, 20_000);
-  return {
-    port,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
+  const server = await spawnCli(
+    ["--policy", policy, "--quiet", "--workers", String(workers), "--drain-timeout", "0"],
+    {
+      denoFlags: ["--unstable-net", "--allow-net", "--allow-read", "--allow-env", "--allow-sys"],
+      waitFor: workers > 1 ? /workers on ws:\/\/\S+/ : undefined,
     },
-  };
+  );
+  return { port: server.port, stop: () => server.stop() };
 }
 
 /** Opens a session and resolves once it is open (or rejects when refused). */
@@ -172,9 +149,18 @@ export async function clusterBench(quick = false): Promise<string> {
       for (const workers of [1, 2]) {
         const server = await startServer(local, workers);
         try {
-          const hs = await handshakesPerSec(server.port, HANDSHAKES);
-          const conn = await connectsPerSec(server.port, echo.port, 16, CONNECTS_EACH);
-          const mbps = await throughput(server.port, source.port, 16, DOWNLOAD_MS);
+          // A stalled workload fails the run loudly instead of hanging it.
+          const hs = await withTimeout(handshakesPerSec(server.port, HANDSHAKES), 120_000, "handshakes");
+          const conn = await withTimeout(
+            connectsPerSec(server.port, echo.port, 16, CONNECTS_EACH),
+            120_000,
+            "connects",
+          );
+          const mbps = await withTimeout(
+            throughput(server.port, source.port, 16, DOWNLOAD_MS),
+            60_000,
+            "download",
+          );
           const r = results.get(workers)!;
           if (round > 0) (r.hs.push(hs), r.conn.push(conn), r.mbps.push(mbps)); // round 0 warms up
           console.error(
