@@ -173,6 +173,17 @@ class Sock {
 /** Takes up to `max` bytes off the front of `sock`'s queue (without removing them when `peek`). */
 function take(sock: Sock, max: number, peek: boolean): Uint8Array {
   const n = Math.min(max, sock.buffered);
+  const first = sock.chunks[0];
+  if (first.length >= n) {
+    // One chunk holds it all: a view, no copy (chunks are the client's own message buffers, never reused;
+    // the ABI layers copy into the program's memory).
+    if (!peek) {
+      if (first.length === n) sock.chunks.shift();
+      else sock.chunks[0] = first.subarray(n);
+      sock.buffered -= n;
+    }
+    return first.subarray(0, n);
+  }
   const out = new Uint8Array(n);
   let off = 0;
   let i = 0;

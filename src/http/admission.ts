@@ -61,6 +61,19 @@ export interface Refusal {
   reason: string;
 }
 
+const ACCEPTED_WITHOUT_UPGRADE = new WeakSet<Response>();
+
+/**
+ * What a front end that sets its session up without an HTTP upgrade (WebTransport: the session is already
+ * there when admission runs) returns from `upgrade` once it has called `hold()`: like a 101, it keeps the
+ * slot held. Any other non-101 answer gives the slot back.
+ */
+export function acceptedWithoutUpgrade(): Response {
+  const response = new Response(null, { status: 204 });
+  ACCEPTED_WITHOUT_UPGRADE.add(response);
+  return response;
+}
+
 /** Counts sessions, globally and per client, and admits or refuses upgrades. One per server. */
 export class Admission {
   readonly #policy: Policy;
@@ -285,7 +298,7 @@ export class Admission {
       slot.release();
       throw err;
     }
-    if (!held || response.status !== 101) slot.release();
+    if (!held || (response.status !== 101 && !ACCEPTED_WITHOUT_UPGRADE.has(response))) slot.release();
     return response;
   }
 

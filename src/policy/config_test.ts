@@ -327,3 +327,38 @@ Deno.test("[cluster]: a redis URL without secrets, failure modes, workers as a c
   bad(`[server]\nworkers = 300`, "server.workers", "0 to 256");
   bad(`[cluster]\nredis_url = "redis://x"`, "cluster.redis_url", "unknown key");
 });
+
+Deno.test("[webtransport]: off by default; a port needs cert and key; keys are checked", () => {
+  assert.deepEqual(Policy.defaults().config.webtransport, {
+    port: 0,
+    cert: "",
+    key: "",
+    pin_certificate: true,
+    public_host: "",
+  });
+  const on = Policy.fromToml(
+    `[webtransport]\nport = 9443\ncert = "c.pem"\nkey = "k.pem"\npin_certificate = false\npublic_host = "wt.example"`,
+    "p.toml",
+  );
+  assert.deepEqual(on.config.webtransport, {
+    port: 9443,
+    cert: "c.pem",
+    key: "k.pem",
+    pin_certificate: false,
+    public_host: "wt.example",
+  });
+  const bad: [string, RegExp][] = [
+    [`[webtransport]\nport = 9443`, /webtransport\.port.*cert/],
+    [`[webtransport]\nport = 70000\ncert = "c"\nkey = "k"`, /webtransport\.port/],
+    [`[webtransport]\nport = "9443"`, /webtransport\.port/],
+    [`[webtransport]\npublic_host = "a b"`, /webtransport\.public_host/],
+    [`[webtransport]\ncertificate = "c.pem"`, /webtransport\.certificate/],
+  ];
+  for (const [toml, message] of bad) {
+    assert.throws(
+      () => Policy.fromToml(toml, "p.toml"),
+      (e: Error) => e instanceof PolicyError && message.test(e.message),
+      toml,
+    );
+  }
+});
