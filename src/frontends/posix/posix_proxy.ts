@@ -34,6 +34,7 @@ import { type CoreSession, coreSessionOf, formatHostPort } from "../../core/core
 import type { DecisionLog } from "../../core/log.ts";
 import { isIpLiteral, type Policy } from "../../policy/mod.ts";
 import type { Resolver } from "../../core/sockets/resolver.ts";
+import { DRAIN_FLUSH_MS } from "../../core/sockets/tcp.ts";
 import { offeredProtocols, upgradeToPort, type WebSocketPort } from "../../core/websocket.ts";
 import {
   type AddrinfoEntry,
@@ -179,6 +180,22 @@ export class PosixProxySession implements Closable {
     this.#controller.abort();
     this.#core.close();
     this.#sockets.destroyAll();
+  }
+
+  /**
+   * How a drain ends the session: like {@link shutdown}, but every connected socket first writes the sends
+   * it already accepted (for up to `flushMs`) and then closes. Resolves once all have closed.
+   */
+  async finish(code = 1001, reason = "server shutting down", flushMs = DRAIN_FLUSH_MS): Promise<void> {
+    if (this.closed) return;
+    const flushing: Promise<void>[] = [];
+    for (const [fd, sock] of [...this.#sockets]) {
+      if (!sock.conn) continue;
+      this.#sockets.delete(fd); // not closed with the rest: it closes once written
+      flushing.push(sock.conn.closeWithin(flushMs).finally(() => this.#destroy(sock)));
+    }
+    this.shutdown(code, reason);
+    await Promise.all(flushing);
   }
 
   /** Closes the session and its WebSocket with `code`. */
