@@ -21,7 +21,7 @@ import {
   type SocketId,
   toBytes,
 } from "./wire.ts";
-import { type SocketChannel, type SocketSink, WasmnetSocket, type WasmnetSocketOptions } from "./socket.ts";
+import { type SocketChannel, WasmnetSocket, type WasmnetSocketOptions } from "./socket.ts";
 import { WasmnetListener } from "./listener.ts";
 import { WasmnetDatagramSocket, type WasmnetDatagramSocketOptions } from "./datagram.ts";
 import { ClientFlow, PROTOCOL_V2 } from "./flow.ts";

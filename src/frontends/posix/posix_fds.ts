@@ -84,6 +84,11 @@ export class FdTable {
     return sock;
   }
 
+  /** Every socket, in number order of opening. */
+  values(): IterableIterator<VSocket> {
+    return this.#sockets.values();
+  }
+
   /** Forgets `fd` (the caller closes what it held). */
   delete(fd: number): boolean {
     return this.#sockets.delete(fd);

@@ -189,10 +189,10 @@ export class PosixProxySession implements Closable {
   async finish(code = 1001, reason = "server shutting down", flushMs = DRAIN_FLUSH_MS): Promise<void> {
     if (this.closed) return;
     const flushing: Promise<void>[] = [];
-    for (const [fd, sock] of [...this.#sockets]) {
+    for (const sock of [...this.#sockets.values()]) {
       if (!sock.conn) continue;
-      this.#sockets.delete(fd); // not closed with the rest: it closes once written
-      flushing.push(sock.conn.closeWithin(flushMs).finally(() => this.#destroy(sock)));
+      this.#sockets.delete(sock.fd); // not closed with the rest: it closes once written
+      flushing.push(sock.conn.closeWithin(flushMs).finally(() => destroySocket(sock)));
     }
     this.shutdown(code, reason);
     await Promise.all(flushing);
