@@ -13,7 +13,12 @@
  * @module
  */
 
-import { installUpgrader, type UpgradedSocket, type UpgradeRequestOptions } from "../core/websocket.ts";
+import {
+  installUpgrader,
+  isWebSocketUpgrade,
+  type UpgradedSocket,
+  type UpgradeRequestOptions,
+} from "../core/websocket.ts";
 import { sleep } from "../core/limits.ts";
 import { acceptKey } from "./ws_frames.ts";
 import { RawWebSocket } from "./raw_websocket.ts";
@@ -194,15 +199,18 @@ export class AcceptLoop {
     }
     const local = conn.localAddr;
     const request = toRequest(read.head, hostPort(local));
+    if (isWebSocketUpgrade(request) && !validUpgrade(request)) {
+      // RFC 6455 §4.2.1: a GET with version 13 and a 16-byte key; anything else is a plain 400.
+      await writeAll(conn, statusResponse(400, "bad WebSocket upgrade (GET, version 13, a key)")).catch(
+        () => {},
+      );
+      return closeQuietly(conn);
+    }
     let socket: RawWebSocket | undefined;
     let answer: { protocol?: string; accept: string } | undefined;
     const upgrader = (options: UpgradeRequestOptions): UpgradedSocket => {
       const key = request.headers.get("sec-websocket-key") ?? "";
-      if (
-        request.method !== "GET" || request.headers.get("sec-websocket-version") !== "13" || !validKey(key)
-      ) {
-        throw new TypeError("invalid WebSocket upgrade request");
-      }
+      if (!validUpgrade(request)) throw new TypeError("invalid WebSocket upgrade request");
       answer = { protocol: options.protocol, accept: key };
       socket = new RawWebSocket(conn, read.rest, {
         maxMessageBytes: options.maxMessageBytes,
@@ -247,8 +255,11 @@ export class AcceptLoop {
   }
 }
 
-function validKey(key: string): boolean {
-  return /^[A-Za-z0-9+/]{22}==$/.test(key);
+/** A well-formed WebSocket upgrade: GET, version 13, a base64 16-byte key. */
+function validUpgrade(request: Request): boolean {
+  const key = request.headers.get("sec-websocket-key") ?? "";
+  return request.method === "GET" && request.headers.get("sec-websocket-version") === "13" &&
+    /^[A-Za-z0-9+/]{22}==$/.test(key);
 }
 
 function hostPort(addr: Deno.NetAddr): string {
