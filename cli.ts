@@ -47,6 +47,10 @@ Options:
   --log-level L    debug, info (default: decisions, access lines, events), warn, error
   --log-format F   json (default) or text (TIME LEVEL EVENT key=value ...)
   --quiet          do not log decisions
+  --webtransport PORT       also serve WebTransport on this UDP port (needs Deno's --unstable-net,
+                   --webtransport-cert and --webtransport-key, or [webtransport] in the policy)
+  --webtransport-cert FILE  certificate chain (PEM) for WebTransport
+  --webtransport-key FILE   private key (PEM) for WebTransport
   --workers N      N servers on the one port, one per core ("auto": one per CPU; default 1 or
                    [server] workers); needs Deno's --unstable-net (SO_REUSEPORT). Without
                    [cluster] redis each worker enforces ceil(cap / N) (docs/deployment.md)
@@ -93,6 +97,9 @@ export async function main(
         "log-format": { type: "string" },
         quiet: { type: "boolean" },
         workers: { type: "string" },
+        webtransport: { type: "string" },
+        "webtransport-cert": { type: "string" },
+        "webtransport-key": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -156,12 +163,28 @@ export async function main(
     return 1;
   }
 
+  const wt = { ...policy.config.webtransport };
+  if (flags.webtransport !== undefined) {
+    wt.port = Number(flags.webtransport);
+    if (!/^\d{1,5}$/.test(flags.webtransport) || wt.port < 1 || wt.port > 65535) {
+      return usageError(`--webtransport must be a UDP port 1-65535, got "${flags.webtransport}"`);
+    }
+  }
+  wt.cert = flags["webtransport-cert"] ?? wt.cert;
+  wt.key = flags["webtransport-key"] ?? wt.key;
+  if (wt.port !== 0 && (wt.cert === "" || wt.key === "")) {
+    return usageError("WebTransport needs --webtransport-cert and --webtransport-key (PEM files)");
+  }
+
   const workersFlag = flags.workers ?? policy.config.server.workers;
   const workers = workersFlag === "auto" || workersFlag === 0
     ? navigator.hardwareConcurrency
     : Number(workersFlag);
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
     return usageError(`--workers must be 1-256 or "auto", got "${flags.workers}"`);
+  }
+  if (workers > 1 && wt.port !== 0) {
+    return usageError("--webtransport does not work with --workers yet (one QUIC listener per port)");
   }
   if (workers > 1 && place === undefined) {
     // Deno ends the whole process when reusePort is asked without the flag, so ask first: the flag's other
@@ -199,6 +222,7 @@ export async function main(
   const logger = createLogger({ level, format: format as LogFormat });
   const builder = Server.builder().host(hostname).port(port).policy(policy).cluster(cluster)
     .reusePort(place !== undefined)
+    .webtransport(wt)
     .log(flags.quiet ? () => {} : logger.decision)
     .events(logger.log);
   // Sessions are metered only for an access log or the admin listener (no counting otherwise).
@@ -244,7 +268,7 @@ export async function main(
   try {
     await server.listen({
       signal: shutdown.signal,
-      onListen: (addr) => {
+      onListen: (addr, webtransport) => {
         const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
         const url = `ws://${host}:${addr.port}/`;
         const banner = [
@@ -252,6 +276,11 @@ export async function main(
           `policy: ${policy.describe()}`,
           `limits: ${describeShares(policy.config, cluster)}`,
         ];
+        if (webtransport) {
+          banner.push(
+            `webtransport: udp port ${webtransport.port}, certificate sha-256 ${webtransport.certificateHash}`,
+          );
+        }
         if (place === undefined) { for (const line of banner) console.log(line); }
         else toSupervisor({ type: "listening", url, port: addr.port, banner });
         // One line on stderr when `ulimit -n` is below what the caps can use (src/http/bounds.ts).

@@ -141,7 +141,13 @@ async function main(): Promise<void> {
       if (pid) (row.cpu ??= []).push((cpuMs(pid) - cpuBefore) / (SIZE.bulk / MiB));
       return mbps;
     }, rate("down"));
-    await inRounds("upload", live, bulk, (t) => upload(t, targetPort, SIZE.bulk), rate("up"));
+    await inRounds("upload", live, bulk, async (t, { contender, running, row }) => {
+      const pid = contender.noMemory ? undefined : running.proc?.pid;
+      const cpuBefore = pid ? cpuMs(pid) : 0;
+      const mbps = await upload(t, targetPort, SIZE.bulk);
+      if (pid) (row.cpuUp ??= []).push((cpuMs(pid) - cpuBefore) / (SIZE.bulk / MiB));
+      return mbps;
+    }, rate("up"));
     await inRounds("16 sockets", live, bulk, (t) => parallel(t, targetPort, SIZE.parallel), rate("par"));
     const perRound = (n: number) => Math.ceil(n / SIZE.repeats);
     for (const [what, size, metric] of [["echo 1 B", 1, "rtt1"], ["echo 1 KiB", 1024, "rtt1k"]] as const) {

@@ -68,11 +68,20 @@ export function minorFaults(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
 }
 
-/** CPU time a process has used so far, user plus system, in milliseconds (Linux /proc: fields 14 and 15 of `stat`, in clock ticks of 1/100 s). */
+/**
+ * CPU time a process's threads have run so far, in milliseconds, to the nanosecond: the first field of each
+ * `/proc/PID/task/TID/schedstat` (`stat`'s utime and stime count 10 ms ticks, too coarse for one round).
+ */
 export function cpuMs(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  let ns = 0;
+  for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/schedstat`).split(" ")[0]);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return ns / 1e6;
 }
 
 /** Resident memory of a process in bytes (Linux /proc). */

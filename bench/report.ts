@@ -28,6 +28,8 @@ export interface Row {
   faults?: number[];
   /** The server's CPU time per MiB downloaded, in ms, per round (warm-up included; bench/metrics_cost.ts). */
   cpu?: number[];
+  /** The same per MiB uploaded. */
+  cpuUp?: number[];
   /** Rounds of a workload dropped with BUFFER_FULL (v1 uploads), by workload. */
   dropped?: Record<string, number>;
 }

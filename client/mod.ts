@@ -37,6 +37,13 @@ export {
 } from "./src/socket.ts";
 export { WasmnetListener } from "./src/listener.ts";
 export {
+  discoverWebTransport,
+  type Transport,
+  type WebTransportInfo,
+  type WebTransportStats,
+  wellKnownUrl,
+} from "./src/webtransport.ts";
+export {
   type DatagramMessage,
   type ReceivedDatagram,
   WasmnetDatagramSocket,

@@ -3,38 +3,38 @@
  * upgrades WebSockets and hands each one to a {@link Session}. The server owns its sessions: when its
  * signal aborts, every session is closed with code 1001 and every socket under it is closed.
  *
+ * Longer than 500 lines because `Server` and its `ServerBuilder` are one module: the builder makes a
+ * Server and `Server.builder()` returns a builder, so two modules would import each other. What the server
+ * does for operators (drain, reload, metering, the admin listener) lives in src/ops/.
+ *
  * @module
  */
 
 import { warmAllocator } from "./core/allocator.ts";
 import { Admission } from "./http/admission.ts";
-import { Authenticator } from "./auth/mod.ts";
 import { messageLimits, setMessageLimits } from "./core/limits.ts";
 import type { Closable, Endpoint, EndpointContext } from "./frontends/endpoint.ts";
 import { EXTRA_ENDPOINTS } from "./http/endpoints.ts";
-import { type DecisionLog, type DecisionRecord, jsonLineLog, silentLog, withReplica } from "./core/log.ts";
-import {
-  clientAddressOf,
-  loadPolicyFile,
-  loadPolicyFileSync,
-  Policy,
-  type PolicyConfigInput,
-} from "./policy/mod.ts";
+import { type DecisionLog, jsonLineLog, silentLog, withReplica } from "./core/log.ts";
+import { clientAddressOf, loadPolicyFileSync, Policy, type PolicyConfigInput } from "./policy/mod.ts";
 import { Session } from "./frontends/wasmnet/session.ts";
 import { defaultResolver } from "./core/sockets/dns.ts";
 import type { Resolver } from "./core/sockets/resolver.ts";
-import { caCertsFor } from "./core/sockets/tls.ts";
-import { isWebSocketUpgrade, observeUpgrade, offeredProtocols, upgradeToPort } from "./core/websocket.ts";
+import { isWebSocketUpgrade, offeredProtocols, upgradeToPort } from "./core/websocket.ts";
 import { PROTOCOL_V2 } from "./frontends/wasmnet/flow.ts";
 import { type AdminSource, type RunningAdmin, serveAdmin } from "./ops/admin.ts";
-import { notLiveChanges, PolicyHolder } from "./ops/live_policy.ts";
+import { PolicyHolder } from "./ops/live_policy.ts";
 import type { AccessRecord, EventFields, LogLevel } from "./ops/logger.ts";
-import { framingLabel, ServerMetrics, type SessionMeter } from "./ops/metrics.ts";
-import { StatusBoard } from "./ops/status.ts";
+import { type RefusalKind, ServerMetrics } from "./ops/metrics.ts";
+import { Drain } from "./ops/drain.ts";
+import { prepareReload, type ReloadResult, reportReload } from "./ops/reload.ts";
+import { SessionMetering } from "./ops/session_metering.ts";
 import type { ClusterSetup } from "./cluster/mod.ts";
 import { ClientBandwidth } from "./cluster/bandwidth.ts";
 import { registerClusterMetrics } from "./cluster/metrics.ts";
 import { clientKey } from "./http/admission.ts";
+import type { WebTransportConfig } from "./policy/config.ts";
+import { WebTransportFrontEnd, WELL_KNOWN_PATH } from "./frontends/webtransport/endpoint.ts";
 import { AcceptLoop, type AcceptStats } from "./http/accept.ts";
 import { connectionLimits } from "./http/bounds.ts";
 
@@ -67,14 +67,11 @@ export interface ServerOptions {
   cluster?: ClusterSetup;
   /** Share the port with other servers (`SO_REUSEPORT`; Deno 2.9.6 needs `--unstable-net`). Default false. */
   reusePort?: boolean;
+  /** The WebTransport front end (docs/webtransport.md); default the policy's `[webtransport]` (off). */
+  webtransport?: WebTransportConfig;
 }
 
-/** What {@link Server.reload} did. */
-export type ReloadResult =
-  /** The new policy is in force; `notLive` names changed settings that apply only after a restart. */
-  | { ok: true; policy: Policy; notLive: string[] }
-  /** Nothing changed; `error` is what start-up would have said about the file. */
-  | { ok: false; error: Error };
+export type { ReloadResult };
 
 /** A server that is listening. */
 export interface RunningServer {
@@ -86,14 +83,16 @@ export interface RunningServer {
   finished: Promise<void>;
   /** The admin listener, when the server has one. */
   admin?: RunningAdmin;
+  /** The WebTransport listener, when on: its UDP port and the certificate's SHA-256 (base64). */
+  webtransport?: { port: number; certificateHash: string };
 }
 
 /** Options for {@link Server.serve} and {@link Server.listen}. */
 export interface ListenOptions {
   /** Aborting it shuts the server down gracefully. */
   signal?: AbortSignal;
-  /** Called once with the bound address. */
-  onListen?: (addr: Deno.NetAddr) => void;
+  /** Called once with the bound address (and the WebTransport listener's, when on). */
+  onListen?: (addr: Deno.NetAddr, webtransport?: { port: number; certificateHash: string }) => void;
   /** Called once with the admin listener's address, when there is one. */
   onAdminListen?: (addr: Deno.NetAddr) => void;
 }
@@ -115,12 +114,12 @@ export class Server {
   readonly #policy: PolicyHolder;
   /** Every decision of the server passes here: counted, kept for the status page, then logged. */
   readonly #log: DecisionLog;
-  readonly #metrics: ServerMetrics | undefined;
-  readonly #board: StatusBoard | undefined;
+  /** Metrics, status page and access log; undefined when nothing asks for them (no counting then). */
+  readonly #metering: SessionMetering | undefined;
   readonly #readiness = new Map<string, () => string | null>();
   #metricsSource: (() => Promise<string>) | undefined;
-  #drain: { done: Promise<void>; finish: () => void } | undefined;
-  #onEmpty: (() => void) | undefined;
+  readonly #drain: Drain;
+  #webtransport: WebTransportFrontEnd | undefined;
   #accept: AcceptLoop | undefined;
 
   /** Prefer {@link Server.builder}. `endpoints` defaults to every protocol wasmnet speaks. */
@@ -136,17 +135,15 @@ export class Server {
       resolver: options.resolver ?? defaultResolver(options.policy),
     };
     this.#endpoints = endpoints;
-    this.#metrics = options.metrics ??
+    const replica = options.cluster?.replica;
+    const metrics = options.metrics ??
       (options.admin || options.accessLog
         ? new ServerMetrics({ eventLoopSampleMs: options.admin ? 100 : 0 })
         : undefined);
-    this.#board = this.#metrics && new StatusBoard();
-    const replica = options.cluster?.replica;
+    this.#metering = metrics && new SessionMetering(metrics, options.accessLog, replica);
     const base = replica === undefined ? options.log : withReplica(options.log, replica);
-    const metrics = this.#metrics, board = this.#board;
-    this.#log = metrics && board
-      ? (record: DecisionRecord) => (metrics.decided(record), board.decided(record), base(record))
-      : base;
+    this.#log = this.#metering?.decisions(base) ?? base;
+    this.#drain = new Drain(this.#sessions, () => this.closeSessions(), options.events);
     this.options = { ...this.options, log: base };
     this.#admission = new Admission(this.#policy.view, this.#log, undefined, {
       shared: options.cluster?.shared,
@@ -191,12 +188,12 @@ export class Server {
 
   /** The server's metrics, when it counts (admin listener or access log; see {@link ServerOptions.metrics}). */
   get metrics(): ServerMetrics | undefined {
-    return this.#metrics;
+    return this.#metering?.metrics;
   }
 
   /** True from the start of a {@link drain}: new sessions are refused with 503, `/readyz` answers 503. */
   get draining(): boolean {
-    return this.#drain !== undefined;
+    return this.#drain.active;
   }
 
   /**
@@ -227,18 +224,13 @@ export class Server {
 
   /** What the admin listener serves for this server. */
   get adminSource(): AdminSource {
-    const metrics = this.#metrics ?? new ServerMetrics({ eventLoopSampleMs: 0 });
-    const board = this.#board ?? new StatusBoard();
-    return {
-      metrics: () => this.#metricsSource?.() ?? metrics.render(),
+    const metering = this.#metering ?? new SessionMetering(new ServerMetrics({ eventLoopSampleMs: 0 }));
+    return metering.adminSource({
       notReady: () => this.notReady(),
-      status: () =>
-        board.snapshot(metrics, {
-          draining: this.draining,
-          policy: this.#policy.current.describe(),
-          refusals: metrics.refusalCount,
-        }),
-    };
+      draining: () => this.draining,
+      policy: () => this.#policy.current.describe(),
+      metricsText: () => this.#metricsSource?.(),
+    });
   }
 
   /**
@@ -248,34 +240,11 @@ export class Server {
    * promise. Aborting {@link serve}'s signal ends the drain at once.
    */
   drain(timeoutMs?: number): Promise<void> {
-    if (this.#drain) return this.#drain.done;
-    const ms = timeoutMs ?? this.#policy.current.config.server.drain_timeout_secs * 1000;
-    let resolve!: () => void;
-    const done = new Promise<void>((r) => (resolve = r));
-    const finish = (flush: boolean) => {
-      clearTimeout(timer);
-      this.#onEmpty = undefined;
-      if (!flush) return (this.closeSessions(), resolve());
-      // The window is over: every session closes with 1001, writing out what its client already sent.
-      const sessions = [...this.#sessions];
-      this.#sessions.clear();
-      Promise.all(sessions.map((s) => s.finish ? s.finish(1001, "server shutting down") : s.shutdown(1001)))
-        .then(() => resolve());
-    };
-    const timer = setTimeout(() => {
-      this.options.events?.("warn", "drain_timeout", {
-        sessions: this.#sessions.size,
-        timeout_secs: ms / 1000,
-      });
-      finish(true);
-    }, ms);
-    this.#onEmpty = () => finish(false);
-    this.#drain = { done, finish: () => finish(false) };
-    this.#admission.draining = true;
-    if (this.#metrics) this.#metrics.draining = true;
-    this.options.events?.("info", "draining", { sessions: this.#sessions.size, timeout_secs: ms / 1000 });
-    if (this.#sessions.size === 0) finish(false);
-    return done;
+    if (!this.#drain.active) {
+      this.#admission.draining = true;
+      if (this.metrics) this.metrics.draining = true;
+    }
+    return this.#drain.start(timeoutMs ?? this.#policy.current.config.server.drain_timeout_secs * 1000);
   }
 
   /**
@@ -287,32 +256,15 @@ export class Server {
   async reload(source: string | Policy | undefined = this.options.policyFile): Promise<ReloadResult> {
     let result: ReloadResult;
     try {
-      if (source === undefined) throw new Error("no policy file to reload (the server started without one)");
-      const next = typeof source === "string" ? await loadPolicyFile(source) : source;
-      await caCertsFor(next);
-      const auth = Authenticator.fromConfig(next.config.auth);
-      const notLive = notLiveChanges(this.#policy.current.config, next.config);
-      this.#policy.replace(next);
-      this.#admission.replaceAuth(auth);
-      result = { ok: true, policy: next, notLive };
+      const next = await prepareReload(source, this.#policy.current);
+      this.#policy.replace(next.policy);
+      this.#admission.replaceAuth(next.auth);
+      result = { ok: true, policy: next.policy, notLive: next.notLive };
     } catch (err) {
       result = { ok: false, error: err instanceof Error ? err : new Error(String(err)) };
     }
-    this.#metrics?.reloaded(result.ok);
-    if (result.ok) {
-      this.options.events?.("info", "policy_reloaded", {
-        policy: result.policy.describe(),
-        not_live: result.notLive.length > 0 ? result.notLive : undefined,
-      });
-      if (result.notLive.length > 0) {
-        this.options.events?.("warn", "reload_not_live", {
-          settings: result.notLive,
-          note: "these settings take effect after a restart",
-        });
-      }
-    } else {
-      this.options.events?.("error", "policy_reload_failed", { error: result.error.message });
-    }
+    this.metrics?.reloaded(result.ok);
+    reportReload(result, this.options.events);
     return result;
   }
 
@@ -324,28 +276,43 @@ export class Server {
     request: Request,
     info: Deno.ServeHandlerInfo<Deno.NetAddr>,
   ): Response | Promise<Response> => {
-    if (!isWebSocketUpgrade(request)) return notWebSocket();
     const url = new URL(request.url);
+    if (url.pathname === WELL_KNOWN_PATH && !isWebSocketUpgrade(request)) return this.#wellKnown(request);
+    if (!isWebSocketUpgrade(request)) return notWebSocket();
     const endpoint = this.#endpoints.find((e) => e.matches(url));
     if (!endpoint) {
-      this.#metrics?.refused("endpoint");
+      this.metrics?.refused("endpoint");
       return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
     }
     const clientIp = clientIpOf(request, info.remoteAddr.hostname, this.options.policy);
-    // Origin, session caps and token are checked here, before any endpoint upgrades (src/http/admission.ts).
+    return this.#admit(request, url, clientIp, endpoint.name, (ctx) => endpoint.upgrade(request, url, ctx));
+  };
+
+  /**
+   * Origin, session caps and token are checked here, before any front end sets a session up
+   * (src/http/admission.ts); `start` gets the session's terms. The WebSocket endpoints and WebTransport
+   * (src/frontends/webtransport/) both come through here, so both are metered and tracked alike.
+   */
+  readonly #admit = (
+    request: Request,
+    url: URL,
+    clientIp: string,
+    frontend: string,
+    start: (ctx: EndpointContext) => Response,
+  ): Response | Promise<Response> => {
     return this.#admission.admit(request, url, clientIp, (admitted) => {
-      const meter = this.#meterUpgrade(request, endpoint.name, clientIp);
+      const meter = this.#metering?.meterUpgrade(request, frontend, clientIp);
       // The address's shared bandwidth (max_bandwidth_mbps_per_ip): held while a session is tracked.
       const budget = this.#bandwidth.acquire(clientKey(clientIp));
       let tracked = false;
-      const response = endpoint.upgrade(request, url, {
+      const response = start({
         policy: admitted.policy,
         serverHost: this.options.hostname,
         clientIp,
-        log: meter ? meter.log : this.#log,
+        log: this.#log,
         resolver: this.options.resolver,
         clientBudget: budget?.budget,
-        observer: this.#metrics?.sockets,
+        observer: meter?.observer,
         track: (session) => {
           tracked = true;
           this.#sessions.add(session);
@@ -355,7 +322,7 @@ export class Server {
             this.#sessions.delete(session);
             release();
             budget?.release();
-            if (this.#sessions.size === 0) this.#onEmpty?.();
+            this.#drain.sessionEnded();
           };
         },
       });
@@ -365,61 +332,44 @@ export class Server {
   };
 
   /**
-   * Meters one upgrade (when the server counts): the session's meter is opened by `upgradeToPort` with the
-   * framing its front end chose, and its decisions count the sockets it opens.
-   */
-  #meterUpgrade(
-    request: Request,
-    frontend: string,
-    clientIp: string,
-  ): { log: DecisionLog; current: SessionMeter | undefined } | undefined {
-    const metrics = this.#metrics;
-    if (!metrics) return undefined;
-    const metered: { log: DecisionLog; current: SessionMeter | undefined } = {
-      current: undefined,
-      log: (record) => {
-        if (metered.current && record.decision === "allow" && OPENS_SOCKET.has(record.op)) {
-          metered.current.socketsOpened++;
-        }
-        this.#log(record);
-      },
-    };
-    observeUpgrade(request, (protocol) => {
-      const meter = metrics.openSession(frontend, framingLabel(protocol), clientIp, (m) => this.#ended(m));
-      this.#board?.sessionOpened();
-      return (metered.current = meter);
-    });
-    return metered;
-  }
-
-  /** A metered session ended: its totals stay on the status page, and it gets its access line. */
-  #ended(meter: SessionMeter): void {
-    this.#board?.sessionClosed(meter);
-    this.options.accessLog?.({
-      session: meter.id,
-      frontend: meter.frontend,
-      framing: meter.framing,
-      client: meter.clientIp,
-      duration_secs: Math.round(meter.ageMs) / 1000,
-      bytes_up: meter.bytesUp,
-      bytes_down: meter.bytesDown,
-      sockets: meter.socketsOpened,
-      close_code: meter.closeCode ?? 1006,
-      ...(this.options.cluster ? { replica: this.options.cluster.replica } : {}),
+  /** `/.well-known/wasmnet`: where else this server can be reached (WebTransport), for `transport: "auto"`. */
+  #wellKnown(request: Request): Response | Promise<Response> {
+    if (this.#webtransport) return this.#webtransport.wellKnown(request);
+    return new Response(JSON.stringify({ webtransport: null }), {
+      headers: { "content-type": "application/json", "access-control-allow-origin": "*" },
     });
   }
 
   /**
    * Starts listening and returns once bound; shut down by aborting `signal`. The server owns its accept
    * loop (src/http/accept.ts): it survives running out of file descriptors, bounds connections before
-   * their upgrade, and upgrades to its own WebSocket, which bounds every message and reply.
+   * their upgrade, and upgrades to its own WebSocket, which bounds every message and reply. With
+   * `[webtransport]` on, the QUIC listener is bound first (a certificate that cannot be read or a port that
+   * cannot be bound rejects).
    */
-  serve(options: ListenOptions = {}): Promise<RunningServer> {
-    const listener = Deno.listen({
-      hostname: this.options.hostname,
-      port: this.options.port,
-      ...(this.options.reusePort ? { reusePort: true } : {}),
-    } as Deno.TcpListenOptions);
+  async serve(options: ListenOptions = {}): Promise<RunningServer> {
+    const wtConfig = this.options.webtransport ?? this.options.policy.config.webtransport;
+    const wtStop = new AbortController();
+    if (wtConfig.port !== 0) {
+      this.#webtransport = await WebTransportFrontEnd.start({
+        config: wtConfig,
+        hostname: this.options.hostname,
+        policy: this.options.policy,
+        admit: (request, url, clientIp, start) => this.#admit(request, url, clientIp, "webtransport", start),
+        signal: wtStop.signal,
+      });
+    }
+    let listener: Deno.TcpListener;
+    try {
+      listener = Deno.listen({
+        hostname: this.options.hostname,
+        port: this.options.port,
+        ...(this.options.reusePort ? { reusePort: true } : {}),
+      } as Deno.TcpListenOptions);
+    } catch (err) {
+      wtStop.abort(); // the QUIC listener goes with it
+      throw err;
+    }
     const addr = listener.addr;
     const stop = new AbortController();
     // The bounds are read per connection, so a reloaded policy applies to the next one.
@@ -430,6 +380,8 @@ export class Server {
       stop.signal,
     );
     this.#accept = loop;
+    const metrics = this.metrics;
+    if (metrics) loop.onRefuse = (status) => metrics.refused(refusalForStatus(status));
     const closeListener = () => {
       stop.abort();
       try {
@@ -444,28 +396,33 @@ export class Server {
       admin = this.options.admin &&
         serveAdmin(this.adminSource, { ...this.options.admin, signal: adminStop.signal });
     } catch (err) {
+      wtStop.abort();
       closeListener();
       const { hostname, port } = this.options.admin!;
       throw new Error(`admin listener on ${hostname}:${port}: ${(err as Error).message}`, { cause: err });
     }
     const shutdown = async () => {
-      this.#drain?.finish();
+      wtStop.abort();
+      this.#drain.stopNow();
       this.closeSessions();
       closeListener();
       await loop.done;
       adminStop.abort();
       await admin?.finished;
-      this.#metrics?.close();
+      await this.#webtransport?.finished;
+      this.metrics?.close();
     };
     const finished = options.signal?.aborted
       ? shutdown()
       : new Promise<void>((done) =>
         options.signal?.addEventListener("abort", () => shutdown().then(done), { once: true })
       );
-    options.onListen?.(addr);
+    const wt = this.#webtransport;
+    const webtransport = wt && { port: wt.port, certificateHash: wt.certificateHash };
+    options.onListen?.(addr, webtransport);
     if (admin) options.onAdminListen?.(admin.addr);
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-    return Promise.resolve({ addr, url: `ws://${host}:${addr.port}/`, finished, admin });
+    return { addr, url: `ws://${host}:${addr.port}/`, finished, admin, webtransport };
   }
 
   /** Counts of the accept loop (connections in their handshake, fd exhaustion, shed), once serving. */
@@ -486,17 +443,10 @@ export class Server {
   }
 }
 
-/** Ops whose allowed decision opens a socket (counted per session for the access log and status page). */
-const OPENS_SOCKET = new Set([
-  "connect",
-  "connect_tls",
-  "connect_udp",
-  "bind",
-  "wisp",
-  "wisp_udp",
-  "wisp_wsproxy",
-  "websockify",
-]);
+/** What an HTTP status the accept loop answered with says about the refusal (a head too large: 431). */
+function refusalForStatus(status: number): RefusalKind {
+  return status === 431 ? "size" : status === 429 || status === 503 ? "caps" : "malformed";
+}
 
 /** Builds a {@link Server}, in the shape of the original's Rust builder. */
 export class ServerBuilder {
@@ -512,6 +462,7 @@ export class ServerBuilder {
   #metrics: ServerMetrics | undefined;
   #cluster: ClusterSetup | undefined;
   #reusePort = false;
+  #webtransport: WebTransportConfig | undefined;
 
   /** Interface to listen on. */
   host(hostname: string): this {
@@ -604,6 +555,12 @@ export class ServerBuilder {
     return this;
   }
 
+  /** Serves WebTransport as `config` says (default: the policy's `[webtransport]`). */
+  webtransport(config: WebTransportConfig): this {
+    this.#webtransport = config;
+    return this;
+  }
+
   /** The server. */
   build(): Server {
     return new Server({
@@ -619,6 +576,7 @@ export class ServerBuilder {
       metrics: this.#metrics,
       cluster: this.#cluster,
       reusePort: this.#reusePort,
+      webtransport: this.#webtransport,
     });
   }
 }

@@ -51,8 +51,18 @@ export const RUNTIME_INCLUDES: readonly string[] = [];
  */
 export const RUNTIME_NPM_PACKAGES: readonly string[] = ["smol-toml", "ioredis", "prom-client"];
 
-/** The permissions baked into the binary: what `deno task start` grants the server. */
-export const PERMISSIONS: readonly string[] = ["--allow-net", "--allow-read", "--allow-env"];
+/**
+ * The permissions baked into the binary: what `deno task start` grants the server, plus what the deployment
+ * docs run it with: `--allow-sys=hostname` (a replica's default name under `[cluster]`) and `--unstable-net`
+ * (`--workers` shares the port with `SO_REUSEPORT`, which Deno 2.9.6 keeps behind that flag).
+ */
+export const PERMISSIONS: readonly string[] = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-env",
+  "--allow-sys=hostname",
+  "--unstable-net",
+];
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -78,7 +88,16 @@ export function compileArgs(
   output: string,
   npmDirs: Record<string, string> = {},
 ): string[] {
-  const args = ["compile", "--exclude-unused-npm", ...PERMISSIONS, "--output", output];
+  // deno.json sets "lock": false (no test run can add to the server's lockfile); the binary pins its npm
+  // packages with the server's own, deno.lock.
+  const args = [
+    "compile",
+    `--lock=${new URL("deno.lock", ROOT).pathname}`,
+    "--exclude-unused-npm",
+    ...PERMISSIONS,
+    "--output",
+    output,
+  ];
   if (target) args.push("--target", target);
   for (const file of RUNTIME_INCLUDES) args.push("--include", new URL(file, ROOT).pathname);
   for (const [name, dirs] of Object.entries(NPM_EXCLUDES)) {
@@ -87,18 +106,36 @@ export function compileArgs(
   return [...args, new URL("cli.ts", ROOT).pathname];
 }
 
-/** Name → directory of every npm package in the server's graph (`deno info --json cli.ts`). */
-export async function npmPackageDirs(deno = Deno.execPath()): Promise<Record<string, string>> {
+/** One entry of `deno info --json`'s `npmPackages`. */
+export interface GraphNpmPackage {
+  name: string;
+  dependencies: string[];
+  localPath?: string;
+}
+
+/**
+ * `npmPackages` of `deno info --json ENTRY` at the repository root (what `deno compile` embeds): as deno.json
+ * has it (no lockfile), or against `lock`, a lockfile relative to the root (e.g. the server's `deno.lock`).
+ */
+export async function graphNpmPackages(
+  entry = "cli.ts",
+  lock?: string,
+  deno = Deno.execPath(),
+): Promise<Record<string, GraphNpmPackage>> {
   const { code, stdout, stderr } = await new Deno.Command(deno, {
-    args: ["info", "--json", new URL("cli.ts", ROOT).pathname],
+    args: ["info", "--json", ...(lock ? [`--lock=${new URL(lock, ROOT).pathname}`] : []), entry],
     cwd: new URL(".", ROOT).pathname,
     env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();
-  if (code !== 0) throw new Error(`deno info cli.ts failed:\n${new TextDecoder().decode(stderr)}`);
-  const packages: Record<string, { name: string; localPath?: string }> =
-    JSON.parse(new TextDecoder().decode(stdout)).npmPackages;
+  if (code !== 0) throw new Error(`deno info ${entry} failed:\n${new TextDecoder().decode(stderr)}`);
+  return JSON.parse(new TextDecoder().decode(stdout)).npmPackages;
+}
+
+/** Name → directory of every npm package in the server's graph, pinned by `deno.lock`. */
+export async function npmPackageDirs(deno = Deno.execPath()): Promise<Record<string, string>> {
+  const packages = await graphNpmPackages("cli.ts", "deno.lock", deno);
   return Object.fromEntries(
     Object.values(packages).filter((p) => p.localPath).map((p) => [p.name, p.localPath!]),
   );

@@ -23,6 +23,7 @@ have python3 || need+=(python3)
 have redis-server || need+=(redis-server) # tests/cluster: the shared limits store
 have haproxy || need+=(haproxy)           # tests/cluster: the published load balancer config
 have nginx || need+=(nginx)               # tests/cluster: the published nginx config
+have promtool || need+=(prometheus)       # tests/ops, tests/cluster: /metrics passes promtool check metrics
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2

@@ -18,6 +18,7 @@ import { type ContenderSpec, type PageHost, startPage, type TaskValue } from "./
 import { POLICY, wispJsCli } from "../peers.ts";
 import { freePort, type Proc, spawn, waitForPort } from "../procs.ts";
 import { renderBrowserReport, writeBrowserSection } from "./report.ts";
+import { freeUdpPort, makeWebTransportCert, webTransportFlags } from "../../tests/webtransport/helpers.ts";
 
 const args = parseArgs({
   args: Deno.args,
@@ -86,6 +87,9 @@ export function browserContenders(): BrowserContender[] {
     wasmnet("wasmnet v2", { binary: true, flowControl: true }, "callback", true),
     wasmnet("wasmnet v2, streams", { binary: true, flowControl: true }, "streams", true),
     wasmnet("wasmnet JSON", {}, "callback"),
+    // The same server process, over WebTransport on its UDP port (docs/webtransport.md).
+    wasmnet("wasmnet WebTransport", { transport: "webtransport" }, "callback"),
+    wasmnet("wasmnet WebTransport v2", { transport: "webtransport", flowControl: true }, "callback"),
     { name: "wisp-js server", server: "wispjs", spec: { kind: "wispjs" }, overLink: true },
     { name: "bare relay", server: "bare", spec: { kind: "raw" }, overLink: true },
     { name: "page WebSocket ceiling", server: "ceiling", spec: { kind: "ceiling" } },
@@ -116,12 +120,18 @@ async function startServers(tmp: string, procs: Proc[]): Promise<Servers> {
     return [name, port] as const;
   };
   const deno = Deno.execPath();
+  // wasmnet also serves WebTransport (a certificate made here, Chromium accepts it by its hash).
+  const cert = await makeWebTransportCert(tmp);
+  const wtPort = await freeUdpPort();
   const wispOpts = JSON.stringify({ allow_loopback_ips: true, allow_private_ips: true });
   const cli = await wispJsCli();
   const ports = Object.fromEntries(
     await Promise.all([
       run("wasmnet", deno, (p) => [
         "run",
+        "--unstable-net",
+        // WASMNET_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=DIR" profiles the server, as in the loopback bench.
+        ...(Deno.env.get("WASMNET_BENCH_DENO_FLAGS") ?? "").split(" ").filter(Boolean),
         "--allow-net",
         "--allow-read",
         "--allow-env",
@@ -133,6 +143,7 @@ async function startServers(tmp: string, procs: Proc[]): Promise<Servers> {
         "--policy",
         `${tmp}/policy.toml`,
         "--quiet",
+        ...webTransportFlags(wtPort, cert),
       ]),
       run("wispjs", "node", (p) => [cli, "-H", "127.0.0.1", "-P", String(p), "-L", "NONE", "-O", wispOpts]),
       run("bare", deno, (p) => ["run", "-A", `${ROOT}bench/bare_relay.ts`, String(p), String(targetPort)]),

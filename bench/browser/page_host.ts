@@ -87,7 +87,8 @@ export async function startPage(tmp: string, options: { profileDir?: string } = 
   const profile = `${tmp}/chromium-profile`;
   const browser = new Deno.Command(chromium, {
     args: [
-      ...CHROMIUM_ARGS,
+      // QUIC on: the WebTransport contenders need it (the WebSocket ones are TCP either way).
+      ...CHROMIUM_ARGS.filter((a) => a !== "--disable-quic"),
       `--user-data-dir=${profile}`,
       // The page is the only tab, but keep its timers and renderer at full speed whatever headless thinks.
       "--disable-background-timer-throttling",

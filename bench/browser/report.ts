@@ -101,6 +101,23 @@ export function renderBrowserReport(
       targets.push(check(`${v}, ${api} upload vs callback API`, r.upload, base.upload, 0.95));
     }
   }
+  // WebTransport against the WebSocket, same server process, same run (issue 19).
+  const transports = [
+    "| WebTransport / WebSocket (same run, paired by round) | download | upload | round trip (WS p50 / WT p50) | connects |",
+    "|---|---|---|---|---|",
+  ];
+  for (
+    const [wt, ws] of [["wasmnet WebTransport", "wasmnet binary"], ["wasmnet WebTransport v2", "wasmnet v2"]]
+  ) {
+    const a = results[wt], b = results[ws];
+    if (!a || !b) continue;
+    const ratio = (k: string) => paired(a[k], b[k])?.toFixed(2) + "x";
+    transports.push(
+      `| ${wt} / ${ws} | ${ratio("download")} | ${ratio("upload")} | ${ratio("rtt 1 KiB")} | ${
+        ratio("connects")
+      } |`,
+    );
+  }
   const linkLines: string[] = [];
   for (const [rtt, r] of Object.entries(links)) {
     const b = r["bare relay"] ?? {};
@@ -166,6 +183,7 @@ export function renderBrowserReport(
     "",
     ...targets,
     "",
+    ...(transports.length > 2 ? [...transports, ""] : []),
     ...(linkLines.length
       ? [
         "### Over a link with a round-trip time",

@@ -22,6 +22,7 @@ import { type SocketChannel, type SocketSink, WasmnetSocket, type WasmnetSocketO
 import { WasmnetListener } from "./listener.ts";
 import { WasmnetDatagramSocket, type WasmnetDatagramSocketOptions } from "./datagram.ts";
 import { ClientFlow, PROTOCOL_V2 } from "./flow.ts";
+import { AutoSocket, type Transport, WebTransportSocket, type WebTransportStats } from "./webtransport.ts";
 
 /** What `send` accepts: text is sent as UTF-8. */
 export type SendData = string | Uint8Array | ArrayBuffer | ArrayBufferView;
@@ -67,6 +68,15 @@ export interface WasmnetClientOptions {
   flowControl?: boolean;
   /** v2: the receive window granted per TCP socket at first, in bytes (default 1 MiB). */
   receiveWindow?: number;
+  /**
+   * How to reach the server (docs/webtransport.md): `"websocket"` (default), `"webtransport"` (the
+   * wasmnet protocol over WebTransport, found at the server's `/.well-known/wasmnet`), or `"auto"`
+   * (WebTransport where the browser has it and the server offers it, else the WebSocket, decided within
+   * `webTransportTimeoutMs`). Both WebTransport choices use the binary framing.
+   */
+  transport?: Transport;
+  /** `auto`: time WebTransport gets before the WebSocket is used, in ms (default 3000). */
+  webTransportTimeoutMs?: number;
   /**
    * v2: the most a socket's receive window grows to (default 8 MiB). The client grows a window while it,
    * not the reader, limits the rate (receive-window autotuning, see `ClientFlow`); this bounds what one
@@ -227,7 +237,8 @@ export class WasmnetClient {
    */
   constructor(url: string | URL, options: WasmnetClientOptions = {}) {
     this.url = String(url);
-    this.binary = options.binary ?? false;
+    const transport = options.transport ?? "websocket";
+    this.binary = transport !== "websocket" || (options.binary ?? false);
     this.#maxSendBytes = Math.max(1, options.maxSendBytes ?? 64 * 1024);
     const Ctor = options.WebSocket ??
       (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -248,7 +259,18 @@ export class WasmnetClient {
     const protocols = this.#flowControl
       ? [...[options.protocols ?? []].flat(), PROTOCOL_V2]
       : options.protocols;
-    this.#ws = protocols === undefined ? new Ctor(this.url) : new Ctor(this.url, protocols);
+    if (transport === "webtransport") {
+      this.#ws = new WebTransportSocket(this.url, { v2: this.#flowControl });
+    } else if (transport === "auto") {
+      this.#ws = new AutoSocket(this.url, {
+        v2: this.#flowControl,
+        protocols: options.protocols,
+        WebSocket: Ctor,
+        timeoutMs: options.webTransportTimeoutMs,
+      });
+    } else {
+      this.#ws = protocols === undefined ? new Ctor(this.url) : new Ctor(this.url, protocols);
+    }
     this.#ws.binaryType = "arraybuffer";
     const on = (type: string, fn: (event: Record<string, unknown>) => void) =>
       this.#ws.addEventListener(type, fn);
@@ -267,6 +289,20 @@ export class WasmnetClient {
   /** Resolves once the WebSocket is open; rejects with a {@link WasmnetError} saying why if it never opens. */
   ready(): Promise<void> {
     return this.#ready;
+  }
+
+  /** The transport in use once open: `"webtransport"` or `"websocket"`. */
+  get transport(): "webtransport" | "websocket" | undefined {
+    const ws = this.#ws;
+    if (ws instanceof AutoSocket) return ws.chosen;
+    return ws instanceof WebTransportSocket ? "webtransport" : "websocket";
+  }
+
+  /** Over WebTransport: streams opened, datagrams each way, streams idle in the pool (else undefined). */
+  get webTransportStats(): WebTransportStats | undefined {
+    const ws = this.#ws;
+    if (ws instanceof AutoSocket) return ws.stats;
+    return ws instanceof WebTransportSocket ? ws.stats : undefined;
   }
 
   /** True while the WebSocket is open. */
@@ -781,7 +817,7 @@ export class WasmnetClient {
         const pending = entry.pending;
         const what = pending?.what ?? `socket ${entry.id}`;
         const error = new WasmnetError(
-          `wasmnet: ${what} ${kind === "denied" ? "denied by policy" : "failed"}: ${event.msg}`,
+          `wasmnet: ${what} ${deniedBy(kind, event.code)}: ${event.msg}`,
           kind,
           event.code === undefined
             ? { serverMessage: event.msg }
@@ -952,4 +988,13 @@ export class WasmnetClient {
       rethrowLater(error);
     }
   }
+}
+
+/**
+ * How a failure reads: a policy refusal, a refusal by the server's Deno permission sandbox
+ * (`PERMISSION_DENIED`: not the policy, and the server's message says which sandbox), or another failure.
+ */
+function deniedBy(kind: "denied" | "failed", code: string | undefined): string {
+  if (kind === "failed") return "failed";
+  return code === "PERMISSION_DENIED" ? "denied" : "denied by policy";
 }

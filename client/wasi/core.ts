@@ -5,8 +5,9 @@
  * it can be called directly (JSPI) or from a Worker through the Atomics bridge.
  *
  * Bounds: each socket buffers at most `maxBuffered` received bytes that the program has not read yet
- * (default 8 MiB); the wasmnet protocol has no flow control, so when that fills the socket fails with
- * `NOBUFS` and is closed. A listener queues at most `backlog` (default 128, at most 1024) connections not
+ * (default 8 MiB). The core takes data through `onData` callbacks, which accept all the server sends (under
+ * protocol v2 the client grants credit as data is delivered, not as the program reads it), so when that
+ * fills the socket fails with `NOBUFS` and is closed. A listener queues at most `backlog` (default 128, at most 1024) connections not
  * yet accepted; more are closed at once, like a full SYN queue.
  *
  * @module
@@ -172,6 +173,17 @@ class Sock {
 /** Takes up to `max` bytes off the front of `sock`'s queue (without removing them when `peek`). */
 function take(sock: Sock, max: number, peek: boolean): Uint8Array {
   const n = Math.min(max, sock.buffered);
+  const first = sock.chunks[0];
+  if (first.length >= n) {
+    // One chunk holds it all: a view, no copy (chunks are the client's own message buffers, never reused;
+    // the ABI layers copy into the program's memory).
+    if (!peek) {
+      if (first.length === n) sock.chunks.shift();
+      else sock.chunks[0] = first.subarray(n);
+      sock.buffered -= n;
+    }
+    return first.subarray(0, n);
+  }
   const out = new Uint8Array(n);
   let off = 0;
   let i = 0;

@@ -45,6 +45,14 @@ export function observeUpgrade(
   observerByRequest.set(request, open);
 }
 
+/**
+ * The meter attached to `request` by {@link observeUpgrade}, opened with `protocol`: for a front end that
+ * sets its session up without {@link upgradeToPort} (WebTransport), so it is counted all the same.
+ */
+export function observerFor(request: Request, protocol: string | undefined): PortObserver | undefined {
+  return observerByRequest.get(request)?.(protocol);
+}
+
 /** What a front end does with its WebSocket once upgraded. */
 export interface PortHandlers {
   /** The WebSocket is open: the first moment `send` works (protocols where the server speaks first, e.g. Wisp). */

@@ -90,6 +90,8 @@ export class AcceptLoop {
   readonly #open = new Set<Deno.Conn>();
   #lastWarning = -Infinity;
   readonly done: Promise<void>;
+  /** Told the status of every connection refused before its request reached the handler (metrics). */
+  onRefuse: ((status: number) => void) | undefined;
 
   constructor(
     listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>,
@@ -182,6 +184,7 @@ export class AcceptLoop {
 
   #refuse(conn: Deno.Conn, status: number, reason: string): void {
     this.stats.shed++;
+    this.onRefuse?.(status);
     // Best effort and bounded: one small write, then the connection is closed whatever happened.
     const timer = setTimeout(() => closeQuietly(conn), 1000);
     writeAll(conn, statusResponse(status, reason)).catch(() => {}).finally(() => {
@@ -194,6 +197,7 @@ export class AcceptLoop {
     const read = await readRequestHead(conn);
     if (read === null) return closeQuietly(conn);
     if (isHeadError(read)) {
+      this.onRefuse?.(read.status);
       await writeAll(conn, statusResponse(read.status, read.reason)).catch(() => {});
       return closeQuietly(conn);
     }

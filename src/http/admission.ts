@@ -61,6 +61,19 @@ export interface Refusal {
   reason: string;
 }
 
+const ACCEPTED_WITHOUT_UPGRADE = new WeakSet<Response>();
+
+/**
+ * What a front end that sets its session up without an HTTP upgrade (WebTransport: the session is already
+ * there when admission runs) returns from `upgrade` once it has called `hold()`: like a 101, it keeps the
+ * slot held. Any other non-101 answer gives the slot back.
+ */
+export function acceptedWithoutUpgrade(): Response {
+  const response = new Response(null, { status: 204 });
+  ACCEPTED_WITHOUT_UPGRADE.add(response);
+  return response;
+}
+
 /** Counts sessions, globally and per client, and admits or refuses upgrades. One per server. */
 export class Admission {
   readonly #policy: Policy;
@@ -158,6 +171,16 @@ export class Admission {
   /** Token bookkeeping for {@link Slot}. */
   countToken(subject: string, delta: 1 | -1): void {
     bump(this.#perToken, subject, delta);
+  }
+
+  /**
+   * A slot held again after it was given back (an endpoint that tracks its session late): counted again in
+   * the shared store from the next renewal (no-op without a store).
+   */
+  reholdShared(slot: Slot): void {
+    const keys = ["sessions", `ip:${slot.key}`];
+    if (slot.token !== undefined) keys.push(`token:${slot.token}`);
+    this.#options.shared?.holdLocally(slot.member, keys);
   }
 
   /** Gives back the shared leases of a slot (no-op without a store). */
@@ -275,7 +298,7 @@ export class Admission {
       slot.release();
       throw err;
     }
-    if (!held || response.status !== 101) slot.release();
+    if (!held || (response.status !== 101 && !ACCEPTED_WITHOUT_UPGRADE.has(response))) slot.release();
     return response;
   }
 
@@ -319,6 +342,7 @@ class Slot {
     if (this.#held) return;
     this.#held = true;
     this.admission.count(this.key, 1, this.token);
+    this.admission.reholdShared(this);
   }
 
   release(): void {

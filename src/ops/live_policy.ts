@@ -66,19 +66,28 @@ function liveView(current: () => Policy): Policy {
 }
 
 /**
+ * Settings that take effect only at start-up: whole sections (`[dns]`: the resolver and its cache; `[admin]`:
+ * the listener; `[cluster]`: the shared store, opened once) and single keys (`server.workers`).
+ */
+const START_UP_ONLY: { section: "dns" | "admin" | "cluster" | "server"; keys?: string[] }[] = [
+  { section: "dns" },
+  { section: "admin" },
+  { section: "cluster" },
+  { section: "server", keys: ["workers"] },
+];
+
+/**
  * Settings that differ between `before` and `after` but that a reload does not apply to what is already
- * running, as config keys (`dns.timeout_ms`); `admin.*` and listen addresses are never live.
+ * running, as config keys (`dns.timeout_ms`), for the reload's log line.
  */
 export function notLiveChanges(before: PolicyConfig, after: PolicyConfig): string[] {
   const changed: string[] = [];
-  const compare = (section: "dns" | "admin") => {
+  for (const { section, keys } of START_UP_ONLY) {
     const a = before[section] as unknown as Record<string, unknown>;
     const b = after[section] as unknown as Record<string, unknown>;
-    for (const key of Object.keys(b)) {
+    for (const key of keys ?? Object.keys(b)) {
       if (JSON.stringify(a[key]) !== JSON.stringify(b[key])) changed.push(`${section}.${key}`);
     }
-  };
-  compare("dns");
-  compare("admin");
+  }
   return changed;
 }

@@ -34,7 +34,7 @@ export interface AccessRecord {
   bytes_up: number;
   /** WebSocket message bytes to the browser. */
   bytes_down: number;
-  /** Sockets the policy let it open. */
+  /** Sockets it opened (connected TCP and TLS, UDP, listeners; accepted connections not counted). */
   sockets: number;
   /** WebSocket close code (1006: the connection failed without a close frame). */
   close_code: number;

@@ -24,7 +24,15 @@ import { SERVER_VERSION } from "./version.ts";
 export const MAX_RULE_LABELS = 256;
 
 /** Why an upgrade was refused before it happened (the `reason` label of `wasmnet_refusals_total`). */
-export type RefusalKind = "origin" | "token" | "caps" | "store" | "size" | "draining" | "endpoint";
+export type RefusalKind =
+  | "origin"
+  | "token"
+  | "caps"
+  | "store"
+  | "size"
+  | "malformed"
+  | "draining"
+  | "endpoint";
 
 const REFUSAL_KINDS: readonly RefusalKind[] = [
   "origin",
@@ -32,6 +40,7 @@ const REFUSAL_KINDS: readonly RefusalKind[] = [
   "caps",
   "store",
   "size",
+  "malformed",
   "draining",
   "endpoint",
 ];
@@ -72,7 +81,7 @@ export class SessionMeter {
   readonly startedWall: number;
   bytesUp = 0;
   bytesDown = 0;
-  /** Sockets (connects, binds, UDP sockets) the policy allowed this session to open. */
+  /** Sockets (connected TCP and TLS, UDP, listeners) this session opened, as the core reported them. */
   socketsOpened = 0;
   sendBufferPauses = 0;
   /** The WebSocket close code, once closed. */

@@ -27,10 +27,21 @@ Deno.test("live policy: the view decides under the policy in force, narrowed vie
   assert.throws(() => ((view as unknown as Record<string, unknown>).source = "x"), TypeError);
 });
 
-Deno.test("live policy: notLiveChanges names dns and admin keys that changed", () => {
+Deno.test("live policy: notLiveChanges names the start-up-only keys that changed, and only those", () => {
   const a = Policy.fromConfig({ dns: { timeout_ms: 100 } }).config;
-  const b = Policy.fromConfig({ dns: { timeout_ms: 200 }, admin: { listen: "9090" } }).config;
-  assert.deepEqual(notLiveChanges(a, b), ["dns.timeout_ms", "admin.listen"]);
+  const b = Policy.fromConfig({
+    dns: { timeout_ms: 200 },
+    admin: { listen: "9090" },
+    cluster: { lease_secs: 10 },
+    server: { workers: 2, max_sessions: 5 },
+    network: { allow: ["192.0.2.1"] },
+  }).config;
+  assert.deepEqual(notLiveChanges(a, b), [
+    "dns.timeout_ms",
+    "admin.listen",
+    "cluster.lease_secs",
+    "server.workers",
+  ]);
   assert.deepEqual(notLiveChanges(a, a), []);
 });
 

@@ -173,6 +173,27 @@ export interface WispConfig {
   readonly password_users: Readonly<Record<string, string>>;
 }
 
+/**
+ * `[webtransport]`: the opt-in WebTransport front end (docs/webtransport.md). Off unless `port` is set; it
+ * then needs `cert` and `key`. The server must run with `--unstable-net` (Deno 2.9.6).
+ */
+export interface WebTransportConfig {
+  /** UDP port of the QUIC listener. Default 0: WebTransport off. */
+  readonly port: number;
+  /** Certificate chain, PEM file. Required with `port`. */
+  readonly cert: string;
+  /** Private key, PEM file. Required with `port`. */
+  readonly key: string;
+  /**
+   * Advertise the certificate's SHA-256 at `/.well-known/wasmnet`, so browsers accept a self-signed one
+   * (`serverCertificateHashes`: ECDSA P-256, valid at most 14 days). Default true; set false with a
+   * CA-issued certificate.
+   */
+  readonly pin_certificate: boolean;
+  /** Host name put in the advertised URL. Default "": the host the well-known request was sent to. */
+  readonly public_host: string;
+}
+
 /** A fully checked policy config: every section present, every default filled in. */
 export interface PolicyConfig {
   /** `[network]`: targets, binds, per-session socket limits. */
@@ -192,6 +213,8 @@ export interface PolicyConfig {
   readonly admin: AdminConfig;
   /** `[cluster]`: shared limits. */
   readonly cluster: ClusterConfig;
+  /** `[webtransport]`: the opt-in WebTransport front end. */
+  readonly webtransport: WebTransportConfig;
 }
 
 /** `bind_ports` as written: an integer, a string like `"3000,8080,9000-9100"` or `"*"`, or an array of those. */
@@ -220,6 +243,8 @@ export interface PolicyConfigInput {
   readonly admin?: Partial<AdminConfig>;
   /** Any keys of {@link ClusterConfig}. */
   readonly cluster?: Partial<ClusterConfig>;
+  /** Any keys of {@link WebTransportConfig}. */
+  readonly webtransport?: Partial<WebTransportConfig>;
 }
 
 /** The parsed rule lists of a config, labelled with their keys (`network.deny[3] "10.0.0.0/8"`). */
@@ -265,6 +290,7 @@ export function checkConfig(input: unknown, source: string): CheckedConfig {
     wisp: checkWisp(root.section("wisp")),
     admin: checkAdmin(root.section("admin")),
     cluster: checkCluster(root.section("cluster")),
+    webtransport: checkWebTransport(root.section("webtransport")),
   };
   root.finish();
   return { config: deepFreeze(config), rules: Object.freeze(rules) };
@@ -394,6 +420,26 @@ function redisUrlProblem(text: string): string | null {
   if (url.hostname === "") return "must name a host";
   if (!/^\/?(\d{1,2})?$/.test(url.pathname)) return "database must be a number from 0 to 99";
   return null;
+}
+
+function checkWebTransport(r: TableReader): WebTransportConfig {
+  const path = (s: string) => (s.includes("\0") ? "must not contain NUL" : null);
+  const webtransport: WebTransportConfig = {
+    port: r.integer("port", 0, 0, 65535),
+    cert: r.string("cert", "", path),
+    key: r.string("key", "", path),
+    pin_certificate: r.boolean("pin_certificate", true),
+    public_host: r.string(
+      "public_host",
+      "",
+      (s) => (/^[\w.:\[\]-]{0,253}$/.test(s) ? null : "must be a host name or IP"),
+    ),
+  };
+  if (webtransport.port !== 0 && (webtransport.cert === "" || webtransport.key === "")) {
+    r.fail("port", "WebTransport needs webtransport.cert and webtransport.key (PEM files) with a port");
+  }
+  r.finish();
+  return webtransport;
 }
 
 function checkWisp(r: TableReader): WispConfig {

@@ -83,6 +83,24 @@ Deno.test("an empty file is the default policy; the example file parses", async 
   }
 });
 
+Deno.test("policy.example.toml documents every key of every section", async () => {
+  const example = await Deno.readTextFile(new URL("../../policy.example.toml", import.meta.url));
+  const sections = Policy.defaults().config as unknown as Record<string, Record<string, unknown>>;
+  for (const [section, keys] of Object.entries(sections)) {
+    const start = example.indexOf(`\n[${section}]\n`);
+    assert.ok(start >= 0, `policy.example.toml has no [${section}]`);
+    const next = example.slice(start + 1).search(new RegExp(`\\n\\[(?!${section}\\.)`));
+    const body = next < 0 ? example.slice(start) : example.slice(start, start + 1 + next);
+    for (const key of Object.keys(keys)) {
+      assert.ok(
+        new RegExp(`^(# )?${key} *=`, "m").test(body) /* commented: a default that depends on the host */ ||
+          body.includes(`\n[${section}.${key}]\n`),
+        `policy.example.toml [${section}] does not document ${key}`,
+      );
+    }
+  }
+});
+
 Deno.test("a full file is read key by key", () => {
   const policy = Policy.fromToml(
     `
@@ -308,4 +326,39 @@ Deno.test("[cluster]: a redis URL without secrets, failure modes, workers as a c
   bad(`[server]\nworkers = "many"`, "server.workers", "auto");
   bad(`[server]\nworkers = 300`, "server.workers", "0 to 256");
   bad(`[cluster]\nredis_url = "redis://x"`, "cluster.redis_url", "unknown key");
+});
+
+Deno.test("[webtransport]: off by default; a port needs cert and key; keys are checked", () => {
+  assert.deepEqual(Policy.defaults().config.webtransport, {
+    port: 0,
+    cert: "",
+    key: "",
+    pin_certificate: true,
+    public_host: "",
+  });
+  const on = Policy.fromToml(
+    `[webtransport]\nport = 9443\ncert = "c.pem"\nkey = "k.pem"\npin_certificate = false\npublic_host = "wt.example"`,
+    "p.toml",
+  );
+  assert.deepEqual(on.config.webtransport, {
+    port: 9443,
+    cert: "c.pem",
+    key: "k.pem",
+    pin_certificate: false,
+    public_host: "wt.example",
+  });
+  const bad: [string, RegExp][] = [
+    [`[webtransport]\nport = 9443`, /webtransport\.port.*cert/],
+    [`[webtransport]\nport = 70000\ncert = "c"\nkey = "k"`, /webtransport\.port/],
+    [`[webtransport]\nport = "9443"`, /webtransport\.port/],
+    [`[webtransport]\npublic_host = "a b"`, /webtransport\.public_host/],
+    [`[webtransport]\ncertificate = "c.pem"`, /webtransport\.certificate/],
+  ];
+  for (const [toml, message] of bad) {
+    assert.throws(
+      () => Policy.fromToml(toml, "p.toml"),
+      (e: Error) => e instanceof PolicyError && message.test(e.message),
+      toml,
+    );
+  }
 });

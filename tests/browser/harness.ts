@@ -58,6 +58,8 @@ export interface StaticServerOptions {
   inline?: Record<string, string | Uint8Array>;
   /** Send COOP `same-origin` + COEP `require-corp`, making pages cross-origin isolated (SharedArrayBuffer). */
   crossOriginIsolated?: boolean;
+  /** Port to serve on (default: a free one), for tests that must name the page's origin in advance. */
+  port?: number;
 }
 
 /** A running static file server on 127.0.0.1. */
@@ -114,21 +116,24 @@ export function serveStatic(options: StaticServerOptions): StaticServer {
     }
     return undefined;
   };
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
-    const path = new URL(req.url).pathname;
-    requests.push(path);
-    const inline = options.inline?.[path];
-    if (inline !== undefined) return new Response(inline as BodyInit, { headers: headers(path) });
-    const file = lookup(path);
-    if (file) {
-      try {
-        return new Response(await Deno.readFile(file), { headers: headers(file) });
-      } catch {
-        // fall through to 404
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: options.port ?? 0, onListen: () => {} },
+    async (req) => {
+      const path = new URL(req.url).pathname;
+      requests.push(path);
+      const inline = options.inline?.[path];
+      if (inline !== undefined) return new Response(inline as BodyInit, { headers: headers(path) });
+      const file = lookup(path);
+      if (file) {
+        try {
+          return new Response(await Deno.readFile(file), { headers: headers(file) });
+        } catch {
+          // fall through to 404
+        }
       }
-    }
-    return new Response("not found", { status: 404, headers: { "content-type": "text/plain" } });
-  });
+      return new Response("not found", { status: 404, headers: { "content-type": "text/plain" } });
+    },
+  );
   const port = server.addr.port;
   return {
     url: `http://127.0.0.1:${port}/`,
@@ -157,6 +162,8 @@ export interface RunInPageOptions extends StaticServerOptions {
   html?: string;
   /** Save a full-page PNG here once the module has returned (to look at what the page shows). */
   screenshot?: string;
+  /** Let Chromium speak QUIC (WebTransport needs it; the default flags turn it off). */
+  quic?: boolean;
   /**
    * Open this page instead of the static server's `/` (e.g. a page the server under test serves); the
    * module is then imported from a `data:` URL, so it needs no CORS from that page's origin.
@@ -221,7 +228,7 @@ export async function runInPage<T = unknown>(options: RunInPageOptions): Promise
     await send({
       type: "run",
       executablePath: CHROMIUM_PATH,
-      args: [...CHROMIUM_ARGS],
+      args: CHROMIUM_ARGS.filter((a) => !(options.quic && a === "--disable-quic")),
       pageUrl: options.pageUrl ?? server.url,
       moduleUrl: options.pageUrl
         ? `data:text/javascript;base64,${new TextEncoder().encode(options.module).toBase64()}`

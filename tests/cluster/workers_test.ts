@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { spawnCli } from "../helpers.ts";
 import { freePort, startRedis } from "./redis_server.ts";
 import { openMany, openSession, type RawSession, statuses } from "./sessions.ts";
+import { promtoolCheck } from "../ops/ops_helpers.ts";
 
 /** Sums the samples of `name` per `worker` label in a merged exposition (only those whose labels hold `having`). */
 function perWorker(metrics: string, name: string, having = ""): Map<string, number> {
@@ -59,19 +60,11 @@ Deno.test({
       const metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
       const total = perWorker(metrics, "wasmnet_sessions_total");
       assert.ok((total.get("0") ?? 0) > 0 && (total.get("1") ?? 0) > 0, `both workers served: ${[...total]}`);
+      assert.deepEqual([...perWorker(metrics, "wasmnet_cluster_store_up")], [["0", 1], ["1", 1]], "store up");
       const open = perWorker(metrics, "wasmnet_sessions_open");
       assert.equal((open.get("0") ?? 0) + (open.get("1") ?? 0), 7, "every open session is in /metrics");
-      const lint = new Deno.Command("promtool", {
-        args: ["check", "metrics"],
-        stdin: "piped",
-        stderr: "piped",
-      })
-        .spawn();
-      const writer = lint.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(metrics));
-      await writer.close();
-      const checked = await lint.output();
-      assert.ok(checked.success, `promtool: ${new TextDecoder().decode(checked.stderr)}`);
+      const lint = await promtoolCheck(metrics);
+      assert.equal(lint.code, 0, `promtool: ${lint.output}`);
 
       // One SIGHUP reloads both workers: the new caps apply whichever worker takes the connection.
       await Deno.writeTextFile(

@@ -8,33 +8,11 @@
 
 import assert from "node:assert/strict";
 import { loadPolicyFile } from "../../src/policy/mod.ts";
+import { type Block, fencedBlocks } from "./blocks.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const THIS = "tests/docs/readme_test.ts";
 const DENO = "npx -y deno@2.9.6"; // what `deno` stands for in the README
-
-/** A fenced block and the twin comment above it. */
-interface Block {
-  lang: string;
-  code: string;
-  twin?: string;
-  line: number;
-}
-
-/** The fenced blocks of a Markdown file that have a language, each with the twin comment before it. */
-export async function fencedBlocks(path: string): Promise<Block[]> {
-  const text = await Deno.readTextFile(`${ROOT}${path}`);
-  const blocks: Block[] = [];
-  for (const m of text.matchAll(/(?:<!-- twin: (\S+)[^>]*-->\n\n)?```(\w+)\n([\s\S]*?)```/g)) {
-    blocks.push({
-      lang: m[2],
-      code: m[3],
-      twin: m[1],
-      line: text.slice(0, m.index).split("\n").length,
-    });
-  }
-  return blocks;
-}
 
 async function readmeBlocks(): Promise<Block[]> {
   return await fencedBlocks("README.md");

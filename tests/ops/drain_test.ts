@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { b64, startTcpServer, TestClient } from "../helpers.ts";
 import { encodeBinaryRequest } from "@wasmnet/protocol";
-import { spawnWithAdmin, startOpsServer, until, upgradeStatus } from "./ops_helpers.ts";
+import { encodePacket, StreamType } from "../../src/frontends/wisp/packets.ts";
+import { CountingSocket, spawnWithAdmin, startOpsServer, until, upgradeStatus } from "./ops_helpers.ts";
 
 const TOTAL = 2 * 1024 * 1024;
 const CHUNK = 32 * 1024;
@@ -141,45 +142,75 @@ Deno.test("drain: a second SIGTERM ends it at once", async () => {
   }
 });
 
-Deno.test("drain: at the deadline, what the client already sent is written out to the target before the close", async () => {
-  const TOTAL_UP = 24 * 1024 * 1024; // more than loopback's socket buffers hold: most waits in the server
-  let startReading!: () => void;
-  const reading = new Promise<void>((r) => (startReading = r));
-  let got = 0;
-  let eof!: () => void;
-  const ended = new Promise<void>((r) => (eof = r));
-  const target = startTcpServer(async (conn) => {
-    await reading; // a slow target: reads nothing until the session has been closed
-    const buf = new Uint8Array(256 * 1024);
-    for (let n; (n = await conn.read(buf)) !== null;) got += n;
-    eof();
-  });
-  const srv = await startOpsServer();
-  const c = new TestClient(`${srv.ws}/`);
-  try {
+/**
+ * One front end's upload for the deadline test: opens a socket to `port` through `ws`, then sends `total`
+ * bytes of payload; returns the client once every message is sent.
+ */
+type Uploader = (ws: string, port: number, total: number) => Promise<CountingSocket>;
+
+const CHUNK_UP = 256 * 1024; // under max_message_bytes (1 MiB)
+
+const uploaders: [string, number, Uploader][] = [
+  ["wasmnet", 24 * 1024 * 1024, async (ws, port, total) => {
+    const c = new CountingSocket(`${ws}/`);
     await c.opened;
-    c.json({ op: "connect", id: 1, addr: "127.0.0.1", port: target.port });
-    await c.event("connected", 1);
-    const [meter] = srv.server.metrics!.liveSessions;
-    const before = meter.bytesUp;
-    const chunk = new Uint8Array(256 * 1024).fill(7); // under max_message_bytes (1 MiB)
-    let messageBytes = 0;
-    for (let sent = 0; sent < TOTAL_UP; sent += chunk.length) {
-      const message = encodeBinaryRequest({ op: "send", id: 1, data: chunk });
-      messageBytes += message.length;
-      c.raw(message);
+    c.send(JSON.stringify({ op: "connect", id: 1, addr: "127.0.0.1", port }));
+    await c.event("connected");
+    for (let sent = 0; sent < total; sent += CHUNK_UP) {
+      c.send(encodeBinaryRequest({ op: "send", id: 1, data: new Uint8Array(CHUNK_UP).fill(7) }));
     }
-    // Every message has reached the server (which holds the bytes: the target reads nothing) in the window.
-    await until(() => meter.bytesUp - before === messageBytes, 20_000, "the server to receive every message");
-    const drained = srv.server.drain(300);
-    assert.equal((await c.closed).code, 1001, "closed with 1001 at the deadline");
-    startReading();
-    await drained;
-    await ended;
-    assert.equal(got, TOTAL_UP, "every byte the client sent reached the target, then end-of-stream");
-  } finally {
-    startReading();
-    await srv.close();
-    await target.close();
-  }
-});
+    return c;
+  }],
+  // Wisp queues at most 16 MiB per stream (and v1 grants 128 packets): 14 MiB fits both.
+  ["Wisp", 14 * 1024 * 1024, async (ws, port, total) => {
+    const c = new CountingSocket(`${ws}/wisp/`);
+    await c.opened;
+    await c.next(); // CONTINUE on stream 0
+    c.send(
+      encodePacket({ type: "connect", streamId: 1, streamType: StreamType.TCP, port, host: "127.0.0.1" }),
+    );
+    for (let sent = 0; sent < total; sent += CHUNK_UP) {
+      c.send(encodePacket({ type: "data", streamId: 1, data: new Uint8Array(CHUNK_UP).fill(7) }));
+    }
+    return c;
+  }],
+  ["websockify", 24 * 1024 * 1024, async (ws, port, total) => {
+    const c = new CountingSocket(`${ws}/tcp/127.0.0.1:${port}`, "binary");
+    await c.opened;
+    for (let sent = 0; sent < total; sent += CHUNK_UP) c.send(new Uint8Array(CHUNK_UP).fill(7));
+    return c;
+  }],
+];
+
+for (const [name, total, upload] of uploaders) {
+  Deno.test(`drain: at the deadline, what a ${name} client already sent is written out, then the close`, async () => {
+    let startReading!: () => void;
+    const reading = new Promise<void>((r) => (startReading = r));
+    let got = 0;
+    let eof!: () => void;
+    const ended = new Promise<void>((r) => (eof = r));
+    const target = startTcpServer(async (conn) => {
+      await reading; // a slow target: reads nothing until the session has been closed
+      const buf = new Uint8Array(256 * 1024);
+      for (let n; (n = await conn.read(buf)) !== null;) got += n;
+      eof();
+    });
+    const srv = await startOpsServer();
+    try {
+      const c = await upload(srv.ws, target.port, total);
+      // Every message has reached the server (which holds the bytes: the target reads nothing) in the window.
+      const [meter] = srv.server.metrics!.liveSessions;
+      await until(() => meter.bytesUp === c.sentBytes, 20_000, "the server to receive every message");
+      const drained = srv.server.drain(300);
+      assert.equal((await c.closed).code, 1001, "closed with 1001 at the deadline");
+      startReading();
+      await drained;
+      await ended;
+      assert.equal(got, total, "every byte the client sent reached the target, then end-of-stream");
+    } finally {
+      startReading();
+      await srv.close();
+      await target.close();
+    }
+  });
+}

@@ -82,8 +82,24 @@ Deno.test("metrics: a denied connect is counted by its rule, refusals by reason,
     await new Promise((r) => (c.onmessage = r));
     c.close();
     await until(() => srv.access.length === 1);
+    // Refused by the accept loop: a request head over 16 KiB (431), and one that is not HTTP (400).
+    const raw = async (bytes: string) => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: srv.running.addr.port });
+      await conn.write(new TextEncoder().encode(bytes)).catch(() => {});
+      const buf = new Uint8Array(1024);
+      const n = await conn.read(buf).catch(() => null);
+      conn.close();
+      return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+    };
+    assert.match(
+      await raw(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`),
+      /^HTTP\/1\.1 431/,
+    );
+    assert.match(await raw("NONSENSE\r\n\r\n"), /^HTTP\/1\.1 400/);
     const text = await scrape(srv.admin);
     assert.equal(seriesValue(text, "wasmnet_refusals_total", { reason: "origin" }), 1);
+    assert.equal(seriesValue(text, "wasmnet_refusals_total", { reason: "size" }), 1);
+    assert.equal(seriesValue(text, "wasmnet_refusals_total", { reason: "malformed" }), 1);
     assert.equal(
       seriesValue(text, "wasmnet_decisions_total", {
         op: "connect",

@@ -23,7 +23,7 @@ async function leftovers(dir: string): Promise<string[]> {
   return names;
 }
 
-Deno.test("compile: the five release targets, lean npm embedding, the permissions of `deno task start`", () => {
+Deno.test("compile: the five release targets, lean npm embedding, the server's permissions", () => {
   assert.deepEqual([...RELEASE_TARGETS].sort(), [
     "aarch64-apple-darwin",
     "aarch64-unknown-linux-gnu",
@@ -33,6 +33,14 @@ Deno.test("compile: the five release targets, lean npm embedding, the permission
   ]);
   const args = compileArgs("x86_64-pc-windows-msvc", "/tmp/out.exe");
   assert.ok(args.includes("--exclude-unused-npm"));
+  // deno task start's grants, plus what --workers and [cluster] need (docs/deployment.md).
+  for (
+    const flag of ["--allow-net", "--allow-read", "--allow-env", "--allow-sys=hostname", "--unstable-net"]
+  ) {
+    assert.ok(args.includes(flag), flag);
+  }
+  assert.ok(!args.some((a) => /^--allow-(run|write|ffi|all)|^-A$/.test(a)), "nothing more");
+  assert.ok(args.includes(`--lock=${ROOT}deno.lock`), "the server's own lockfile pins what is embedded");
   assert.deepEqual(args.slice(args.indexOf("--target"), args.indexOf("--target") + 2), [
     "--target",
     "x86_64-pc-windows-msvc",
@@ -139,7 +147,7 @@ Deno.test("compile: embeds only the server's code and runtime packages; a build 
     for (const name of RUNTIME_NPM_PACKAGES) {
       assert.ok(packages.includes(name), `${name} embedded: ${result.report}`);
     }
-    const allowed = runtimeClosure(await graphNpmPackages("cli.ts"));
+    const allowed = runtimeClosure(await graphNpmPackages("cli.ts", "deno.lock"));
     assert.deepEqual(packages.filter((p) => !allowed.has(p)), [], "embedded npm packages");
     assert.doesNotMatch(
       result.report,

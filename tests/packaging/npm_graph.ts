@@ -1,36 +1,16 @@
 /**
- * The server's npm packages as `deno info --json` reports them (what `deno compile` embeds), and the
- * packages the allow-list {@link RUNTIME_NPM_PACKAGES} permits: those packages and everything they depend
- * on, transitively.
+ * The packages the allow-list {@link RUNTIME_NPM_PACKAGES} permits in the server's graph: those packages and
+ * everything they depend on, transitively.
  *
  * @module
  */
 
-import { RUNTIME_NPM_PACKAGES } from "../../tools/compile.ts";
+import { type GraphNpmPackage, graphNpmPackages, RUNTIME_NPM_PACKAGES } from "../../tools/compile.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-/** One entry of `deno info --json`'s `npmPackages`. */
-interface NpmPackage {
-  name: string;
-  dependencies: string[];
-}
-
-/** `npmPackages` of `deno info --json ENTRY`, run at the repository root with its own lockfile. */
-export async function graphNpmPackages(entry: string): Promise<Record<string, NpmPackage>> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", entry],
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) throw new Error(`deno info ${entry}: ${new TextDecoder().decode(stderr)}`);
-  return JSON.parse(new TextDecoder().decode(stdout)).npmPackages;
-}
+export { graphNpmPackages };
 
 /** Names of the allow-listed runtime packages and of everything they pull in, within `packages`. */
-export function runtimeClosure(packages: Record<string, NpmPackage>): Set<string> {
+export function runtimeClosure(packages: Record<string, GraphNpmPackage>): Set<string> {
   const allowed = new Set<string>();
   const queue = Object.keys(packages).filter((k) => RUNTIME_NPM_PACKAGES.includes(packages[k].name));
   while (queue.length > 0) {

@@ -38,6 +38,9 @@ export function nextReadSize(size: number, n: number, max = READ_CHUNK_BYTES): n
   return size;
 }
 
+/** At the end of a drain, how long a TCP socket may take to write out what the client already sent ({@link TcpStream.closeWithin}). */
+export const DRAIN_FLUSH_MS = 5000;
+
 /** Queued chunks are merged into writes of at most this many bytes (see `TcpStream` batching). */
 export const COALESCE_BYTES = 1024 * 1024;
 

@@ -33,6 +33,7 @@ import { ResolveRequests, type SessionHooks, UdpEntry } from "./session_udp.ts";
 import {
   DEFAULT_MAX_QUEUED_WRITE_BYTES,
   DEFAULT_SESSION_QUEUED_WRITE_BYTES,
+  DRAIN_FLUSH_MS,
   TcpStream,
   WriteBudget,
 } from "../../core/sockets/tcp.ts";
@@ -64,9 +65,6 @@ export const DEFAULT_MAX_BUFFERED_BYTES = DEFAULT_SEND_BUFFER_BYTES;
  * downloaded, against about 100).
  */
 export const JSON_READ_BYTES = 64 * 1024;
-
-/** At the end of a drain, how long a TCP socket may take to write out what the client already sent. */
-export const DRAIN_FLUSH_MS = 5000;
 
 /** Everything a session needs from the server. */
 export interface SessionOptions {

@@ -26,7 +26,7 @@ import { SocketLimiter } from "../../core/limits.ts";
 import { decideTarget } from "../../policy/mod.ts";
 import { dialTcp, formatHostPort } from "../../core/sockets/dial.ts";
 import { systemResolver } from "../../core/sockets/resolver.ts";
-import { TcpStream } from "../../core/sockets/tcp.ts";
+import { DRAIN_FLUSH_MS, TcpStream } from "../../core/sockets/tcp.ts";
 import {
   DEFAULT_SEND_BUFFER_BYTES,
   offeredProtocols,
@@ -144,6 +144,7 @@ class WebsockifyConnection {
     this.#limiter = SocketLimiter.forPolicy(ctx.policy, this.#controller.signal, ctx.clientBudget);
     this.#untrack = ctx.track({
       shutdown: (code, reason) => this.#close(code ?? 1001, reason ?? "server shutting down"),
+      finish: (code, reason) => this.#finishDrain(code ?? 1001, reason ?? "server shutting down"),
     });
     this.#host = host;
     this.#targetPort = targetPort;
@@ -230,6 +231,19 @@ class WebsockifyConnection {
     } catch {
       // already closed
     }
+  }
+
+  /** End of a drain: the target gets what the client already sent (bounded), then a FIN; the WebSocket 1001. */
+  #finishDrain(code: number, reason: string): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#closed = true;
+    const flushed = this.#stream.closeWithin(DRAIN_FLUSH_MS);
+    try {
+      this.#port.close(code, truncateReason(reason));
+    } catch {
+      // already closed
+    }
+    return flushed.finally(() => this.#finish());
   }
 
   #finish(): void {

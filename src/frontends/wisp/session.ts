@@ -22,7 +22,7 @@ import type { SocketObserver } from "../../core/observer.ts";
 import type { Policy } from "../../policy/mod.ts";
 import { type DialContext, dialTcp } from "../../core/sockets/dial.ts";
 import { type Resolver, systemResolver } from "../../core/sockets/resolver.ts";
-import { TcpStream } from "../../core/sockets/tcp.ts";
+import { DRAIN_FLUSH_MS, TcpStream } from "../../core/sockets/tcp.ts";
 import { openUdp, type UdpSocket } from "../../core/sockets/udp.ts";
 import { SendBufferGate, type WebSocketPort } from "../../core/websocket.ts";
 import { InboundCredit } from "./credit.ts";
@@ -258,6 +258,24 @@ export class WispSession {
     for (const s of this.#streams.values()) this.#dispose(s);
     this.#streams.clear();
     this.#draining.clear();
+  }
+
+  /**
+   * How a drain ends the session: like {@link shutdown}, but every TCP stream first writes out what the
+   * client already sent (for up to `flushMs`) and closes in order. Resolves once all have closed.
+   */
+  async finish(code = 1001, reason = "server shutting down", flushMs = DRAIN_FLUSH_MS): Promise<void> {
+    if (this.closed) return;
+    const flushing: Promise<void>[] = [];
+    for (const s of [...this.#streams.values()]) {
+      if (s.kind !== "tcp") continue;
+      s.ended = true; // no CLOSE packets: the WebSocket is closing
+      this.#streams.delete(s.id);
+      this.#draining.delete(s);
+      flushing.push(s.stream.closeWithin(flushMs));
+    }
+    this.shutdown(code, reason);
+    await Promise.all(flushing);
   }
 
   /** Closes the session and its WebSocket with `code` (1001 when the server shuts down). */
