@@ -151,7 +151,7 @@ function closed(s: net.Socket): Promise<void> {
 
 /** Keeps `count` connections of one kind going until the end. */
 function abuser(
-  kind: string,
+  _kind: string,
   from: string,
   count: number,
   one: (from: string) => Promise<void>,
