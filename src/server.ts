@@ -20,6 +20,8 @@ import { clientAddressOf, loadPolicyFileSync, Policy, type PolicyConfigInput } f
 import { Session } from "./frontends/wasmnet/session.ts";
 import { defaultResolver } from "./core/sockets/dns.ts";
 import type { Resolver } from "./core/sockets/resolver.ts";
+import { SocketCore, type SocketQuota } from "./core/core.ts";
+import type { SocketObserver } from "./core/observer.ts";
 import { isWebSocketUpgrade, offeredProtocols, upgradeToPort } from "./core/websocket.ts";
 import { PROTOCOL_V2 } from "./frontends/wasmnet/flow.ts";
 import { type AdminSource, type RunningAdmin, serveAdmin } from "./ops/admin.ts";
@@ -67,6 +69,10 @@ export interface ServerOptions {
   cluster?: ClusterSetup;
   /** Share the port with other servers (`SO_REUSEPORT`; Deno 2.9.6 needs `--unstable-net`). Default false. */
   reusePort?: boolean;
+  /** Told about every socket the core opens (src/core/observer.ts); default: the metrics', when counting. */
+  observer?: SocketObserver;
+  /** A quota every outbound socket is asked (src/core/core.ts, `SocketQuota`), e.g. one shared by replicas. */
+  socketQuota?: SocketQuota;
   /** The WebTransport front end (docs/webtransport.md); default the policy's `[webtransport]` (off). */
   webtransport?: WebTransportConfig;
 }
@@ -117,6 +123,8 @@ export class Server {
   /** Metrics, status page and access log; undefined when nothing asks for them (no counting then). */
   readonly #metering: SessionMetering | undefined;
   readonly #readiness = new Map<string, () => string | null>();
+  /** The socket core every front end opens its sockets through (src/core/core.ts). */
+  readonly #core: SocketCore;
   #metricsSource: (() => Promise<string>) | undefined;
   readonly #drain: Drain;
   #webtransport: WebTransportFrontEnd | undefined;
@@ -163,6 +171,13 @@ export class Server {
     if (shared?.options.onFailure === "closed") {
       this.addReadinessCheck("cluster", () => shared.up ? null : "the shared limits store is unavailable");
     }
+    this.#core = new SocketCore({
+      log: this.#log,
+      resolver: this.options.resolver,
+      serverHost: options.hostname,
+      observer: options.observer ?? metrics?.sockets,
+      quota: options.socketQuota,
+    });
     warmAllocator(); // keeps the data path off fresh pages (src/core/allocator.ts)
   }
 
@@ -311,8 +326,7 @@ export class Server {
         clientIp,
         log: this.#log,
         resolver: this.options.resolver,
-        clientBudget: budget?.budget,
-        observer: meter?.observer,
+        core: this.#core.forUpgrade({ observer: meter?.observer, clientBudget: budget?.budget }),
         track: (session) => {
           tracked = true;
           this.#sessions.add(session);
@@ -624,6 +638,11 @@ export function handleWsUpgrade(request: Request, policy: Policy, options: Upgra
     clientIp: clientIpOf(request, options.clientIp ?? "unknown", policy),
     log: options.log ?? silentLog,
     resolver: options.resolver,
+    core: new SocketCore({
+      log: options.log,
+      resolver: options.resolver,
+      serverHost: options.serverHost,
+    }),
     track: (session) => {
       const onAbort = () => session.shutdown(1001, "server shutting down");
       options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -645,10 +664,7 @@ export const wasmnetEndpoint: Endpoint = {
         policy: ctx.policy,
         serverHost: ctx.serverHost,
         clientIp: ctx.clientIp,
-        clientBudget: ctx.clientBudget,
-        observer: ctx.observer,
-        log: ctx.log,
-        resolver: ctx.resolver,
+        core: ctx.core.session({ frontend: "wasmnet", policy: ctx.policy, clientIp: ctx.clientIp }),
         flowControl: v2,
         reuseReadBuffers: true, // Deno's WebSocket.send copies before returning (issue 5, measured)
       });

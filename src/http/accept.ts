@@ -149,6 +149,14 @@ export class AcceptLoop {
   }
 
   #admit(conn: Deno.TcpConn): void {
+    // Replies are written as they come (`connected`, then the first `data`, ...): with Nagle's algorithm on,
+    // a small write waits for the ACK of the one before, which the client delays by up to 40 ms. Deno.serve
+    // set TCP_NODELAY for us; an own accept loop must. (Measured from a page: 19 connects/s without, ~900 with.)
+    try {
+      conn.setNoDelay(true);
+    } catch {
+      // already closed: the handshake below fails on its own
+    }
     const ip = conn.remoteAddr.hostname;
     const limits = this.#limits = this.#limitsOf();
     const fromIp = this.#perIp.get(ip) ?? 0;

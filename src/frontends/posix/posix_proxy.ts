@@ -7,9 +7,10 @@
  * threads go on.
  *
  * Sockets are virtual: numbers handed out per session from {@link FD_BASE} up, never host descriptors, and
- * a session can only name its own. TCP and UDP (`posix_udp.ts`). Every `connect` goes through the policy
- * (`dialTcp`, `openUdp`), every UDP destination of `sendto` too, every `bind` through `bindTcpListener`, and
- * every name lookup through the policy before its answer reaches the program.
+ * a session can only name its own. TCP and UDP (`posix_udp.ts`). Every `connect`, UDP socket and `bind` is
+ * opened through the session's socket core (`src/core/core.ts`: policy, log, limits), every UDP destination
+ * of `sendto` is vetted too, and every name lookup goes through the policy before its answer reaches the
+ * program.
  *
  * A refusal by the policy reaches the program as `EACCES` from `connect`, `bind` and UDP `sendto` (Linux's
  * errno for "a local firewall rule refused it", distinct from `ECONNREFUSED`, which keeps meaning "nothing
@@ -27,13 +28,13 @@
 
 import type { Closable, Endpoint, EndpointContext } from "../endpoint.ts";
 import { toWasmnetError, type WasmnetError } from "../../core/errors.ts";
-import { type BandwidthBudget, SocketLimiter } from "../../core/limits.ts";
+import type { BandwidthBudget } from "../../core/limits.ts";
 import type { SocketObserver } from "../../core/observer.ts";
+import { type CoreSession, coreSessionOf, formatHostPort } from "../../core/core.ts";
 import type { DecisionLog } from "../../core/log.ts";
 import { decideResolved, decideTarget, isIpLiteral, type Policy } from "../../policy/mod.ts";
-import { type DialContext, dialTcp, formatHostPort } from "../../core/sockets/dial.ts";
-import { bindTcpListener } from "../../core/sockets/listener.ts";
-import { type Resolver, systemResolver } from "../../core/sockets/resolver.ts";
+import type { Resolver } from "../../core/sockets/resolver.ts";
+import { DRAIN_FLUSH_MS } from "../../core/sockets/tcp.ts";
 import { offeredProtocols, upgradeToPort, type WebSocketPort } from "../../core/websocket.ts";
 import {
   type AddrinfoEntry,
@@ -88,6 +89,11 @@ export interface PosixProxyOptions {
   resolver?: Resolver;
   /** Session id for logs (default: random). */
   id?: string;
+  /**
+   * The socket core's handle for this session (the server passes one, with its observer and quota). When
+   * set, it supplies the id, resolver and log, and `id`, `resolver` and `log` above are not used.
+   */
+  core?: CoreSession;
   /** Received bytes waiting for `recv`, per socket. */
   maxRecvBufferBytes?: number;
 }
@@ -117,21 +123,19 @@ export class PosixProxySession implements Closable {
   readonly id: string;
   readonly #port: WebSocketPort;
   readonly #options: PosixProxyOptions;
-  readonly #resolver: Resolver;
+  /** Every socket, bind and lookup goes through it (src/core/core.ts). */
+  readonly #core: CoreSession;
   readonly #sockets = new Map<number, VSocket>();
   readonly #controller = new AbortController();
   readonly #calls = new CallIds();
-  readonly #limiter: SocketLimiter;
   #pending = 0;
 
   /** Starts a session answering through `port`. */
   constructor(port: WebSocketPort, options: PosixProxyOptions) {
     this.#port = port;
     this.#options = options;
-    this.id = options.id ?? crypto.randomUUID().slice(0, 8);
-    this.#resolver = options.resolver ?? systemResolver(options.policy.config.dns.timeout_ms);
-    // max_bandwidth_mbps (shared by the session's sockets) and socket_idle_timeout_secs (per socket).
-    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal, options.clientBudget);
+    this.#core = coreSessionOf("posix", options, this.#controller.signal);
+    this.id = this.#core.id;
   }
 
   /** True once closed. */
@@ -192,9 +196,25 @@ export class PosixProxySession implements Closable {
   close(): void {
     if (this.closed) return;
     this.#controller.abort();
-    this.#limiter.close();
+    this.#core.close();
     for (const sock of this.#sockets.values()) this.#destroy(sock);
     this.#sockets.clear();
+  }
+
+  /**
+   * How a drain ends the session: like {@link shutdown}, but every connected socket first writes the sends
+   * it already accepted (for up to `flushMs`) and then closes. Resolves once all have closed.
+   */
+  async finish(code = 1001, reason = "server shutting down", flushMs = DRAIN_FLUSH_MS): Promise<void> {
+    if (this.closed) return;
+    const flushing: Promise<void>[] = [];
+    for (const [fd, sock] of [...this.#sockets]) {
+      if (!sock.conn) continue;
+      this.#sockets.delete(fd); // not closed with the rest: it closes once written
+      flushing.push(sock.conn.closeWithin(flushMs).finally(() => this.#destroy(sock)));
+    }
+    this.shutdown(code, reason);
+    await Promise.all(flushing);
   }
 
   /** Closes the session and its WebSocket with `code`. */
@@ -282,10 +302,14 @@ export class PosixProxySession implements Closable {
     const sock = this.#newSocket(domain === Musl.AF_INET ? 4 : 6, (type & Musl.SOCK_NONBLOCK) !== 0);
     if (base === Musl.SOCK_DGRAM) {
       const udp = this.#options.policy.config.udp;
-      sock.udp = new PosixUdp(() => this.#dial(sock), {
-        maxDatagramBytes: udp.max_datagram_bytes,
-        maxDatagramsPerSec: udp.max_datagrams_per_sec,
-      });
+      sock.udp = new PosixUdp(
+        (op, host, port, events, limits) =>
+          this.#core.openUdp(op, host, port, events, limits, this.#socketSignal(sock)),
+        {
+          maxDatagramBytes: udp.max_datagram_bytes,
+          maxDatagramsPerSec: udp.max_datagrams_per_sec,
+        },
+      );
     }
     return encodeResult(callId, Fn.SOCKET, sock.fd, 0);
   }
@@ -318,13 +342,10 @@ export class PosixProxySession implements Closable {
     if (connecting >= limits.max_pending_connects) return [Errno.EAGAIN];
     sock.state = "connecting";
     try {
-      const { conn } = await dialTcp(
-        this.#dial(sock),
-        "connect",
-        to.address,
-        to.port,
-        limits.connection_timeout_secs * 1000,
-      );
+      const conn = await this.#core.connect("connect", to.address, to.port, {
+        signal: this.#socketSignal(sock),
+        timeoutMs: limits.connection_timeout_secs * 1000,
+      });
       if (this.#sockets.get(sock.fd) !== sock) {
         conn.close();
         return [Errno.EBADF];
@@ -356,9 +377,8 @@ export class PosixProxySession implements Closable {
     let listeners = 0;
     for (const s of this.#sockets.values()) if (s.listener) listeners++;
     if (listeners >= this.#options.policy.config.network.max_listeners) return [Errno.ENOBUFS];
-    const dial = this.#dial(sock);
     try {
-      sock.listener = bindTcpListener(dial, this.#options.serverHost, at.address, at.port);
+      sock.listener = this.#core.bindListener(at.address, at.port);
     } catch (err) {
       const e = toWasmnetError(err, "BIND_FAILED");
       // INADDR_ANY / in6addr_any means "wherever the server may listen": the server's own host.
@@ -367,7 +387,7 @@ export class PosixProxySession implements Closable {
         return [errnoForError(e)];
       }
       try {
-        sock.listener = bindTcpListener(dial, this.#options.serverHost, this.#options.serverHost, at.port);
+        sock.listener = this.#core.bindListener(this.#options.serverHost, at.port);
       } catch (err2) {
         return [errnoForError(toWasmnetError(err2, "BIND_FAILED"))];
       }
@@ -397,7 +417,7 @@ export class PosixProxySession implements Closable {
           await new Promise<void>((r) => (sock.backlogRoom = r));
           continue;
         }
-        const conn = await listener.accept();
+        const conn = this.#core.accepted(await listener.accept());
         if (signal.aborted) {
           conn.close();
           return;
@@ -422,9 +442,7 @@ export class PosixProxySession implements Closable {
       if (this.#sockets.get(sock.fd) !== sock) return fail(Errno.EBADF);
     }
     if (this.#sockets.size >= this.#options.policy.config.network.max_connections) {
-      this.#options.log({
-        session: this.id,
-        client: this.#options.clientIp,
+      this.#core.decided({
         op: "accept",
         target: remoteOf(sock.backlog[0]),
         decision: "deny",
@@ -587,7 +605,7 @@ export class PosixProxySession implements Closable {
   async #lookUp(name: string, port: number | null): Promise<string[] | number> {
     const policy = this.#options.policy;
     const ports = port !== null ? [port] : lookupProbePorts(policy);
-    const record = { session: this.id, client: this.#options.clientIp, op: "getaddrinfo" };
+    const record = { op: "getaddrinfo" };
     const target = port !== null ? formatHostPort(name, port) : name;
     let resolveName: string | undefined;
     let firstDeny: { rule: string; reason: string } | undefined;
@@ -601,7 +619,7 @@ export class PosixProxySession implements Closable {
     }
     if (resolveName === undefined) {
       const decision = firstDeny ?? { rule: "invalid host", reason: `cannot look up ${name}` };
-      this.#options.log({
+      this.#core.decided({
         ...record,
         target,
         decision: "deny",
@@ -612,22 +630,22 @@ export class PosixProxySession implements Closable {
     }
     let found: string[];
     try {
-      found = await this.#resolver(resolveName, this.#controller.signal);
+      found = await this.#core.lookup(resolveName);
     } catch (err) {
       const e = toWasmnetError(err, "RESOLVE_FAILED");
-      this.#options.log({ ...record, target, decision: "error", rule: "resolve", reason: e.message });
+      this.#core.decided({ ...record, target, decision: "error", rule: "resolve", reason: e.message });
       return /timed out/.test(e.message) ? Eai.AGAIN : Eai.NONAME;
     }
     let denied: { rule: string; reason: string } | undefined;
     for (const p of ports) {
       const { decision, addresses } = decideResolved(policy, resolveName, p, found);
       if (decision.allowed) {
-        this.#options.log({ ...record, target, resolved: found, decision: "allow", rule: decision.rule });
+        this.#core.decided({ ...record, target, resolved: found, decision: "allow", rule: decision.rule });
         return addresses;
       }
       denied ??= decision;
     }
-    this.#options.log({
+    this.#core.decided({
       ...record,
       target,
       resolved: found,
@@ -641,22 +659,16 @@ export class PosixProxySession implements Closable {
   /** A connected socket's connection, metered by the session's limits; idle too long is `ETIMEDOUT`. */
   #newConn(conn: Deno.TcpConn): PosixConn {
     const posix: PosixConn = new PosixConn(
-      this.#limiter.wrap(conn, () => posix.fail(Errno.ETIMEDOUT)),
+      // max_bandwidth_mbps (shared by the session's sockets) and socket_idle_timeout_secs (per socket).
+      this.#core.limit(conn, () => posix.fail(Errno.ETIMEDOUT)),
       this.#options.maxRecvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES,
     );
     return posix;
   }
 
-  #dial(sock: VSocket): DialContext {
-    return {
-      policy: this.#options.policy,
-      resolver: this.#resolver,
-      log: this.#options.log,
-      session: this.id,
-      client: this.#options.clientIp,
-      signal: AbortSignal.any([this.#controller.signal, sock.controller.signal]),
-      observer: this.#options.observer,
-    };
+  /** A socket's connect or open ends with the socket or the session. */
+  #socketSignal(sock: VSocket): AbortSignal {
+    return AbortSignal.any([this.#controller.signal, sock.controller.signal]);
   }
 
   #destroy(sock: VSocket, graceful = false): void {
@@ -763,10 +775,8 @@ export const posixProxyEndpoint: Endpoint = {
         policy: ctx.policy,
         serverHost: ctx.serverHost,
         clientIp: ctx.clientIp,
-        clientBudget: ctx.clientBudget,
-        observer: ctx.observer,
         log: ctx.log,
-        resolver: ctx.resolver,
+        core: ctx.core.session({ frontend: "posix", policy: ctx.policy, clientIp: ctx.clientIp }),
       });
       const untrack = ctx.track(session);
       return {
