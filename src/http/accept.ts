@@ -13,12 +13,7 @@
  * @module
  */
 
-import {
-  installUpgrader,
-  isWebSocketUpgrade,
-  type UpgradedSocket,
-  type UpgradeRequestOptions,
-} from "../core/websocket.ts";
+import { installUpgrader, type UpgradedSocket, type UpgradeRequestOptions } from "../core/websocket.ts";
 import { sleep } from "../core/limits.ts";
 import { acceptKey } from "./ws_frames.ts";
 import { RawWebSocket } from "./raw_websocket.ts";
@@ -211,18 +206,11 @@ export class AcceptLoop {
     }
     const local = conn.localAddr;
     const request = toRequest(read.head, hostPort(local));
-    if (isWebSocketUpgrade(request) && !validUpgrade(request)) {
-      // RFC 6455 §4.2.1: a GET with version 13 and a 16-byte key; anything else is a plain 400.
-      await writeAll(conn, statusResponse(400, "bad WebSocket upgrade (GET, version 13, a key)")).catch(
-        () => {},
-      );
-      return closeQuietly(conn);
-    }
     let socket: RawWebSocket | undefined;
     let answer: { protocol?: string; accept: string } | undefined;
     const upgrader = (options: UpgradeRequestOptions): UpgradedSocket => {
       const key = request.headers.get("sec-websocket-key") ?? "";
-      if (!validUpgrade(request)) throw new TypeError("invalid WebSocket upgrade request");
+      if (!validUpgrade(request)) throw new InvalidUpgrade();
       answer = { protocol: options.protocol, accept: key };
       socket = new RawWebSocket(conn, read.rest, {
         maxMessageBytes: options.maxMessageBytes,
@@ -237,8 +225,11 @@ export class AcceptLoop {
     const completed = Promise.withResolvers<void>();
     try {
       response = await this.#handler(request, { remoteAddr: conn.remoteAddr, completed: completed.promise });
-    } catch {
-      response = new Response("wasmnet: internal error\n", { status: 500 });
+    } catch (err) {
+      // Admission ran first (origin, caps, token: their own statuses); a malformed upgrade is a plain 400.
+      response = err instanceof InvalidUpgrade
+        ? new Response("wasmnet: bad WebSocket upgrade (GET, version 13, a 16-byte key)\n", { status: 400 })
+        : new Response("wasmnet: internal error\n", { status: 500 });
     }
     if (socket && answer) {
       const lines = [
@@ -266,6 +257,9 @@ export class AcceptLoop {
     closeQuietly(conn);
   }
 }
+
+/** Thrown by the upgrader for a request that is not a well-formed WebSocket upgrade (answered 400). */
+class InvalidUpgrade extends Error {}
 
 /** A well-formed WebSocket upgrade: GET, version 13, a base64 16-byte key. */
 function validUpgrade(request: Request): boolean {
