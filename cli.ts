@@ -191,7 +191,8 @@ export async function main(
     // Deno ends the whole process when reusePort is asked without the flag, so ask first: the flag's other
     // APIs are only there with it.
     if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
-      return usageError(`--workers ${workers} needs Deno's --unstable-net (SO_REUSEPORT in Deno 2.9.6)`);
+      const from = flags.workers === undefined ? "[server] workers" : "--workers";
+      return usageError(`${from} ${workers} needs Deno's --unstable-net (SO_REUSEPORT in Deno 2.9.6)`);
     }
     const code = await superviseWorkers({
       entry: new URL(import.meta.url),
