@@ -15,7 +15,7 @@ import { Admission } from "./http/admission.ts";
 import { messageLimits, setMessageLimits } from "./core/limits.ts";
 import type { Closable, Endpoint, EndpointContext } from "./frontends/endpoint.ts";
 import { EXTRA_ENDPOINTS } from "./http/endpoints.ts";
-import { type DecisionLog, jsonLineLog, silentLog, withReplica } from "./core/log.ts";
+import { type DecisionLog, jsonLineLog, rateLimitedLog, silentLog, withReplica } from "./core/log.ts";
 import { clientAddressOf, loadPolicyFileSync, Policy, type PolicyConfigInput } from "./policy/mod.ts";
 import { Session } from "./frontends/wasmnet/session.ts";
 import { defaultResolver } from "./core/sockets/dns.ts";
@@ -193,7 +193,7 @@ export class Server {
   ): Server {
     const policy = config instanceof Policy ? config : Policy.fromConfig(config);
     const { hostname, port } = typeof addr === "string" ? parseHostPort(addr) : addr;
-    return new Server({ hostname, port, policy, log: jsonLineLog() });
+    return new Server({ hostname, port, policy, log: rateLimitedLog(jsonLineLog()) });
   }
 
   /** Number of open sessions. */
@@ -467,7 +467,7 @@ export class ServerBuilder {
   #hostname = "0.0.0.0";
   #port = 9000;
   #policy: Policy = Policy.defaults();
-  #log: DecisionLog = jsonLineLog();
+  #log: DecisionLog = rateLimitedLog(jsonLineLog()); // lines per session bounded (src/core/log.ts)
   #resolver: Resolver | undefined;
   #policyFile: string | undefined;
   #admin: ServerOptions["admin"];
