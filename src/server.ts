@@ -16,7 +16,7 @@ import { wasmnetEndpoint } from "./frontends/wasmnet/endpoint.ts";
 import { Admission } from "./http/admission.ts";
 import type { Closable, Endpoint, EndpointContext } from "./frontends/endpoint.ts";
 import { EXTRA_ENDPOINTS } from "./http/endpoints.ts";
-import { type DecisionLog, jsonLineLog, withReplica } from "./core/log.ts";
+import { type DecisionLog, jsonLineLog, rateLimitedLog, withReplica } from "./core/log.ts";
 import { loadPolicyFileSync, Policy, type PolicyConfigInput } from "./policy/mod.ts";
 import { defaultResolver } from "./core/sockets/dns.ts";
 import type { Resolver } from "./core/sockets/resolver.ts";
@@ -194,7 +194,7 @@ export class Server {
   ): Server {
     const policy = config instanceof Policy ? config : Policy.fromConfig(config);
     const { hostname, port } = typeof addr === "string" ? parseHostPort(addr) : addr;
-    return new Server({ hostname, port, policy, log: jsonLineLog() });
+    return new Server({ hostname, port, policy, log: rateLimitedLog(jsonLineLog()) });
   }
 
   /** Number of open sessions. */
@@ -468,7 +468,7 @@ export class ServerBuilder {
   #hostname = "0.0.0.0";
   #port = 9000;
   #policy: Policy = Policy.defaults();
-  #log: DecisionLog = jsonLineLog();
+  #log: DecisionLog = rateLimitedLog(jsonLineLog()); // lines per session bounded (src/core/log.ts)
   #resolver: Resolver | undefined;
   #policyFile: string | undefined;
   #admin: ServerOptions["admin"];

@@ -142,6 +142,8 @@ export class Session {
   /** Bytes waiting for the TCP peers, across every socket of the session (v1 uploads cannot be paused). */
   readonly #writeBudget: WriteBudget;
   #nextServerId = SERVER_ID_BASE;
+  /** The first message's framing was reported to the port's observer (metrics count sessions by it). */
+  #framed = false;
   /** UDP and DNS handlers (session_udp.ts) reach the session through these. */
   readonly #hooks: SessionHooks;
   readonly #resolves: ResolveRequests;
@@ -204,6 +206,7 @@ export class Session {
   receive(message: string | Uint8Array): void {
     if (this.closed) return;
     const decoded = decodeRequest(message);
+    if (!this.#framed) (this.#framed = true), this.#port.observer?.framed?.(decoded.framing);
     if (!decoded.ok) {
       this.#emit({ ev: "error", id: decoded.id, msg: decoded.msg, code: decoded.code }, decoded.framing);
       return;
