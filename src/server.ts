@@ -1,6 +1,6 @@
 /**
  * HTTP side of wasmnet: answers plain requests, refuses early (before the upgrade) what must be refused,
- * upgrades WebSockets and hands each one to a {@link Session}. The server owns its sessions: when its
+ * upgrades WebSockets and hands each one to its front end (src/frontends/). The server owns its sessions: when its
  * signal aborts, every session is closed with code 1001 and every socket under it is closed.
  *
  * Longer than 500 lines because `Server` and its `ServerBuilder` are one module: the builder makes a
@@ -11,19 +11,18 @@
  */
 
 import { warmAllocator } from "./core/allocator.ts";
+import { clientIpOf, notWebSocket } from "./http/upgrade.ts";
+import { wasmnetEndpoint } from "./frontends/wasmnet/endpoint.ts";
 import { Admission } from "./http/admission.ts";
-import { messageLimits, setMessageLimits } from "./core/limits.ts";
 import type { Closable, Endpoint, EndpointContext } from "./frontends/endpoint.ts";
 import { EXTRA_ENDPOINTS } from "./http/endpoints.ts";
-import { type DecisionLog, jsonLineLog, rateLimitedLog, silentLog, withReplica } from "./core/log.ts";
-import { clientAddressOf, loadPolicyFileSync, Policy, type PolicyConfigInput } from "./policy/mod.ts";
-import { Session } from "./frontends/wasmnet/session.ts";
+import { type DecisionLog, jsonLineLog, rateLimitedLog, withReplica } from "./core/log.ts";
+import { loadPolicyFileSync, Policy, type PolicyConfigInput } from "./policy/mod.ts";
 import { defaultResolver } from "./core/sockets/dns.ts";
 import type { Resolver } from "./core/sockets/resolver.ts";
 import { SocketCore, type SocketQuota } from "./core/core.ts";
 import type { SocketObserver } from "./core/observer.ts";
-import { isWebSocketUpgrade, offeredProtocols, upgradeToPort } from "./core/websocket.ts";
-import { PROTOCOL_V2 } from "./frontends/wasmnet/flow.ts";
+import { isWebSocketUpgrade } from "./core/websocket.ts";
 import { type AdminSource, type RunningAdmin, serveAdmin } from "./ops/admin.ts";
 import { PolicyHolder } from "./ops/live_policy.ts";
 import type { AccessRecord, EventFields, LogLevel } from "./ops/logger.ts";
@@ -78,6 +77,8 @@ export interface ServerOptions {
 }
 
 export type { ReloadResult };
+export { handleWsUpgrade, type UpgradeOptions } from "./http/upgrade.ts";
+export { wasmnetEndpoint } from "./frontends/wasmnet/endpoint.ts";
 
 /** A server that is listening. */
 export interface RunningServer {
@@ -593,98 +594,6 @@ export class ServerBuilder {
       webtransport: this.#webtransport,
     });
   }
-}
-
-/**
- * The client's address for limits and logs: `peer`, or, when `peer` is one of the policy's trusted reverse
- * proxies, the browser's address from `Forwarded` or `X-Forwarded-For` (src/policy/proxies.ts).
- */
-function clientIpOf(request: Request, peer: string, policy: Policy): string {
-  const headers = request.headers;
-  return clientAddressOf(
-    peer,
-    headers.get("x-forwarded-for"),
-    policy.rules.trustedProxies,
-    headers.get("forwarded"),
-  ).ip;
-}
-
-/** Options for {@link handleWsUpgrade}. */
-export interface UpgradeOptions {
-  /**
-   * The client's IP (for logs and limits); from `info.remoteAddr.hostname` in a `Deno.serve` handler. When it
-   * is one of the policy's `server.trusted_proxies`, `Forwarded` or `X-Forwarded-For` says who the client is.
-   */
-  clientIp?: string;
-  /** The interface the server listens on (default bind address). Default `0.0.0.0`. */
-  serverHost?: string;
-  log?: DecisionLog;
-  resolver?: Resolver;
-  /** Closing this signal closes the session. */
-  signal?: AbortSignal;
-}
-
-/**
- * Upgrades one request to a wasmnet session and returns the `Response` to hand back to `Deno.serve`.
- * A request that is not a WebSocket upgrade gets `426 Upgrade Required`.
- */
-export function handleWsUpgrade(request: Request, policy: Policy, options: UpgradeOptions = {}): Response {
-  if (!isWebSocketUpgrade(request)) return notWebSocket();
-  warmAllocator(); // once per process (src/core/allocator.ts)
-  setMessageLimits(request, messageLimits(policy)); // max_message_bytes, session idle (src/core/limits.ts)
-  const ctx: EndpointContext = {
-    policy,
-    serverHost: options.serverHost ?? "0.0.0.0",
-    clientIp: clientIpOf(request, options.clientIp ?? "unknown", policy),
-    log: options.log ?? silentLog,
-    resolver: options.resolver,
-    core: new SocketCore({
-      log: options.log,
-      resolver: options.resolver,
-      serverHost: options.serverHost,
-    }),
-    track: (session) => {
-      const onAbort = () => session.shutdown(1001, "server shutting down");
-      options.signal?.addEventListener("abort", onAbort, { once: true });
-      return () => options.signal?.removeEventListener("abort", onAbort);
-    },
-  };
-  return wasmnetEndpoint.upgrade(request, new URL(request.url), ctx);
-}
-
-/** wasmnet's own protocol: served at every path no other endpoint claims. */
-export const wasmnetEndpoint: Endpoint = {
-  name: "wasmnet",
-  matches: () => true,
-  upgrade(request, _url, ctx) {
-    // Protocol v2 (flow control) when the client offers it; everyone else gets the original, unchanged.
-    const v2 = offeredProtocols(request).includes(PROTOCOL_V2);
-    return upgradeToPort(request, (port) => {
-      const session = new Session(port, {
-        policy: ctx.policy,
-        serverHost: ctx.serverHost,
-        clientIp: ctx.clientIp,
-        core: ctx.core.session({ frontend: "wasmnet", policy: ctx.policy, clientIp: ctx.clientIp }),
-        flowControl: v2,
-        reuseReadBuffers: true, // Deno's WebSocket.send copies before returning (issue 5, measured)
-      });
-      const untrack = ctx.track(session);
-      return {
-        message: (data) => session.receive(data),
-        close: () => {
-          session.close();
-          untrack();
-        },
-      };
-    }, v2 ? { protocol: PROTOCOL_V2 } : {});
-  },
-};
-
-function notWebSocket(): Response {
-  return new Response("wasmnet: this endpoint speaks WebSocket; see docs/protocol.md\n", {
-    status: 426,
-    headers: { "upgrade": "websocket", "content-type": "text/plain; charset=utf-8" },
-  });
 }
 
 /** Parses `host:port` or `[v6]:port`. */
