@@ -78,7 +78,9 @@ async function serveStream(stream: WebTransportBidirectionalStream): Promise<voi
 }
 
 for (;;) {
-  const conn = await listener.accept();
+  // A client's failed or timed-out handshake rejects accept(); that ends the client, not the listener.
+  const conn = await listener.accept().catch(() => null);
+  if (conn === null) continue;
   (async () => {
     const wt = await Deno.upgradeWebTransport(conn);
     for await (const stream of wt.incomingBidirectionalStreams) serveStream(stream).catch(() => {});

@@ -1,0 +1,31 @@
+/**
+ * Run by `webtransport_handshake_test.ts` with `--unstable-net`: fails one QUIC handshake on purpose (an
+ * ALPN the server does not speak), then opens a real WebTransport session and prints the server's answer
+ * to the hello, as JSON. Args: `<port> <sha-256 base64>`.
+ *
+ * @module
+ */
+
+import { decodeHelloAnswer, encodeHello, frame, FrameReader } from "@wasmnet/protocol/webtransport";
+
+const [port, hash] = [Number(Deno.args[0]), Deno.args[1]];
+const refused = await Deno.connectQuic({ hostname: "127.0.0.1", port, alpnProtocols: ["not-h3"] })
+  .then((c) => (c.close(), "connected"), (e) => `failed: ${e.name}`);
+const wt = new WebTransport(`https://127.0.0.1:${port}/`, {
+  serverCertificateHashes: [{ algorithm: "sha-256", value: Uint8Array.fromBase64(hash) }],
+});
+await wt.ready;
+const stream = await wt.createBidirectionalStream();
+const writer = stream.writable.getWriter();
+await writer.write(frame(encodeHello({ wasmnet: 1, v2: false })));
+const reader = stream.readable.getReader();
+const frames = new FrameReader(4096);
+let messages: Uint8Array[] = [];
+while (messages.length === 0) {
+  const { value, done } = await reader.read();
+  if (done) break;
+  messages = frames.push(value);
+}
+console.log(JSON.stringify({ refused, answer: messages[0] ? decodeHelloAnswer(messages[0]) : null }));
+wt.close();
+Deno.exit(0);
