@@ -83,6 +83,8 @@ for (;;) {
   if (conn === null) continue;
   (async () => {
     const wt = await Deno.upgradeWebTransport(conn);
+    // A session that times out rejects `closed`; unhandled, that would end this process.
+    wt.closed.catch(() => {});
     for await (const stream of wt.incomingBidirectionalStreams) serveStream(stream).catch(() => {});
   })().catch(() => {});
 }

@@ -1,7 +1,8 @@
 /**
- * Run by `webtransport_handshake_test.ts` with `--unstable-net`: fails one QUIC handshake on purpose (an
- * ALPN the server does not speak), then opens a real WebTransport session and prints the server's answer
- * to the hello, as JSON. Args: `<port> <sha-256 base64>`.
+ * Run by `webtransport_handshake_test.ts` with `--unstable-net`. `<port> <sha-256 base64> vanish`: opens a
+ * WebTransport session and exits without closing it or saying hello (the server's side then times out).
+ * `<port> <sha-256 base64>`: fails one QUIC handshake on purpose (an ALPN the server does not speak), then
+ * opens a real session and prints the server's answer to the hello, as JSON.
  *
  * @module
  */
@@ -9,11 +10,14 @@
 import { decodeHelloAnswer, encodeHello, frame, FrameReader } from "@wasmnet/protocol/webtransport";
 
 const [port, hash] = [Number(Deno.args[0]), Deno.args[1]];
+const options = { serverCertificateHashes: [{ algorithm: "sha-256", value: Uint8Array.fromBase64(hash) }] };
+if (Deno.args[2] === "vanish") {
+  await new WebTransport(`https://127.0.0.1:${port}/`, options).ready;
+  Deno.exit(0);
+}
 const refused = await Deno.connectQuic({ hostname: "127.0.0.1", port, alpnProtocols: ["not-h3"] })
   .then((c) => (c.close(), "connected"), (e) => `failed: ${e.name}`);
-const wt = new WebTransport(`https://127.0.0.1:${port}/`, {
-  serverCertificateHashes: [{ algorithm: "sha-256", value: Uint8Array.fromBase64(hash) }],
-});
+const wt = new WebTransport(`https://127.0.0.1:${port}/`, options);
 await wt.ready;
 const stream = await wt.createBidirectionalStream();
 const writer = stream.writable.getWriter();

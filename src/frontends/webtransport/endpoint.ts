@@ -187,9 +187,11 @@ export class WebTransportFrontEnd {
   /** Upgrades, reads the hello, admits, and starts the session or answers the refusal. */
   async #setUp(conn: Deno.QuicConn): Promise<void> {
     const deadline = AbortSignal.timeout(HELLO_TIMEOUT_MS);
+    conn.closed.catch(() => {}); // a connection that times out rejects these: never an unhandled rejection
     const wt = await raceSignal(Deno.upgradeWebTransport(conn), deadline) as unknown as
       & WebTransportPort
       & { url: string };
+    wt.closed.catch(() => {});
     const streams = wt.incomingBidirectionalStreams.getReader();
     const first = await raceSignal(streams.read(), deadline);
     streams.releaseLock();
