@@ -12,6 +12,7 @@ import { loadPolicyFile, parseListenAddress, Policy, PolicyError } from "./src/p
 import { parseHostPort, Server } from "./src/server.ts";
 import { fdLimitWarning } from "./src/http/bounds.ts";
 import { caCertsFor } from "./src/core/sockets/tls.ts";
+import { rateLimitedLog } from "./src/core/log.ts";
 import { SecretError } from "./src/auth/mod.ts";
 import { loadAdminToken } from "./src/ops/admin.ts";
 import { runCheck } from "./src/ops/check.ts";
@@ -190,7 +191,8 @@ export async function main(
     // Deno ends the whole process when reusePort is asked without the flag, so ask first: the flag's other
     // APIs are only there with it.
     if (typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
-      return usageError(`--workers ${workers} needs Deno's --unstable-net (SO_REUSEPORT in Deno 2.9.6)`);
+      const from = flags.workers === undefined ? "[server] workers" : "--workers";
+      return usageError(`${from} ${workers} needs Deno's --unstable-net (SO_REUSEPORT in Deno 2.9.6)`);
     }
     const code = await superviseWorkers({
       entry: new URL(import.meta.url),
@@ -223,7 +225,7 @@ export async function main(
   const builder = Server.builder().host(hostname).port(port).policy(policy).cluster(cluster)
     .reusePort(place !== undefined)
     .webtransport(wt)
-    .log(flags.quiet ? () => {} : logger.decision)
+    .log(flags.quiet ? () => {} : rateLimitedLog(logger.decision)) // lines per session bounded
     .events(logger.log);
   // Sessions are metered only for an access log or the admin listener (no counting otherwise).
   if (logger.enabled("info")) builder.accessLog(logger.access);

@@ -2,8 +2,9 @@
  * `deno task bench:cluster`: what going past one process costs and gives, on this machine, over loopback.
  *
  * - `--workers 2` against 1 worker: session handshakes per second (16 at a time, each a new WebSocket
- *   session: admission, upgrade, close) and 16-socket download throughput (16 websockify sessions, each one
- *   TCP connection from a local firehose, for 2 s).
+ *   session: admission, upgrade, close), socket connects per second (16 wasmnet sessions, binary v2, each
+ *   connecting to an echo peer one socket after another, as the main bench's `connects`), and 16-socket
+ *   download throughput (16 websockify sessions, each one TCP connection from a local firehose, for 2 s).
  * - The Redis round trip added to session admission: handshake time (p50/p99) with `[cluster] redis`
  *   against the same server counting locally, and the store's own acquire+release time.
  *
@@ -16,50 +17,29 @@
  */
 
 import { RedisStore } from "../src/cluster/redis_store.ts";
-import { freePort, startFirehose, startRedis, waitForPort } from "../tests/cluster/redis_server.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
+import { wasmnet } from "./clients.ts";
+import { connects, withTimeout } from "./workloads.ts";
+import { startFirehose, startRedis } from "../tests/cluster/redis_server.ts";
+import { spawnCli } from "../tests/helpers.ts";
 
 interface Server {
   port: number;
   stop(): Promise<void>;
 }
 
+/**
+ * `cli.ts` on `--port 0`, waiting for the line that names the bound port (a port picked in advance could be
+ * taken by another process on a busy machine, and then the bench would measure that one).
+ */
 async function startServer(policy: string, workers: number): Promise<Server> {
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--unstable-net",
-      "--allow-net",
-      "--allow-read",
-      "--allow-env",
-      "--allow-sys",
-      `${ROOT}cli.ts`,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--policy",
-      policy,
-      "--quiet",
-      "--workers",
-      String(workers),
-      "--drain-timeout",
-      "0",
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  await waitForPort(port, 20_000);
-  return {
-    port,
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
+  const server = await spawnCli(
+    ["--policy", policy, "--quiet", "--workers", String(workers), "--drain-timeout", "0"],
+    {
+      denoFlags: ["--unstable-net", "--allow-net", "--allow-read", "--allow-env", "--allow-sys"],
+      waitFor: workers > 1 ? /workers on ws:\/\/\S+/ : undefined,
     },
-  };
+  );
+  return { port: server.port, stop: () => server.stop() };
 }
 
 /** Opens a session and resolves once it is open (or rejects when refused). */
@@ -85,6 +65,23 @@ async function handshakesPerSec(port: number, count: number, parallel = 16): Pro
     }
   }));
   return count / ((performance.now() - t0) / 1000);
+}
+
+/** A TCP echo peer for the connect workload (it answers the byte each connect waits for). */
+function echoPeer(): { port: number; close(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  (async () => {
+    for await (const conn of listener) conn.readable.pipeTo(conn.writable).catch(() => {});
+  })().catch(() => {});
+  return { port: (listener.addr as Deno.NetAddr).port, close: () => listener.close() };
+}
+
+/** Socket connects per second through wasmnet, `sessions` sessions (binary v2) connecting at once. */
+async function connectsPerSec(port: number, target: number, sessions: number, each: number): Promise<number> {
+  const t = wasmnet(`ws://127.0.0.1:${port}/`, "binary", true);
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: sessions }, () => connects(t, target, each)));
+  return (sessions * each) / ((performance.now() - t0) / 1000);
 }
 
 /** MB/s received over `sockets` websockify sessions downloading from `source` for `ms`. */
@@ -132,29 +129,45 @@ export async function clusterBench(quick = false): Promise<string> {
   const LATENCY_SAMPLES = quick ? 200 : 1000;
   const DOWNLOAD_MS = quick ? 1000 : 2000;
   const ROUNDS = quick ? 1 : 3;
+  const CONNECTS_EACH = quick ? 20 : 60;
   const dir = await Deno.makeTempDir({ prefix: "wasmnet-bench-cluster-" });
   const local = `${dir}/local.toml`;
   await Deno.writeTextFile(
     local,
-    `[network]\ndeny = []\n[server]\nmax_sessions = 100000\nmax_sessions_per_ip = 100000\n`,
+    `[network]\ndeny = []\n[server]\nmax_sessions = 100000\nmax_sessions_per_ip = 100000\nmax_handshakes_per_ip = 1000\n`,
   );
   const source = startFirehose();
+  const echo = echoPeer();
   const rows: string[] = [];
   try {
     // Workers: 1 against 2, in interleaved rounds.
-    const results = new Map<number, { hs: number[]; mbps: number[] }>([[1, { hs: [], mbps: [] }], [2, {
-      hs: [],
-      mbps: [],
-    }]]);
+    const results = new Map<number, { hs: number[]; conn: number[]; mbps: number[] }>([
+      [1, { hs: [], conn: [], mbps: [] }],
+      [2, { hs: [], conn: [], mbps: [] }],
+    ]);
     for (let round = 0; round <= ROUNDS; round++) {
       for (const workers of [1, 2]) {
         const server = await startServer(local, workers);
         try {
-          const hs = await handshakesPerSec(server.port, HANDSHAKES);
-          const mbps = await throughput(server.port, source.port, 16, DOWNLOAD_MS);
-          if (round > 0) (results.get(workers)!.hs.push(hs), results.get(workers)!.mbps.push(mbps)); // round 0 warms up
+          // A stalled workload fails the run loudly instead of hanging it.
+          const hs = await withTimeout(handshakesPerSec(server.port, HANDSHAKES), 120_000, "handshakes");
+          const conn = await withTimeout(
+            connectsPerSec(server.port, echo.port, 16, CONNECTS_EACH),
+            120_000,
+            "connects",
+          );
+          const mbps = await withTimeout(
+            throughput(server.port, source.port, 16, DOWNLOAD_MS),
+            60_000,
+            "download",
+          );
+          const r = results.get(workers)!;
+          if (round > 0) (r.hs.push(hs), r.conn.push(conn), r.mbps.push(mbps)); // round 0 warms up
           console.error(
-            `workers ${workers}, round ${round}: ${hs.toFixed(0)} handshakes/s, ${mbps.toFixed(0)} MB/s`,
+            `workers ${workers}, round ${round}: ${hs.toFixed(0)} handshakes/s, ${
+              conn.toFixed(0)
+            } connects/s, ` +
+              `${mbps.toFixed(0)} MB/s`,
           );
         } finally {
           await server.stop();
@@ -162,16 +175,19 @@ export async function clusterBench(quick = false): Promise<string> {
       }
     }
     const one = results.get(1)!, two = results.get(2)!;
-    rows.push("| server | session handshakes/s (16 at a time) | 16-socket download MB/s |");
-    rows.push("| --- | ---: | ---: |");
-    for (const [name, r] of [["1 worker", one], ["--workers 2", two]] as const) {
-      rows.push(`| ${name} | ${median(r.hs).toFixed(0)} | ${median(r.mbps).toFixed(0)} |`);
-    }
     rows.push(
-      `| ratio 2 : 1 | ${(median(two.hs) / median(one.hs)).toFixed(2)} | ${
-        (median(two.mbps) / median(one.mbps)).toFixed(2)
-      } |`,
+      "| server | session handshakes/s (16 at a time) | socket connects/s (16 sessions) | 16-socket download MB/s |",
     );
+    rows.push("| --- | ---: | ---: | ---: |");
+    for (const [name, r] of [["1 worker", one], ["--workers 2", two]] as const) {
+      rows.push(
+        `| ${name} | ${median(r.hs).toFixed(0)} | ${median(r.conn).toFixed(0)} | ${
+          median(r.mbps).toFixed(0)
+        } |`,
+      );
+    }
+    const ratio = (k: "hs" | "conn" | "mbps") => (median(two[k]) / median(one[k])).toFixed(2);
+    rows.push(`| ratio 2 : 1 | ${ratio("hs")} | ${ratio("conn")} | ${ratio("mbps")} |`);
 
     // Redis round trip in admission.
     const redis = await startRedis();
@@ -179,7 +195,7 @@ export async function clusterBench(quick = false): Promise<string> {
       const shared = `${dir}/redis.toml`;
       await Deno.writeTextFile(
         shared,
-        `[server]\nmax_sessions = 100000\nmax_sessions_per_ip = 100000\n[cluster]\nredis = "${redis.url}"\n`,
+        `[server]\nmax_sessions = 100000\nmax_sessions_per_ip = 100000\nmax_handshakes_per_ip = 1000\n[cluster]\nredis = "${redis.url}"\n`,
       );
       const times = new Map<string, number[]>();
       for (const [name, policy] of [["counted locally", local], ["counted in Redis", shared]] as const) {
@@ -226,6 +242,7 @@ export async function clusterBench(quick = false): Promise<string> {
     }
   } finally {
     source.close();
+    echo.close();
     await Deno.remove(dir, { recursive: true });
   }
   return rows.join("\n");

@@ -8,10 +8,10 @@
 
 import { directTcp, rawWebSocket, type Transport, wasmnet, wisp } from "./clients.ts";
 import { ROOT } from "./config.ts";
-import { POLICY, websockifyBin, wispJsCli } from "./peers.ts";
+import { POLICY, startWasmnet, websockifyBin, wispJsCli } from "./peers.ts";
 import { freePort, type Proc, spawn, waitForPort } from "./procs.ts";
 
-export { POLICY };
+export { POLICY, startWasmnet };
 
 // ---------------------------------------------------------------------------------------------- contenders
 
@@ -33,34 +33,6 @@ export interface Contender {
   noIdle?: boolean;
   /** No per-process figures (RSS, page faults): its work is not one process's (websockify forks per connection). */
   noMemory?: boolean;
-}
-
-/** Starts `cli.ts` on a free port with `--quiet` and `extra` flags; resolves once it listens. */
-export async function startWasmnet(
-  policyPath: string,
-  extra: string[] = [],
-): Promise<{ proc: Proc; port: number }> {
-  const port = freePort();
-  // WASMNET_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the wasmnet server under test.
-  const denoFlags = (Deno.env.get("WASMNET_BENCH_DENO_FLAGS") ?? "").split(" ").filter(Boolean);
-  const proc = spawn(Deno.execPath(), [
-    "run",
-    ...denoFlags,
-    "--allow-net",
-    "--allow-read",
-    "--allow-env",
-    `${ROOT}cli.ts`,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--policy",
-    policyPath,
-    "--quiet",
-    ...extra,
-  ]);
-  await waitForPort(port, proc);
-  return { proc, port };
 }
 
 export function contenders(policyPath: string): Contender[] {

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { freePort, type Proc, spawn, waitForPort } from "./procs.ts";
+
 /** Where the bench installs its npm peers. */
 export const CACHE = `${
   Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/tmp"}/.cache`
@@ -74,3 +76,31 @@ max_sessions = 2000
 max_sessions_per_ip = 2000
 max_message_bytes = 4194304
 `;
+
+/** Starts `cli.ts` on a free port with `--quiet` and `extra` flags; resolves once it listens. */
+export async function startWasmnet(
+  policyPath: string,
+  extra: string[] = [],
+): Promise<{ proc: Proc; port: number }> {
+  const port = freePort();
+  // WASMNET_BENCH_DENO_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the wasmnet server under test.
+  const denoFlags = (Deno.env.get("WASMNET_BENCH_DENO_FLAGS") ?? "").split(" ").filter(Boolean);
+  const proc = spawn(Deno.execPath(), [
+    "run",
+    ...denoFlags,
+    "--allow-net",
+    "--allow-read",
+    "--allow-env",
+    new URL("../cli.ts", import.meta.url).pathname,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--policy",
+    policyPath,
+    "--quiet",
+    ...extra,
+  ]);
+  await waitForPort(port, proc);
+  return { proc, port };
+}

@@ -14,19 +14,18 @@
  * @module
  */
 
-export {
-  type AcceptCallback,
-  type CloseCallback,
-  type DataCallback,
-  type DataFromCallback,
-  type Listener,
-  type SendData,
-  type UdpSocket,
-  WasmnetClient,
-  type WasmnetClientOptions,
-  type WebSocketConstructor,
-  type WebSocketLike,
-} from "./src/client.ts";
+export { WasmnetClient, type WasmnetClientOptions } from "./src/client.ts";
+export type {
+  AcceptCallback,
+  CloseCallback,
+  DataCallback,
+  DataFromCallback,
+  Listener,
+  SendData,
+  UdpSocket,
+  WebSocketConstructor,
+  WebSocketLike,
+} from "./src/types.ts";
 export {
   type SocketChannel,
   type SocketSink,

@@ -1,37 +1,35 @@
 /**
  * HTTP side of wasmnet: answers plain requests, refuses early (before the upgrade) what must be refused,
- * upgrades WebSockets and hands each one to a {@link Session}. The server owns its sessions: when its
+ * upgrades WebSockets and hands each one to its front end (src/frontends/). The server owns its sessions: when its
  * signal aborts, every session is closed with code 1001 and every socket under it is closed.
+ *
+ * Longer than 500 lines because `Server` and its `ServerBuilder` are one module: the builder makes a
+ * Server and `Server.builder()` returns a builder, so two modules would import each other. What the server
+ * does for operators (drain, reload, metering, the admin listener) lives in src/ops/.
  *
  * @module
  */
 
 import { warmAllocator } from "./core/allocator.ts";
+import { clientIpOf, notWebSocket } from "./http/upgrade.ts";
+import { wasmnetEndpoint } from "./frontends/wasmnet/endpoint.ts";
 import { Admission } from "./http/admission.ts";
-import { Authenticator } from "./auth/mod.ts";
-import { messageLimits, setMessageLimits } from "./core/limits.ts";
 import type { Closable, Endpoint, EndpointContext } from "./frontends/endpoint.ts";
 import { EXTRA_ENDPOINTS } from "./http/endpoints.ts";
-import { type DecisionLog, type DecisionRecord, jsonLineLog, silentLog, withReplica } from "./core/log.ts";
-import {
-  clientAddressOf,
-  loadPolicyFile,
-  loadPolicyFileSync,
-  Policy,
-  type PolicyConfigInput,
-} from "./policy/mod.ts";
-import { Session } from "./frontends/wasmnet/session.ts";
+import { type DecisionLog, jsonLineLog, rateLimitedLog, withReplica } from "./core/log.ts";
+import { loadPolicyFileSync, Policy, type PolicyConfigInput } from "./policy/mod.ts";
 import { defaultResolver } from "./core/sockets/dns.ts";
 import type { Resolver } from "./core/sockets/resolver.ts";
-import { caCertsFor } from "./core/sockets/tls.ts";
-import { isWebSocketUpgrade, observeUpgrade, offeredProtocols, upgradeToPort } from "./core/websocket.ts";
-import { PROTOCOL_V2 } from "./frontends/wasmnet/flow.ts";
-import { type AdminSource, type RunningAdmin, serveAdmin } from "./ops/admin.ts";
-import { notLiveChanges, PolicyHolder } from "./ops/live_policy.ts";
-import type { AccessRecord, EventFields, LogLevel } from "./ops/logger.ts";
-import { framingLabel, type RefusalKind, ServerMetrics, type SessionMeter } from "./ops/metrics.ts";
+import { SocketCore, type SocketQuota } from "./core/core.ts";
 import type { SocketObserver } from "./core/observer.ts";
-import { StatusBoard } from "./ops/status.ts";
+import { isWebSocketUpgrade } from "./core/websocket.ts";
+import { type AdminSource, type RunningAdmin, serveAdmin } from "./ops/admin.ts";
+import { PolicyHolder } from "./ops/live_policy.ts";
+import type { AccessRecord, EventFields, LogLevel } from "./ops/logger.ts";
+import { type RefusalKind, ServerMetrics } from "./ops/metrics.ts";
+import { Drain } from "./ops/drain.ts";
+import { prepareReload, type ReloadResult, reportReload } from "./ops/reload.ts";
+import { SessionMetering } from "./ops/session_metering.ts";
 import type { ClusterSetup } from "./cluster/mod.ts";
 import { ClientBandwidth } from "./cluster/bandwidth.ts";
 import { registerClusterMetrics } from "./cluster/metrics.ts";
@@ -70,16 +68,17 @@ export interface ServerOptions {
   cluster?: ClusterSetup;
   /** Share the port with other servers (`SO_REUSEPORT`; Deno 2.9.6 needs `--unstable-net`). Default false. */
   reusePort?: boolean;
+  /** Told about every socket the core opens (src/core/observer.ts); default: the metrics', when counting. */
+  observer?: SocketObserver;
+  /** A quota every outbound socket is asked (src/core/core.ts, `SocketQuota`), e.g. one shared by replicas. */
+  socketQuota?: SocketQuota;
   /** The WebTransport front end (docs/webtransport.md); default the policy's `[webtransport]` (off). */
   webtransport?: WebTransportConfig;
 }
 
-/** What {@link Server.reload} did. */
-export type ReloadResult =
-  /** The new policy is in force; `notLive` names changed settings that apply only after a restart. */
-  | { ok: true; policy: Policy; notLive: string[] }
-  /** Nothing changed; `error` is what start-up would have said about the file. */
-  | { ok: false; error: Error };
+export type { ReloadResult };
+export { handleWsUpgrade, type UpgradeOptions } from "./http/upgrade.ts";
+export { wasmnetEndpoint } from "./frontends/wasmnet/endpoint.ts";
 
 /** A server that is listening. */
 export interface RunningServer {
@@ -122,12 +121,13 @@ export class Server {
   readonly #policy: PolicyHolder;
   /** Every decision of the server passes here: counted, kept for the status page, then logged. */
   readonly #log: DecisionLog;
-  readonly #metrics: ServerMetrics | undefined;
-  readonly #board: StatusBoard | undefined;
+  /** Metrics, status page and access log; undefined when nothing asks for them (no counting then). */
+  readonly #metering: SessionMetering | undefined;
   readonly #readiness = new Map<string, () => string | null>();
+  /** The socket core every front end opens its sockets through (src/core/core.ts). */
+  readonly #core: SocketCore;
   #metricsSource: (() => Promise<string>) | undefined;
-  #drain: { done: Promise<void>; finish: () => void } | undefined;
-  #onEmpty: (() => void) | undefined;
+  readonly #drain: Drain;
   #webtransport: WebTransportFrontEnd | undefined;
   #accept: AcceptLoop | undefined;
 
@@ -144,17 +144,15 @@ export class Server {
       resolver: options.resolver ?? defaultResolver(options.policy),
     };
     this.#endpoints = endpoints;
-    this.#metrics = options.metrics ??
+    const replica = options.cluster?.replica;
+    const metrics = options.metrics ??
       (options.admin || options.accessLog
         ? new ServerMetrics({ eventLoopSampleMs: options.admin ? 100 : 0 })
         : undefined);
-    this.#board = this.#metrics && new StatusBoard();
-    const replica = options.cluster?.replica;
+    this.#metering = metrics && new SessionMetering(metrics, options.accessLog, replica);
     const base = replica === undefined ? options.log : withReplica(options.log, replica);
-    const metrics = this.#metrics, board = this.#board;
-    this.#log = metrics && board
-      ? (record: DecisionRecord) => (metrics.decided(record), board.decided(record), base(record))
-      : base;
+    this.#log = this.#metering?.decisions(base) ?? base;
+    this.#drain = new Drain(this.#sessions, () => this.closeSessions(), options.events);
     this.options = { ...this.options, log: base };
     this.#admission = new Admission(this.#policy.view, this.#log, undefined, {
       shared: options.cluster?.shared,
@@ -174,6 +172,13 @@ export class Server {
     if (shared?.options.onFailure === "closed") {
       this.addReadinessCheck("cluster", () => shared.up ? null : "the shared limits store is unavailable");
     }
+    this.#core = new SocketCore({
+      log: this.#log,
+      resolver: this.options.resolver,
+      serverHost: options.hostname,
+      observer: options.observer ?? metrics?.sockets,
+      quota: options.socketQuota,
+    });
     warmAllocator(); // keeps the data path off fresh pages (src/core/allocator.ts)
   }
 
@@ -189,7 +194,7 @@ export class Server {
   ): Server {
     const policy = config instanceof Policy ? config : Policy.fromConfig(config);
     const { hostname, port } = typeof addr === "string" ? parseHostPort(addr) : addr;
-    return new Server({ hostname, port, policy, log: jsonLineLog() });
+    return new Server({ hostname, port, policy, log: rateLimitedLog(jsonLineLog()) });
   }
 
   /** Number of open sessions. */
@@ -199,12 +204,12 @@ export class Server {
 
   /** The server's metrics, when it counts (admin listener or access log; see {@link ServerOptions.metrics}). */
   get metrics(): ServerMetrics | undefined {
-    return this.#metrics;
+    return this.#metering?.metrics;
   }
 
   /** True from the start of a {@link drain}: new sessions are refused with 503, `/readyz` answers 503. */
   get draining(): boolean {
-    return this.#drain !== undefined;
+    return this.#drain.active;
   }
 
   /**
@@ -235,18 +240,13 @@ export class Server {
 
   /** What the admin listener serves for this server. */
   get adminSource(): AdminSource {
-    const metrics = this.#metrics ?? new ServerMetrics({ eventLoopSampleMs: 0 });
-    const board = this.#board ?? new StatusBoard();
-    return {
-      metrics: () => this.#metricsSource?.() ?? metrics.render(),
+    const metering = this.#metering ?? new SessionMetering(new ServerMetrics({ eventLoopSampleMs: 0 }));
+    return metering.adminSource({
       notReady: () => this.notReady(),
-      status: () =>
-        board.snapshot(metrics, {
-          draining: this.draining,
-          policy: this.#policy.current.describe(),
-          refusals: metrics.refusalCount,
-        }),
-    };
+      draining: () => this.draining,
+      policy: () => this.#policy.current.describe(),
+      metricsText: () => this.#metricsSource?.(),
+    });
   }
 
   /**
@@ -256,34 +256,11 @@ export class Server {
    * promise. Aborting {@link serve}'s signal ends the drain at once.
    */
   drain(timeoutMs?: number): Promise<void> {
-    if (this.#drain) return this.#drain.done;
-    const ms = timeoutMs ?? this.#policy.current.config.server.drain_timeout_secs * 1000;
-    let resolve!: () => void;
-    const done = new Promise<void>((r) => (resolve = r));
-    const finish = (flush: boolean) => {
-      clearTimeout(timer);
-      this.#onEmpty = undefined;
-      if (!flush) return (this.closeSessions(), resolve());
-      // The window is over: every session closes with 1001, writing out what its client already sent.
-      const sessions = [...this.#sessions];
-      this.#sessions.clear();
-      Promise.all(sessions.map((s) => s.finish ? s.finish(1001, "server shutting down") : s.shutdown(1001)))
-        .then(() => resolve());
-    };
-    const timer = setTimeout(() => {
-      this.options.events?.("warn", "drain_timeout", {
-        sessions: this.#sessions.size,
-        timeout_secs: ms / 1000,
-      });
-      finish(true);
-    }, ms);
-    this.#onEmpty = () => finish(false);
-    this.#drain = { done, finish: () => finish(false) };
-    this.#admission.draining = true;
-    if (this.#metrics) this.#metrics.draining = true;
-    this.options.events?.("info", "draining", { sessions: this.#sessions.size, timeout_secs: ms / 1000 });
-    if (this.#sessions.size === 0) finish(false);
-    return done;
+    if (!this.#drain.active) {
+      this.#admission.draining = true;
+      if (this.metrics) this.metrics.draining = true;
+    }
+    return this.#drain.start(timeoutMs ?? this.#policy.current.config.server.drain_timeout_secs * 1000);
   }
 
   /**
@@ -295,32 +272,15 @@ export class Server {
   async reload(source: string | Policy | undefined = this.options.policyFile): Promise<ReloadResult> {
     let result: ReloadResult;
     try {
-      if (source === undefined) throw new Error("no policy file to reload (the server started without one)");
-      const next = typeof source === "string" ? await loadPolicyFile(source) : source;
-      await caCertsFor(next);
-      const auth = Authenticator.fromConfig(next.config.auth);
-      const notLive = notLiveChanges(this.#policy.current.config, next.config);
-      this.#policy.replace(next);
-      this.#admission.replaceAuth(auth);
-      result = { ok: true, policy: next, notLive };
+      const next = await prepareReload(source, this.#policy.current);
+      this.#policy.replace(next.policy);
+      this.#admission.replaceAuth(next.auth);
+      result = { ok: true, policy: next.policy, notLive: next.notLive };
     } catch (err) {
       result = { ok: false, error: err instanceof Error ? err : new Error(String(err)) };
     }
-    this.#metrics?.reloaded(result.ok);
-    if (result.ok) {
-      this.options.events?.("info", "policy_reloaded", {
-        policy: result.policy.describe(),
-        not_live: result.notLive.length > 0 ? result.notLive : undefined,
-      });
-      if (result.notLive.length > 0) {
-        this.options.events?.("warn", "reload_not_live", {
-          settings: result.notLive,
-          note: "these settings take effect after a restart",
-        });
-      }
-    } else {
-      this.options.events?.("error", "policy_reload_failed", { error: result.error.message });
-    }
+    this.metrics?.reloaded(result.ok);
+    reportReload(result, this.options.events);
     return result;
   }
 
@@ -337,7 +297,7 @@ export class Server {
     if (!isWebSocketUpgrade(request)) return notWebSocket();
     const endpoint = this.#endpoints.find((e) => e.matches(url));
     if (!endpoint) {
-      this.#metrics?.refused("endpoint");
+      this.metrics?.refused("endpoint");
       return new Response("wasmnet: no endpoint at this path\n", { status: 404 });
     }
     const clientIp = clientIpOf(request, info.remoteAddr.hostname, this.options.policy);
@@ -357,7 +317,7 @@ export class Server {
     start: (ctx: EndpointContext) => Response,
   ): Response | Promise<Response> => {
     return this.#admission.admit(request, url, clientIp, (admitted) => {
-      const meter = this.#meterUpgrade(request, frontend, clientIp);
+      const meter = this.#metering?.meterUpgrade(request, frontend, clientIp);
       // The address's shared bandwidth (max_bandwidth_mbps_per_ip): held while a session is tracked.
       const budget = this.#bandwidth.acquire(clientKey(clientIp));
       let tracked = false;
@@ -367,8 +327,7 @@ export class Server {
         clientIp,
         log: this.#log,
         resolver: this.options.resolver,
-        clientBudget: budget?.budget,
-        observer: meter?.observer,
+        core: this.#core.forUpgrade({ observer: meter?.observer, clientBudget: budget?.budget }),
         track: (session) => {
           tracked = true;
           this.#sessions.add(session);
@@ -378,7 +337,7 @@ export class Server {
             this.#sessions.delete(session);
             release();
             budget?.release();
-            if (this.#sessions.size === 0) this.#onEmpty?.();
+            this.#drain.sessionEnded();
           };
         },
       });
@@ -388,55 +347,6 @@ export class Server {
   };
 
   /**
-   * Meters one upgrade (when the server counts): the session's meter is opened by `upgradeToPort` with the
-   * framing its front end chose; the core's socket reports go to the server's metrics and count the
-   * sockets this session opened.
-   */
-  #meterUpgrade(
-    request: Request,
-    frontend: string,
-    clientIp: string,
-  ): { observer: SocketObserver; current: SessionMeter | undefined } | undefined {
-    const metrics = this.#metrics;
-    if (!metrics) return undefined;
-    const all = metrics.sockets;
-    const metered: { observer: SocketObserver; current: SessionMeter | undefined } = {
-      current: undefined,
-      observer: {
-        opened: (kind) => {
-          if (metered.current) metered.current.socketsOpened++;
-          all.opened(kind);
-        },
-        closed: all.closed,
-        connected: all.connected,
-        failed: all.failed,
-      },
-    };
-    observeUpgrade(request, (protocol) => {
-      const meter = metrics.openSession(frontend, framingLabel(protocol), clientIp, (m) => this.#ended(m));
-      this.#board?.sessionOpened();
-      return (metered.current = meter);
-    });
-    return metered;
-  }
-
-  /** A metered session ended: its totals stay on the status page, and it gets its access line. */
-  #ended(meter: SessionMeter): void {
-    this.#board?.sessionClosed(meter);
-    this.options.accessLog?.({
-      session: meter.id,
-      frontend: meter.frontend,
-      framing: meter.framing,
-      client: meter.clientIp,
-      duration_secs: Math.round(meter.ageMs) / 1000,
-      bytes_up: meter.bytesUp,
-      bytes_down: meter.bytesDown,
-      sockets: meter.socketsOpened,
-      close_code: meter.closeCode ?? 1006,
-      ...(this.options.cluster ? { replica: this.options.cluster.replica } : {}),
-    });
-  }
-
   /** `/.well-known/wasmnet`: where else this server can be reached (WebTransport), for `transport: "auto"`. */
   #wellKnown(request: Request): Response | Promise<Response> {
     if (this.#webtransport) return this.#webtransport.wellKnown(request);
@@ -485,7 +395,7 @@ export class Server {
       stop.signal,
     );
     this.#accept = loop;
-    const metrics = this.#metrics;
+    const metrics = this.metrics;
     if (metrics) loop.onRefuse = (status) => metrics.refused(refusalForStatus(status));
     const closeListener = () => {
       stop.abort();
@@ -508,14 +418,14 @@ export class Server {
     }
     const shutdown = async () => {
       wtStop.abort();
-      this.#drain?.finish();
+      this.#drain.stopNow();
       this.closeSessions();
       closeListener();
       await loop.done;
       adminStop.abort();
       await admin?.finished;
       await this.#webtransport?.finished;
-      this.#metrics?.close();
+      this.metrics?.close();
     };
     const finished = options.signal?.aborted
       ? shutdown()
@@ -558,7 +468,7 @@ export class ServerBuilder {
   #hostname = "0.0.0.0";
   #port = 9000;
   #policy: Policy = Policy.defaults();
-  #log: DecisionLog = jsonLineLog();
+  #log: DecisionLog = rateLimitedLog(jsonLineLog()); // lines per session bounded (src/core/log.ts)
   #resolver: Resolver | undefined;
   #policyFile: string | undefined;
   #admin: ServerOptions["admin"];
@@ -684,96 +594,6 @@ export class ServerBuilder {
       webtransport: this.#webtransport,
     });
   }
-}
-
-/**
- * The client's address for limits and logs: `peer`, or, when `peer` is one of the policy's trusted reverse
- * proxies, the browser's address from `Forwarded` or `X-Forwarded-For` (src/policy/proxies.ts).
- */
-function clientIpOf(request: Request, peer: string, policy: Policy): string {
-  const headers = request.headers;
-  return clientAddressOf(
-    peer,
-    headers.get("x-forwarded-for"),
-    policy.rules.trustedProxies,
-    headers.get("forwarded"),
-  ).ip;
-}
-
-/** Options for {@link handleWsUpgrade}. */
-export interface UpgradeOptions {
-  /**
-   * The client's IP (for logs and limits); from `info.remoteAddr.hostname` in a `Deno.serve` handler. When it
-   * is one of the policy's `server.trusted_proxies`, `Forwarded` or `X-Forwarded-For` says who the client is.
-   */
-  clientIp?: string;
-  /** The interface the server listens on (default bind address). Default `0.0.0.0`. */
-  serverHost?: string;
-  log?: DecisionLog;
-  resolver?: Resolver;
-  /** Closing this signal closes the session. */
-  signal?: AbortSignal;
-}
-
-/**
- * Upgrades one request to a wasmnet session and returns the `Response` to hand back to `Deno.serve`.
- * A request that is not a WebSocket upgrade gets `426 Upgrade Required`.
- */
-export function handleWsUpgrade(request: Request, policy: Policy, options: UpgradeOptions = {}): Response {
-  if (!isWebSocketUpgrade(request)) return notWebSocket();
-  warmAllocator(); // once per process (src/core/allocator.ts)
-  setMessageLimits(request, messageLimits(policy)); // max_message_bytes, session idle (src/core/limits.ts)
-  const ctx: EndpointContext = {
-    policy,
-    serverHost: options.serverHost ?? "0.0.0.0",
-    clientIp: clientIpOf(request, options.clientIp ?? "unknown", policy),
-    log: options.log ?? silentLog,
-    resolver: options.resolver,
-    track: (session) => {
-      const onAbort = () => session.shutdown(1001, "server shutting down");
-      options.signal?.addEventListener("abort", onAbort, { once: true });
-      return () => options.signal?.removeEventListener("abort", onAbort);
-    },
-  };
-  return wasmnetEndpoint.upgrade(request, new URL(request.url), ctx);
-}
-
-/** wasmnet's own protocol: served at every path no other endpoint claims. */
-export const wasmnetEndpoint: Endpoint = {
-  name: "wasmnet",
-  matches: () => true,
-  upgrade(request, _url, ctx) {
-    // Protocol v2 (flow control) when the client offers it; everyone else gets the original, unchanged.
-    const v2 = offeredProtocols(request).includes(PROTOCOL_V2);
-    return upgradeToPort(request, (port) => {
-      const session = new Session(port, {
-        policy: ctx.policy,
-        serverHost: ctx.serverHost,
-        clientIp: ctx.clientIp,
-        clientBudget: ctx.clientBudget,
-        observer: ctx.observer,
-        log: ctx.log,
-        resolver: ctx.resolver,
-        flowControl: v2,
-        reuseReadBuffers: true, // Deno's WebSocket.send copies before returning (issue 5, measured)
-      });
-      const untrack = ctx.track(session);
-      return {
-        message: (data) => session.receive(data),
-        close: () => {
-          session.close();
-          untrack();
-        },
-      };
-    }, v2 ? { protocol: PROTOCOL_V2 } : {});
-  },
-};
-
-function notWebSocket(): Response {
-  return new Response("wasmnet: this endpoint speaks WebSocket; see docs/protocol.md\n", {
-    status: 426,
-    headers: { "upgrade": "websocket", "content-type": "text/plain; charset=utf-8" },
-  });
 }
 
 /** Parses `host:port` or `[v6]:port`. */

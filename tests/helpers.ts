@@ -9,6 +9,7 @@ import { Policy } from "../src/policy/mod.ts";
 import { type RunningServer, Server, wasmnetEndpoint } from "../src/server.ts";
 import type { Session } from "../src/frontends/wasmnet/session.ts";
 import { silentLog } from "../src/core/log.ts";
+import { SocketCore } from "../src/core/core.ts";
 import type { DecisionLog, DecisionRecord } from "../src/core/log.ts";
 import type { Resolver } from "../src/core/sockets/resolver.ts";
 
@@ -61,6 +62,7 @@ export function startSessionServer(): { url: string; sessions: Session[]; close(
         serverHost: "127.0.0.1",
         clientIp: info.remoteAddr.hostname,
         log: silentLog,
+        core: new SocketCore({ serverHost: "127.0.0.1" }),
         track: (session) => {
           sessions.push(session as Session);
           open.add(session);

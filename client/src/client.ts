@@ -2,6 +2,10 @@
  * `WasmnetClient`: real TCP (and UDP, TLS, DNS) sockets for browser code over one WebSocket to a wasmnet
  * server. Callback API kept exactly as the original client's, plus stream sockets via `openSocket`.
  *
+ * The table of socket ids is `socket_table.ts`; the transports (WebSocket, WebTransport) `webtransport.ts`.
+ * Still longer than 500 lines: the public calls and the dispatch of the server's events share the
+ * class's private state (outbox, credit, the table); splitting them needs a port between the two first.
+ *
  * @module
  */
 
@@ -14,43 +18,26 @@ import {
   encodeSendInto,
   type Event,
   type Request,
-  SERVER_ID_BASE,
   type SocketId,
   toBytes,
 } from "./wire.ts";
-import { type SocketChannel, type SocketSink, WasmnetSocket, type WasmnetSocketOptions } from "./socket.ts";
+import { type SocketChannel, WasmnetSocket, type WasmnetSocketOptions } from "./socket.ts";
 import { WasmnetListener } from "./listener.ts";
 import { WasmnetDatagramSocket, type WasmnetDatagramSocketOptions } from "./datagram.ts";
 import { ClientFlow, PROTOCOL_V2 } from "./flow.ts";
+import { ClientSocketTable, type Entry, type Kind, newEntry } from "./socket_table.ts";
 import { AutoSocket, type Transport, WebTransportSocket, type WebTransportStats } from "./webtransport.ts";
-
-/** What `send` accepts: text is sent as UTF-8. */
-export type SendData = string | Uint8Array | ArrayBuffer | ArrayBufferView;
-
-/** The part of the WebSocket API the client uses, so a Node `ws` WebSocket can stand in for the global one. */
-export interface WebSocketLike {
-  /** 0 connecting, 1 open, 2 closing, 3 closed. */
-  readonly readyState: number;
-  /** Bytes queued by `send` but not yet handed to the network; drives the writable's backpressure. */
-  readonly bufferedAmount: number;
-  /** Set to `"arraybuffer"` by the client. */
-  binaryType: string;
-  /** The subprotocol the server chose (`wasmnet.v2` turns flow control on). */
-  readonly protocol?: string;
-  /** Sends one text or binary message (an `ArrayBuffer`-backed view, as the DOM's `WebSocket.send` takes). */
-  send(data: string | Uint8Array<ArrayBuffer>): void;
-  /** Closes the connection. */
-  close(code?: number, reason?: string): void;
-  /** Subscribes to `open`, `message`, `error` and `close`. */
-  // deno-lint-ignore no-explicit-any -- events differ between runtimes (DOM, Deno, the ws package)
-  addEventListener(type: string, listener: (event: any) => void): void;
-}
-
-/** A constructor of {@link WebSocketLike}, e.g. `globalThis.WebSocket` or the `ws` package's `WebSocket`. */
-export type WebSocketConstructor = new (
-  url: string,
-  protocols?: string | string[],
-) => WebSocketLike;
+import type {
+  AcceptCallback,
+  CloseCallback,
+  DataCallback,
+  DataFromCallback,
+  Listener,
+  SendData,
+  UdpSocket,
+  WebSocketConstructor,
+  WebSocketLike,
+} from "./types.ts";
 
 /** Options of {@link WasmnetClient}. */
 export interface WasmnetClientOptions {
@@ -97,79 +84,6 @@ export interface WasmnetClientOptions {
   maxSendBytes?: number;
 }
 
-/** The listener made by {@link WasmnetClient.bind}: its socket id and the port the server really bound. */
-export interface Listener {
-  /** Socket id of the listener, for `onAccept`, `listen` and `close`. */
-  id: SocketId;
-  /** The bound port (useful when binding port 0). */
-  port: number;
-}
-
-/** A UDP socket made by {@link WasmnetClient.connectUdp}: its id and the local port the server bound. */
-export interface UdpSocket {
-  /** Socket id, for `send`, `sendTo`, `onData`, `onDataFrom` and `close`. */
-  id: SocketId;
-  /** Local UDP port on the server. */
-  port: number;
-}
-
-/** Called with each chunk of bytes received, in order. */
-export type DataCallback = (data: Uint8Array) => void;
-/** Called with each datagram and its source. */
-export type DataFromCallback = (
-  data: Uint8Array,
-  addr: string,
-  port: number,
-) => void;
-/** Called once per inbound connection on a listener, with the new socket's id and `"ip:port"` of the peer. */
-export type AcceptCallback = (connId: SocketId, remote: string) => void;
-/** Called once when a socket is closed; `error` says why when it was not a normal close. */
-export type CloseCallback = (error?: WasmnetError) => void;
-
-type Kind = "tcp" | "listener" | "udp" | "resolve";
-
-interface Pending {
-  resolve(event: Event): void;
-  reject(error: WasmnetError): void;
-  what: string;
-}
-
-interface Entry {
-  id: SocketId;
-  kind: Kind;
-  state: "opening" | "open" | "closing" | "closed";
-  /** The server confirmed the socket (connected, listening, udp_bound, accepted); until then an error releases it. */
-  established: boolean;
-  pending?: Pending;
-  /** Bytes that arrived before a data handler existed. */
-  held: Uint8Array[];
-  heldFrom: [Uint8Array, string, number][];
-  heldAccepts: [SocketId, string][];
-  flushScheduled: boolean;
-  onData?: DataCallback;
-  onDataFrom?: DataFromCallback;
-  onAccept?: AcceptCallback;
-  onClose: CloseCallback[];
-  closeWaiters: (() => void)[];
-  /** Error reported on an established socket; handed to close callbacks when `closed` follows. */
-  error?: WasmnetError;
-  /** Stream socket consuming this id's data instead of callbacks. */
-  sink?: SocketSink;
-  /** v2 credit of a TCP socket (undefined without flow control). */
-  flow?: ClientFlow;
-  /** `shutdown` was asked for: no more sends. */
-  writeShut?: boolean;
-  /** When the connect went out (ms), for the session's round-trip estimate. */
-  connectSentAt?: number;
-  /** v2: the grant from the initial window to ours went out. */
-  openingGranted?: boolean;
-  /** ... and the request went out (after any bytes that were waiting for credit). */
-  shutdownSent?: boolean;
-}
-
-/** Sockets closed while still holding bytes nobody read, kept so a late `onData` still gets them. */
-const MAX_LEFTOVERS = 256;
-
 /** `host:port` as the server writes a peer (`[v6]:port` for IPv6) split in two. */
 function splitHostPort(remote: string): { host: string; port: number } {
   const at = remote.lastIndexOf(":");
@@ -206,9 +120,8 @@ export class WasmnetClient {
   /** `send` is done with what it is given when it returns (encoded, copied or queued as a copy). */
   readonly copiesOnSend = true;
   #ws: WebSocketLike;
-  #entries = new Map<SocketId, Entry>();
-  #leftovers = new Map<SocketId, Entry>();
-  #nextId = 1;
+  /** Every socket id of this client and its state (socket_table.ts). */
+  readonly #table = new ClientSocketTable();
   #outbox: (string | Uint8Array<ArrayBuffer>)[] = [];
   #outboxBytes = 0;
   #ready: Promise<void>;
@@ -347,15 +260,15 @@ export class WasmnetClient {
    * 64 KiB of send credit from the start, and this client's receive window granted with the connect.
    */
   connectNow(host: string, port: number, options: { tls?: boolean } = {}): SocketId {
-    const id = this.#allocId();
+    const id = this.#table.allocId();
     const entry = this.#newEntry(id, "tcp");
     const what = `${options.tls ? "TLS connect" : "connect"} to ${host}:${port}`;
     if (this.#gone) {
       // Keep the id's close error, so `onClose(id)` reports why, as for any refused connect.
-      this.#entries.delete(id);
+      this.#table.delete(id);
       entry.state = "closed";
       entry.error = this.#disconnectedError(`${what} failed`);
-      this.#leftovers.set(id, entry);
+      this.#table.keepUnread(entry);
       return id;
     }
     const op = options.tls ? "connect_tls" : "connect";
@@ -412,7 +325,7 @@ export class WasmnetClient {
    * `maxSendBytes`. Returns false when the socket is not open.
    */
   send(id: SocketId, data: SendData): boolean {
-    const entry = this.#entries.get(id);
+    const entry = this.#table.get(id);
     if (!entry || entry.state === "closing" || entry.kind === "listener" || entry.writeShut) {
       return false;
     }
@@ -430,7 +343,7 @@ export class WasmnetClient {
 
   /** Sends one datagram from UDP socket `id` to `addr:port`. Returns false when the socket is not open. */
   sendTo(id: SocketId, addr: string, port: number, data: SendData): boolean {
-    const entry = this.#entries.get(id);
+    const entry = this.#table.get(id);
     if (!entry || entry.state === "closing" || entry.kind !== "udp") {
       return false;
     }
@@ -442,7 +355,7 @@ export class WasmnetClient {
    * before there was a handler are held and delivered to it first, in order.
    */
   onData(id: SocketId, callback: DataCallback): void {
-    const entry = this.#entries.get(id) ?? this.#leftovers.get(id);
+    const entry = this.#table.find(id);
     if (!entry) return;
     entry.onData = callback;
     if (entry.held.length || entry.heldFrom.length) this.#scheduleFlush(entry);
@@ -450,7 +363,7 @@ export class WasmnetClient {
 
   /** Sets the handler for datagrams on UDP socket `id`, with their source; held ones are delivered first. */
   onDataFrom(id: SocketId, callback: DataFromCallback): void {
-    const entry = this.#entries.get(id) ?? this.#leftovers.get(id);
+    const entry = this.#table.find(id);
     if (!entry) return;
     entry.onDataFrom = callback;
     if (entry.heldFrom.length) this.#scheduleFlush(entry);
@@ -458,7 +371,7 @@ export class WasmnetClient {
 
   /** Sets the handler for inbound connections on listener `id`; connections accepted earlier are delivered first. */
   onAccept(id: SocketId, callback: AcceptCallback): void {
-    const entry = this.#entries.get(id);
+    const entry = this.#table.get(id);
     if (!entry) return;
     entry.onAccept = callback;
     if (entry.heldAccepts.length) this.#scheduleFlush(entry);
@@ -470,12 +383,12 @@ export class WasmnetClient {
    * socket is already closed.
    */
   onClose(id: SocketId, callback: CloseCallback): void {
-    const entry = this.#entries.get(id);
+    const entry = this.#table.get(id);
     if (entry) {
       entry.onClose.push(callback);
       return;
     }
-    const error = this.#leftovers.get(id)?.error;
+    const error = this.#table.unread(id)?.error;
     queueMicrotask(() => this.#call(() => callback(error)));
   }
 
@@ -486,7 +399,7 @@ export class WasmnetClient {
    * accepted protocol v2, which is how the client knows. True if the request was sent.
    */
   shutdown(id: SocketId): boolean {
-    const entry = this.#entries.get(id);
+    const entry = this.#table.get(id);
     if (!entry || entry.kind !== "tcp" || !this.#v2 || entry.state === "closing") return false;
     if (entry.writeShut) return true;
     entry.writeShut = true;
@@ -505,7 +418,7 @@ export class WasmnetClient {
 
   /** Closes socket or listener `id`; resolves once the server confirms (or the WebSocket is gone). Never rejects. */
   close(id: SocketId): Promise<void> {
-    const entry = this.#entries.get(id);
+    const entry = this.#table.get(id);
     if (!entry) return Promise.resolve();
     const done = new Promise<void>((resolve) => entry.closeWaiters.push(resolve));
     const pending = entry.pending;
@@ -543,7 +456,7 @@ export class WasmnetClient {
     port: number,
     options: WasmnetSocketOptions = {},
   ): WasmnetSocket {
-    const id = this.#allocId();
+    const id = this.#table.allocId();
     const op = options.tls ? "connect_tls" : "connect";
     const entry = this.#newEntry(id, "tcp");
     const socket = new WasmnetSocket(host, port, id, options, this.#channelFor(entry));
@@ -575,7 +488,7 @@ export class WasmnetClient {
     // Set before any later message is handled (this runs in the microtask after `listening`), so each
     // accepted connection gets its socket (and its sink) synchronously, before any of its bytes arrive.
     this.onAccept(bound.id, (connId, remote) => {
-      const entry = this.#entries.get(connId);
+      const entry = this.#table.get(connId);
       if (!entry) return;
       const { host, port } = splitHostPort(remote);
       const socket = new WasmnetSocket(host, port, connId, options, this.#channelFor(entry));
@@ -602,7 +515,7 @@ export class WasmnetClient {
    * its own: a page that sends a lot pauses while this is high (the streams API's writable does that itself).
    */
   bufferedAmount(id?: SocketId): number {
-    const queued = id === undefined ? 0 : this.#entries.get(id)?.flow?.queuedBytes ?? 0;
+    const queued = id === undefined ? 0 : this.#table.get(id)?.flow?.queuedBytes ?? 0;
     return this.#ws.bufferedAmount + this.#outboxBytes + queued;
   }
 
@@ -621,15 +534,6 @@ export class WasmnetClient {
 
   // --- internals -------------------------------------------------------------------------------
 
-  #allocId(): SocketId {
-    let id = this.#nextId;
-    while (this.#entries.has(id) || this.#leftovers.has(id)) {
-      id = id + 1 >= SERVER_ID_BASE ? 1 : id + 1;
-    }
-    this.#nextId = id + 1 >= SERVER_ID_BASE ? 1 : id + 1;
-    return id;
-  }
-
   /** How a stream socket reaches the client: one per TCP entry (outbound or accepted). */
   #channelFor(entry: Entry): SocketChannel {
     const id = entry.id;
@@ -646,18 +550,7 @@ export class WasmnetClient {
   }
 
   #newEntry(id: SocketId, kind: Kind): Entry {
-    const entry: Entry = {
-      id,
-      kind,
-      state: "opening",
-      held: [],
-      heldFrom: [],
-      heldAccepts: [],
-      flushScheduled: false,
-      established: false,
-      onClose: [],
-      closeWaiters: [],
-    };
+    const entry = newEntry(id, kind);
     if (kind === "tcp" && this.#flowControl && (!this.#opened || this.#v2)) {
       entry.flow = new ClientFlow({
         window: this.#receiveWindow,
@@ -665,7 +558,7 @@ export class WasmnetClient {
         rttMs: () => this.#rttMs,
       });
     }
-    this.#entries.set(id, entry);
+    this.#table.add(entry);
     return entry;
   }
 
@@ -674,7 +567,7 @@ export class WasmnetClient {
     request: Request,
     what: string,
   ): Promise<{ id: SocketId; event: Event }> {
-    const id = this.#allocId();
+    const id = this.#table.allocId();
     const entry = this.#newEntry(id, kind);
     const event = await this.#startOpen(
       entry,
@@ -689,7 +582,7 @@ export class WasmnetClient {
       entry.pending = { resolve, reject, what };
     });
     if (this.#gone) {
-      this.#entries.delete(entry.id);
+      this.#table.delete(entry.id);
       entry.pending = undefined;
       return Promise.reject(this.#disconnectedError(`${what} failed`));
     }
@@ -735,7 +628,7 @@ export class WasmnetClient {
     for (const message of this.#outbox) this.#ws.send(message);
     this.#outbox = [];
     this.#outboxBytes = 0;
-    for (const entry of this.#entries.values()) {
+    for (const entry of this.#table.values()) {
       if (this.#v2) this.#grantOpening(entry);
       else if (entry.flow) {
         // The server speaks the original protocol: no credit; what waited for credit goes now.
@@ -774,7 +667,7 @@ export class WasmnetClient {
     if (event.ev === "accepted") {
       return this.#accepted(event.id, event.conn_id, event.remote);
     }
-    const entry = this.#entries.get(event.id);
+    const entry = this.#table.get(event.id);
     if (!entry) return;
     switch (event.ev) {
       case "connected":
@@ -784,7 +677,7 @@ export class WasmnetClient {
         const pending = entry.pending;
         entry.pending = undefined;
         entry.established = true;
-        if (event.ev === "resolved") this.#entries.delete(entry.id);
+        if (event.ev === "resolved") this.#table.delete(entry.id);
         else if (entry.state === "opening") entry.state = "open";
         if (event.ev === "connected") {
           if (entry.connectSentAt !== undefined) {
@@ -826,7 +719,7 @@ export class WasmnetClient {
         if (pending || !entry.established) {
           // A refused open releases the id at once; no `closed` follows.
           entry.pending = undefined;
-          this.#entries.delete(entry.id);
+          this.#table.delete(entry.id);
           pending?.reject(error);
           this.#finishClose(entry, error);
         } else {
@@ -835,14 +728,14 @@ export class WasmnetClient {
         return;
       }
       case "closed":
-        this.#entries.delete(entry.id);
+        this.#table.delete(entry.id);
         this.#finishClose(entry, entry.error);
         return;
     }
   }
 
   #accepted(listenerId: SocketId, connId: SocketId, remote: string): void {
-    const listener = this.#entries.get(listenerId);
+    const listener = this.#table.get(listenerId);
     if (!listener || listener.state !== "open") {
       // Nobody can ever read this connection: refuse it rather than leak it on the server.
       this.#send({ op: "close", id: connId });
@@ -914,7 +807,7 @@ export class WasmnetClient {
       }
       if (
         entry.state === "closed" && !entry.held.length && !entry.heldFrom.length
-      ) this.#leftovers.delete(entry.id);
+      ) this.#table.forgetUnread(entry.id);
     });
   }
 
@@ -922,12 +815,7 @@ export class WasmnetClient {
   #finishClose(entry: Entry, error?: WasmnetError): void {
     entry.state = "closed";
     if (error && !entry.error) entry.error = error;
-    if (entry.held.length || entry.heldFrom.length) {
-      this.#leftovers.set(entry.id, entry);
-      if (this.#leftovers.size > MAX_LEFTOVERS) {
-        this.#leftovers.delete(this.#leftovers.keys().next().value!);
-      }
-    }
+    if (entry.held.length || entry.heldFrom.length) this.#table.keepUnread(entry);
     entry.sink?.closed(error);
     const callbacks = entry.onClose;
     entry.onClose = [];
@@ -970,8 +858,7 @@ export class WasmnetClient {
     this.#outbox = [];
     this.#outboxBytes = 0;
     if (!this.#opened) this.#readyReject(this.#gone);
-    const entries = [...this.#entries.values()];
-    this.#entries.clear();
+    const entries = this.#table.drain();
     for (const entry of entries) {
       const pending = entry.pending;
       entry.pending = undefined;

@@ -13,15 +13,29 @@
  *   `sendBufferLimit`. A datagram the server refuses (too large, over the rate, denied) is dropped, as the
  *   network would drop it; the socket stays open.
  *
- * Made by {@link WasmnetClient.openDatagramSocket}; built only on the client's public callback API.
+ * Made by `WasmnetClient.openDatagramSocket`; built only on the client's public callback API
+ * ({@link DatagramClient}).
  *
  * @module
  */
 
-import type { WasmnetClient } from "./client.ts";
 import { WasmnetError } from "./errors.ts";
 import type { SocketId } from "./wire.ts";
 import type { StreamChunk } from "./socket.ts";
+import type { CloseCallback, DataCallback, DataFromCallback, SendData, UdpSocket } from "./types.ts";
+
+/**
+ * The calls of `WasmnetClient`'s public API a datagram socket is built on (a `WasmnetClient` is one).
+ */
+export interface DatagramClient {
+  connectUdp(host: string, port: number): Promise<UdpSocket>;
+  send(id: SocketId, data: SendData): boolean;
+  sendTo(id: SocketId, addr: string, port: number, data: SendData): boolean;
+  onData(id: SocketId, callback: DataCallback): void;
+  onDataFrom(id: SocketId, callback: DataFromCallback): void;
+  onClose(id: SocketId, callback: CloseCallback): void;
+  close(id: SocketId): Promise<void>;
+}
 
 /** One datagram, read or written. */
 export interface DatagramMessage {
@@ -40,7 +54,7 @@ export interface ReceivedDatagram extends DatagramMessage {
   remotePort: number;
 }
 
-/** Options of {@link WasmnetClient.openDatagramSocket}. */
+/** Options of `WasmnetClient.openDatagramSocket`. */
 export interface WasmnetDatagramSocketOptions {
   /** Datagrams the readable holds before newer ones are dropped. Default 256. */
   readableHighWaterMark?: number;
@@ -83,7 +97,7 @@ export class WasmnetDatagramSocket {
   /** Datagrams dropped because the readable was full. */
   dropped = 0;
 
-  #client: WasmnetClient;
+  #client: DatagramClient;
   #bufferedAmount: () => number;
   #sendBufferLimit: number;
   #id: SocketId | undefined;
@@ -97,7 +111,7 @@ export class WasmnetDatagramSocket {
 
   /** Opens the socket on `client`; `bufferedAmount` reports the bytes waiting to go out on its WebSocket. */
   constructor(
-    client: WasmnetClient,
+    client: DatagramClient,
     host: string,
     port: number,
     options: WasmnetDatagramSocketOptions,

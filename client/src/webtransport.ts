@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { WebSocketConstructor, WebSocketLike } from "./client.ts";
+import type { WebSocketConstructor, WebSocketLike } from "./types.ts";
 import {
   decodeHelloAnswer,
   encodeHello,
@@ -74,12 +74,12 @@ export function hasWebTransport(): boolean {
   return typeof (globalThis as { WebTransport?: unknown }).WebTransport === "function";
 }
 
-type Listener = (event: Record<string, unknown>) => void;
+type MessageListener = (event: Record<string, unknown>) => void;
 
 /** Event plumbing shared by both adapters. */
 class Events {
-  readonly #listeners = new Map<string, Listener[]>();
-  on(type: string, fn: Listener): void {
+  readonly #listeners = new Map<string, MessageListener[]>();
+  on(type: string, fn: MessageListener): void {
     this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), fn]);
   }
   emit(type: string, event: Record<string, unknown>): void {
@@ -221,7 +221,7 @@ export class WebTransportSocket implements WebSocketLike {
     return this.buffered;
   }
 
-  addEventListener(type: string, listener: Listener): void {
+  addEventListener(type: string, listener: MessageListener): void {
     this.#events.on(type, listener);
   }
 
@@ -453,7 +453,7 @@ export class AutoSocket implements WebSocketLike {
     return this.#inner instanceof WebTransportSocket ? this.#inner.stats : undefined;
   }
 
-  addEventListener(type: string, listener: Listener): void {
+  addEventListener(type: string, listener: MessageListener): void {
     this.#events.on(type, listener);
   }
 

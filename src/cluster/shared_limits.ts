@@ -14,6 +14,9 @@
 
 import type { Counter, LimitStore } from "./store.ts";
 
+/** While degraded, admissions probe the store at most this often. */
+const PROBE_INTERVAL_MS = 1000;
+
 /** `[cluster] on_store_failure`. */
 export type StoreFailureMode = "local" | "closed";
 
@@ -32,6 +35,8 @@ export interface SharedLimitsOptions {
   onFailure: StoreFailureMode;
   /** Told when an outage starts and ends. */
   notice?: (notice: ClusterNotice) => void;
+  /** The clock for probing, in milliseconds (tests move it). Default `performance.now`. */
+  now?: () => number;
 }
 
 /** Counters for metrics. */
@@ -58,11 +63,17 @@ export class SharedLimits {
   #failures = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #ticking: Promise<void> | null = null;
+  /** When the store was last asked (renewal or probe), on {@link SharedLimitsOptions.now}'s clock. */
+  #lastAsked = -Infinity;
 
   /** Uses `store`; call {@link start} to begin renewing. */
   constructor(store: LimitStore, options: SharedLimitsOptions) {
     this.store = store;
     this.options = options;
+  }
+
+  #now(): number {
+    return (this.options.now ?? performance.now.bind(performance))();
   }
 
   /** Whether the store is answering (false: degraded, `on_store_failure` applies). */
@@ -86,6 +97,9 @@ export class SharedLimits {
    * counter, or `"unavailable"` when the store is down (then nothing is held; see {@link holdLocally}).
    */
   async acquire(member: string, counters: readonly Counter[]): Promise<number | "unavailable"> {
+    // Degraded: probe at most once a second, so a short blip ends for admission within about a second
+    // instead of at the next renewal (a third of a lease).
+    if (!this.#up && this.#now() - this.#lastAsked >= PROBE_INTERVAL_MS) await this.tick();
     if (!this.#up) return "unavailable";
     let full: number;
     try {
@@ -153,6 +167,7 @@ export class SharedLimits {
   }
 
   async #renew(): Promise<void> {
+    this.#lastAsked = this.#now();
     try {
       await this.store.renew(this.#held, this.options.leaseMs);
       for (const [member, keys] of this.#unreleased) {

@@ -72,6 +72,22 @@ Deno.test("SharedLimits: an outage is noticed once and counted; the first good r
   assert.ok(stats.failures >= 2);
 });
 
+Deno.test("SharedLimits: while degraded, an admission probes the store (at most once a second) and ends a blip", async () => {
+  let now = 0;
+  const store = new MemoryStore();
+  const shared = new SharedLimits(store, { leaseMs: 60_000, onFailure: "closed", now: () => now });
+  await shared.tick(); // the store was asked at 0
+  store.failing = true;
+  assert.equal(await shared.acquire("a", caps("192.0.2.1")), "unavailable");
+  store.failing = false; // back, but nobody has asked yet
+  now = 500;
+  assert.equal(await shared.acquire("b", caps("192.0.2.1")), "unavailable", "no probe within a second");
+  now = 1000;
+  assert.equal(await shared.acquire("b", caps("192.0.2.1")), 0, "probed by the admission itself");
+  assert.equal(shared.up, true);
+  assert.equal(shared.stats().outages, 1);
+});
+
 Deno.test("SharedLimits: a replica that stops renewing loses its slots within one lease", async () => {
   let now = 0;
   const store = new MemoryStore(() => now);

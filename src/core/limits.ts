@@ -183,6 +183,11 @@ class LimitedConn {
     if (idleMs > 0) this.#arm(idleMs);
   }
 
+  /** The connection this one meters (src/core/sockets/reset.ts reaches the socket through it). */
+  get innerConn(): Deno.Conn {
+    return this.#inner;
+  }
+
   get localAddr() {
     return this.#inner.localAddr;
   }

@@ -28,6 +28,8 @@ export interface PortObserver {
   sent(bytes: number): void;
   /** The front end stopped reading its sockets: the send buffer is over its bound. */
   paused(): void;
+  /** The front end learned its framing from the first message (wasmnet v1: `json` or `binary`). */
+  framed?(framing: string): void;
   /** The WebSocket closed with `code` (1006 when it failed without a close frame). */
   closed(code: number): void;
 }

@@ -6,10 +6,9 @@
  * @module
  */
 
-import type { SocketObserver } from "../core/observer.ts";
+import type { SocketCore } from "../core/core.ts";
 import type { DecisionLog } from "../core/log.ts";
 import type { Policy } from "../policy/mod.ts";
-import type { BandwidthBudget } from "../core/limits.ts";
 import type { Resolver } from "../core/sockets/resolver.ts";
 
 /** Anything the server must close on shutdown. */
@@ -34,10 +33,11 @@ export interface EndpointContext {
   clientIp: string;
   log: DecisionLog;
   resolver?: Resolver;
-  /** The bandwidth all sessions of this client address share (`max_bandwidth_mbps_per_ip`), if capped. */
-  clientBudget?: BandwidthBudget;
-  /** Told about every socket the core opens for this session (metrics; src/core/observer.ts). */
-  observer?: SocketObserver;
+  /**
+   * The server's socket core: a front end opens every socket through `core.session(...)` (its log,
+   * resolver, observer and quota are the server's). `log` and `resolver` above are the same ones.
+   */
+  core: SocketCore;
   /** Registers a live session so shutdown closes it; call the returned function when it ends. */
   track(session: Closable): () => void;
 }
@@ -50,4 +50,22 @@ export interface Endpoint {
   matches(url: URL): boolean;
   /** Upgrades an admitted WebSocket request and returns the response. */
   upgrade(request: Request, url: URL, ctx: EndpointContext): Response;
+}
+
+const ACCEPTED_WITHOUT_UPGRADE = new WeakSet<Response>();
+
+/**
+ * What a front end that sets its session up without an HTTP upgrade (WebTransport: the session is already
+ * there when admission runs) returns from `upgrade` once it has called `hold()`: like a 101, it keeps the
+ * slot held. Any other non-101 answer gives the slot back.
+ */
+export function acceptedWithoutUpgrade(): Response {
+  const response = new Response(null, { status: 204 });
+  ACCEPTED_WITHOUT_UPGRADE.add(response);
+  return response;
+}
+
+/** True if `response` came from {@link acceptedWithoutUpgrade} (admission keeps the session's slot). */
+export function isAcceptedWithoutUpgrade(response: Response): boolean {
+  return ACCEPTED_WITHOUT_UPGRADE.has(response);
 }

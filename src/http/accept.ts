@@ -144,6 +144,14 @@ export class AcceptLoop {
   }
 
   #admit(conn: Deno.TcpConn): void {
+    // Replies are written as they come (`connected`, then the first `data`, ...): with Nagle's algorithm on,
+    // a small write waits for the ACK of the one before, which the client delays by up to 40 ms. Deno.serve
+    // set TCP_NODELAY for us; an own accept loop must. (Measured from a page: 19 connects/s without, ~900 with.)
+    try {
+      conn.setNoDelay(true);
+    } catch {
+      // already closed: the handshake below fails on its own
+    }
     const ip = conn.remoteAddr.hostname;
     const limits = this.#limits = this.#limitsOf();
     const fromIp = this.#perIp.get(ip) ?? 0;
@@ -202,11 +210,7 @@ export class AcceptLoop {
     let answer: { protocol?: string; accept: string } | undefined;
     const upgrader = (options: UpgradeRequestOptions): UpgradedSocket => {
       const key = request.headers.get("sec-websocket-key") ?? "";
-      if (
-        request.method !== "GET" || request.headers.get("sec-websocket-version") !== "13" || !validKey(key)
-      ) {
-        throw new TypeError("invalid WebSocket upgrade request");
-      }
+      if (!validUpgrade(request)) throw new InvalidUpgrade();
       answer = { protocol: options.protocol, accept: key };
       socket = new RawWebSocket(conn, read.rest, {
         maxMessageBytes: options.maxMessageBytes,
@@ -221,8 +225,11 @@ export class AcceptLoop {
     const completed = Promise.withResolvers<void>();
     try {
       response = await this.#handler(request, { remoteAddr: conn.remoteAddr, completed: completed.promise });
-    } catch {
-      response = new Response("wasmnet: internal error\n", { status: 500 });
+    } catch (err) {
+      // Admission ran first (origin, caps, token: their own statuses); a malformed upgrade is a plain 400.
+      response = err instanceof InvalidUpgrade
+        ? new Response("wasmnet: bad WebSocket upgrade (GET, version 13, a 16-byte key)\n", { status: 400 })
+        : new Response("wasmnet: internal error\n", { status: 500 });
     }
     if (socket && answer) {
       const lines = [
@@ -251,8 +258,14 @@ export class AcceptLoop {
   }
 }
 
-function validKey(key: string): boolean {
-  return /^[A-Za-z0-9+/]{22}==$/.test(key);
+/** Thrown by the upgrader for a request that is not a well-formed WebSocket upgrade (answered 400). */
+class InvalidUpgrade extends Error {}
+
+/** A well-formed WebSocket upgrade: GET, version 13, a base64 16-byte key. */
+function validUpgrade(request: Request): boolean {
+  const key = request.headers.get("sec-websocket-key") ?? "";
+  return request.method === "GET" && request.headers.get("sec-websocket-version") === "13" &&
+    /^[A-Za-z0-9+/]{22}==$/.test(key);
 }
 
 function hostPort(addr: Deno.NetAddr): string {

@@ -20,6 +20,7 @@
  * @module
  */
 
+import { isAcceptedWithoutUpgrade } from "../frontends/endpoint.ts";
 import { Authenticator, TokenError, tokensFromRequest } from "../auth/mod.ts";
 import type { DecisionLog } from "../core/log.ts";
 import { messageLimits, setMessageLimits } from "../core/limits.ts";
@@ -59,19 +60,6 @@ export interface Refusal {
   kind: RefusalReason;
   rule: string;
   reason: string;
-}
-
-const ACCEPTED_WITHOUT_UPGRADE = new WeakSet<Response>();
-
-/**
- * What a front end that sets its session up without an HTTP upgrade (WebTransport: the session is already
- * there when admission runs) returns from `upgrade` once it has called `hold()`: like a 101, it keeps the
- * slot held. Any other non-101 answer gives the slot back.
- */
-export function acceptedWithoutUpgrade(): Response {
-  const response = new Response(null, { status: 204 });
-  ACCEPTED_WITHOUT_UPGRADE.add(response);
-  return response;
 }
 
 /** Counts sessions, globally and per client, and admits or refuses upgrades. One per server. */
@@ -298,7 +286,7 @@ export class Admission {
       slot.release();
       throw err;
     }
-    if (!held || (response.status !== 101 && !ACCEPTED_WITHOUT_UPGRADE.has(response))) slot.release();
+    if (!held || (response.status !== 101 && !isAcceptedWithoutUpgrade(response))) slot.release();
     return response;
   }
 

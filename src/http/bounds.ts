@@ -29,13 +29,14 @@ export function connectionLimits(policy: Policy): ConnectionLimits {
 }
 
 /**
- * File descriptors the caps can use at once: every session with all its sockets and listeners, every
+ * File descriptors the caps can use at once: every session with all its sockets (two each: a socket with a
+ * backlog holds a second descriptor for its reset, src/core/sockets/reset.ts) and listeners, every
  * connection in its handshake, and a margin for the runtime (stdio, DNS, the listener).
  */
 export function fdsNeeded(policy: Policy): number {
   const { server, network } = policy.config;
-  return server.max_sessions * (1 + network.max_connections + network.max_listeners) + server.max_handshakes +
-    64;
+  return server.max_sessions * (1 + 2 * network.max_connections + network.max_listeners) +
+    server.max_handshakes + 64;
 }
 
 /**
@@ -49,7 +50,7 @@ export function fdLimitWarning(policy: Policy): string | undefined {
   const what = found.limit !== undefined
     ? `the open-file limit (ulimit -n) is ${found.limit}`
     : `only ${found.room} more files can be opened (ulimit -n)`;
-  return `warning: ${what}, below the ${needed} the caps can use (max_sessions × (1 + max_connections + ` +
+  return `warning: ${what}, below the ${needed} the caps can use (max_sessions × (1 + 2 × max_connections + ` +
     `max_listeners) + max_handshakes + 64); raise it or lower the caps. When descriptors run out, new ` +
     `connections wait and the oldest unfinished handshakes are dropped.`;
 }

@@ -54,6 +54,10 @@ export interface RawWebSocketOptions {
 }
 
 const READ_CHUNK = 64 * 1024;
+/** Longest stretch of message handling before the read loop yields to other connections. */
+const TURN_MS = 2;
+/** Most bytes read and dropped after a refused frame, waiting for the peer's close. */
+const DISCARD_BYTES = 1024 * 1024;
 /** Frames up to this size are copied into a shared chunk; larger ones are queued as they are. */
 const SMALL_FRAME = 16 * 1024;
 /** Size of a shared chunk of small frames (also the most small-frame bytes handed to one `write`). */
@@ -194,10 +198,18 @@ export class RawWebSocket {
     let buffer = this.#pending;
     this.#pending = new Uint8Array(0);
     const chunk = new Uint8Array(READ_CHUNK);
+    let turnStart = performance.now();
+    let delivered = 0;
     for (;;) {
       // Parse everything buffered; stop early while the replies it caused are over the bound.
       while (!this.#done) {
         if (this.#queued > this.#options.readPauseBytes) await this.#throttle();
+        // Fair share of the event loop: a burst of small messages yields after TURN_MS of work, so one
+        // session's flood cannot hold up every other session (a timer, so it also slows the flood).
+        if (++delivered % 64 === 0 && performance.now() - turnStart > TURN_MS) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          turnStart = performance.now();
+        }
         if (this.#done) return;
         if (frame === undefined) {
           const parsed = parseClientFrameHeader(buffer, maxMessage);
@@ -257,6 +269,7 @@ export class RawWebSocket {
       const carry = buffer.length > 0 ? buffer.slice() : undefined;
       const n = await this.#conn.read(chunk);
       if (n === null) return;
+      turnStart = performance.now();
       if (carry === undefined) buffer = chunk.subarray(0, n);
       else {
         buffer = new Uint8Array(carry.length + n);
@@ -307,8 +320,14 @@ export class RawWebSocket {
       this.#sentCode = code;
     }
     this.#closeAt = performance.now();
+    // At most DISCARD_BYTES: a client still pushing after that loses the close frame to a reset.
     const sink = new Uint8Array(READ_CHUNK);
-    while (!this.#done && (await this.#conn.read(sink)) !== null) { /* discarded */ }
+    for (let left = DISCARD_BYTES; left > 0 && !this.#done;) {
+      const n = await this.#conn.read(sink);
+      if (n === null) return;
+      left -= n;
+    }
+    this.#abort();
   }
 
   #watch(): void {

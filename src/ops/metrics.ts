@@ -46,7 +46,7 @@ const REFUSAL_KINDS: readonly RefusalKind[] = [
 ];
 
 /** WebSocket subprotocols that name a framing; anything else a front end answers with is `other`. */
-const KNOWN_FRAMINGS = new Set(["wasmnet.v2", "wisp-v2", "binary", "base64"]);
+const KNOWN_FRAMINGS = new Set(["wasmnet.v2", "wisp-v2", "binary", "base64", "json"]);
 
 /** The `framing` label for the subprotocol a front end answered with (bounded: never the client's string). */
 export function framingLabel(protocol: string | undefined): string {
@@ -73,7 +73,6 @@ export class SessionMeter {
   /** The session id used in logs (set by the front end once known; `-` until then). */
   id = "-";
   readonly frontend: string;
-  readonly framing: string;
   readonly clientIp: string;
   /** `performance.now()` at the upgrade. */
   readonly startedAt: number;
@@ -86,7 +85,8 @@ export class SessionMeter {
   sendBufferPauses = 0;
   /** The WebSocket close code, once closed. */
   closeCode: number | undefined;
-  readonly #totals: FrontEndTotals;
+  #totals: FrontEndTotals;
+  readonly #totalsFor: (framing: string) => FrontEndTotals;
   readonly #onClose: (meter: SessionMeter) => void;
 
   /** Use {@link ServerMetrics.openSession}. */
@@ -94,16 +94,36 @@ export class SessionMeter {
     totals: FrontEndTotals,
     clientIp: string,
     onClose: (meter: SessionMeter) => void,
+    totalsFor: (framing: string) => FrontEndTotals,
   ) {
     this.frontend = totals.frontend;
-    this.framing = totals.framing;
     this.clientIp = clientIp;
     this.#totals = totals;
+    this.#totalsFor = totalsFor;
     this.#onClose = onClose;
     this.startedAt = performance.now();
     this.startedWall = Date.now();
     totals.opened++;
     totals.open++;
+  }
+
+  /** The framing label: the subprotocol, or for wasmnet v1 the framing of its first message (`json`, `binary`). */
+  get framing(): string {
+    return this.#totals.framing;
+  }
+
+  /**
+   * The front end learned its framing from the first message (wasmnet v1 speaks JSON or binary without a
+   * subprotocol): the session is counted under it from now on. Only a session counted as `none` moves.
+   */
+  framed(framing: string): void {
+    if (this.#totals.framing !== "none" || this.closeCode !== undefined) return;
+    const label = framingLabel(framing);
+    if (label === "none") return;
+    const from = this.#totals, to = this.#totalsFor(label);
+    from.opened--, from.open--;
+    to.opened++, to.open++;
+    this.#totals = to;
   }
 
   /** A message from the browser of `bytes` bytes. */
@@ -358,16 +378,19 @@ export class ServerMetrics {
     clientIp: string,
     onClosed?: (meter: SessionMeter) => void,
   ): SessionMeter {
-    const key = `${frontend}\n${framing}`;
-    let totals = this.#totals.get(key);
-    if (!totals) {
-      totals = { frontend, framing, opened: 0, open: 0, bytesUp: 0, bytesDown: 0, sendBufferPauses: 0 };
-      this.#totals.set(key, totals);
-    }
-    const meter = new SessionMeter(totals, clientIp, (m) => {
+    const totalsFor = (framing: string) => {
+      const key = `${frontend}\n${framing}`;
+      let totals = this.#totals.get(key);
+      if (!totals) {
+        totals = { frontend, framing, opened: 0, open: 0, bytesUp: 0, bytesDown: 0, sendBufferPauses: 0 };
+        this.#totals.set(key, totals);
+      }
+      return totals;
+    };
+    const meter = new SessionMeter(totalsFor(framing), clientIp, (m) => {
       this.#live.delete(m);
       onClosed?.(m);
-    });
+    }, totalsFor);
     this.#live.add(meter);
     return meter;
   }

@@ -113,3 +113,23 @@ Deno.test("metrics: framing labels are a fixed set; rule labels are capped", asy
   assert.match(text, /wasmnet_decisions_total\{op="connect",outcome="deny",rule="other"\} 10/);
   metrics.close();
 });
+
+Deno.test("metrics: a wasmnet v1 session is counted under the framing of its first message", async () => {
+  const metrics = new ServerMetrics({ eventLoopSampleMs: 0 });
+  const meter = metrics.openSession("wasmnet", "none", "192.0.2.1");
+  meter.received(10);
+  meter.framed("binary");
+  meter.framed("json"); // only the first framing counts
+  assert.equal(meter.framing, "binary");
+  const open = await metrics.render();
+  assert.match(open, /wasmnet_sessions_total\{frontend="wasmnet",framing="binary"\} 1/);
+  assert.match(open, /wasmnet_sessions_total\{frontend="wasmnet",framing="none"\} 0/);
+  assert.match(open, /wasmnet_sessions_open\{frontend="wasmnet",framing="binary"\} 1/);
+  assert.match(open, /wasmnet_websocket_bytes_total\{frontend="wasmnet",direction="up"\} 10/);
+  meter.closed(1000);
+  assert.match(await metrics.render(), /wasmnet_sessions_open\{frontend="wasmnet",framing="binary"\} 0/);
+  const v2 = metrics.openSession("wasmnet", "wasmnet.v2", "192.0.2.1");
+  v2.framed("json");
+  assert.equal(v2.framing, "wasmnet.v2", "a subprotocol's framing stays");
+  metrics.close();
+});

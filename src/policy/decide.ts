@@ -35,26 +35,14 @@ import {
   normaliseAddress,
   parseIpLiteral,
 } from "./address.ts";
+import type { Decision } from "./decision.ts";
 import { normaliseHostName } from "./hostname.ts";
 import type { Policy } from "./policy.ts";
 import { formatPortSet, listPorts, portInSet, UNPRIVILEGED_PORTS } from "./ports.ts";
 import { isCatchAll, type Rule, ruleMatchesAddress, ruleMatchesName } from "./rules.ts";
 import { narrowAddress, narrowNameEarly, narrowResolved } from "./narrow.ts";
 
-/** The answer to one policy question. */
-export interface Decision {
-  /** Whether the operation may go ahead. */
-  allowed: boolean;
-  /** Which rule decided, for logs: `network.deny[3] "127.0.0.0/8"`, `default (deny "*")`, `--no-policy`. */
-  rule: string;
-  /** A short sentence for logs, and for the client unless `clientReason` is set, e.g. `127.0.0.1:80 is in a blocked range (127.0.0.0/8)`. */
-  reason: string;
-  /**
-   * What the client is told instead of `reason`, when `reason` names what the client must not learn: an
-   * address a name resolved to, or the range it fell in (issue 13). Only the decision log sees those.
-   */
-  clientReason?: string;
-}
+export type { Decision } from "./decision.ts";
 
 /** The sentence a refused client gets: never a resolved address or the range it matched. */
 export function clientReasonOf(decision: Decision): string {

@@ -12,7 +12,7 @@
  */
 
 import { addressForms, type IpAddress } from "./address.ts";
-import type { Decision } from "./decide.ts";
+import type { Decision } from "./decision.ts";
 import type { NetworkConfig } from "./config.ts";
 import { type Rule, ruleMatchesAddress, ruleMatchesName } from "./rules.ts";
 

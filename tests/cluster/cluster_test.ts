@@ -9,7 +9,14 @@
 
 import assert from "node:assert/strict";
 import { type CliProcess, spawnCli } from "../helpers.ts";
-import { freePort, startFirehose, startRedis, type TestRedis, waitForLeases } from "./redis_server.ts";
+import {
+  ADMIN_LINE,
+  adminPortOf,
+  startFirehose,
+  startRedis,
+  type TestRedis,
+  waitForLeases,
+} from "./redis_server.ts";
 import { startHaproxy, type TestHaproxy } from "./haproxy.ts";
 import { openMany, openSession, openWhenAdmitted, type RawSession, statuses } from "./sessions.ts";
 import { importHs256Key, signHs256 } from "../../src/auth/mod.ts";
@@ -53,8 +60,12 @@ on_store_failure = "${onStoreFailure}"
 replicas = ${count}
 ${extra}`,
     );
-    adminPorts.push(freePort());
-    replicas.push(await spawnCli(["--policy", file, "--quiet", "--admin", `127.0.0.1:${adminPorts.at(-1)}`]));
+    // The admin listener on a port of its own choosing (a port picked in advance could be taken meanwhile).
+    const replica = await spawnCli(["--policy", file, "--quiet", "--admin", "127.0.0.1:0"], {
+      waitFor: ADMIN_LINE,
+    });
+    replicas.push(replica);
+    adminPorts.push(adminPortOf(replica.banner));
   }
   const haproxy = await startHaproxy(
     replicas.map((r, i) => ({ port: r.port, admin: adminPorts[i] })),

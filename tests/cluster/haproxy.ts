@@ -6,7 +6,7 @@
  * @module
  */
 
-import { freePort, waitForPort } from "./redis_server.ts";
+import { spawnOnFreePort } from "./redis_server.ts";
 
 /** A running haproxy. */
 export interface TestHaproxy {
@@ -32,23 +32,23 @@ export async function haproxyConfig(frontend: string, backends: Backend[]): Prom
 
 /** Starts haproxy (foreground, `-db`) balancing over `backends` (ports on 127.0.0.1). */
 export async function startHaproxy(backends: Backend[], balance?: string): Promise<TestHaproxy> {
-  const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "wasmnet-haproxy-" });
-  let config = await haproxyConfig(`127.0.0.1:${port}`, backends);
-  if (balance) config = config.replace(/balance \w+/, `balance ${balance}`);
-  await Deno.writeTextFile(`${dir}/haproxy.cfg`, config);
-  const check = await new Deno.Command("haproxy", { args: ["-c", "-q", "-f", `${dir}/haproxy.cfg`] })
-    .output();
-  if (!check.success) {
-    throw new Error(`haproxy -c refused the config: ${new TextDecoder().decode(check.stderr)}`);
-  }
-  const child = new Deno.Command("haproxy", {
-    args: ["-db", "-f", `${dir}/haproxy.cfg`],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  await waitForPort(port, 5000);
+  const { port, child } = await spawnOnFreePort(async (port) => {
+    let config = await haproxyConfig(`127.0.0.1:${port}`, backends);
+    if (balance) config = config.replace(/balance \w+/, `balance ${balance}`);
+    await Deno.writeTextFile(`${dir}/haproxy.cfg`, config);
+    const check = await new Deno.Command("haproxy", { args: ["-c", "-q", "-f", `${dir}/haproxy.cfg`] })
+      .output();
+    if (!check.success) {
+      throw new Error(`haproxy -c refused the config: ${new TextDecoder().decode(check.stderr)}`);
+    }
+    return new Deno.Command("haproxy", {
+      args: ["-db", "-f", `${dir}/haproxy.cfg`],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  });
   return {
     port,
     async stop() {

@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { spawnCli } from "../helpers.ts";
-import { freePort, waitForPort } from "./redis_server.ts";
+import { spawnOnFreePort } from "./redis_server.ts";
 import { openMany, openSession, type RawSession, statuses } from "./sessions.ts";
 
 const CONFIG = new URL("../../docs/deploy/nginx.conf", import.meta.url);
@@ -25,11 +25,6 @@ Deno.test({
       `[network]\ndeny = []\n[server]\nmax_sessions_per_ip = 1\ntrusted_proxies = ["127.0.0.1"]\n`,
     );
     const replica = await spawnCli(["--policy", `${dir}/policy.toml`, "--quiet"]);
-    const port = freePort();
-    const site = (await Deno.readTextFile(CONFIG))
-      .replace("${SERVERS}", `    server 127.0.0.1:${replica.port} max_fails=2 fail_timeout=10s;`)
-      .replace("${LISTEN}", `127.0.0.1:${port}`);
-    await Deno.writeTextFile(`${dir}/site.conf`, site);
     await Deno.writeTextFile(
       `${dir}/nginx.conf`,
       `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nevents { worker_connections 256; }\n` +
@@ -38,21 +33,27 @@ Deno.test({
         `  include ${dir}/site.conf;\n}\n`,
     );
     const args = ["-p", dir, "-c", `${dir}/nginx.conf`];
-    const test = await new Deno.Command("nginx", { args: [...args, "-t"], stderr: "piped" }).output();
-    assert.ok(test.success, `nginx -t: ${new TextDecoder().decode(test.stderr)}`);
-    const nginx = new Deno.Command("nginx", {
-      args: [...args, "-g", "daemon off;"],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const template = await Deno.readTextFile(CONFIG);
+    const { port, child: nginx } = await spawnOnFreePort(async (port) => {
+      const site = template
+        .replace("${SERVERS}", `    server 127.0.0.1:${replica.port} max_fails=2 fail_timeout=10s;`)
+        .replace("${LISTEN}", `127.0.0.1:${port}`);
+      await Deno.writeTextFile(`${dir}/site.conf`, site);
+      const test = await new Deno.Command("nginx", { args: [...args, "-t"], stderr: "piped" }).output();
+      assert.ok(test.success, `nginx -t: ${new TextDecoder().decode(test.stderr)}`);
+      return new Deno.Command("nginx", {
+        args: [...args, "-g", "daemon off;"],
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+    });
     const echo = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const echoing = (async () => {
       for await (const conn of echo) conn.readable.pipeTo(conn.writable).catch(() => {});
     })().catch(() => {});
     const held: RawSession[] = [];
     try {
-      await waitForPort(port, 5000);
       const a = await openMany(port, "127.0.0.2", 2);
       held.push(...a);
       assert.deepEqual(statuses(a), [101, 429], "per-IP cap 1 counts the forwarded address");

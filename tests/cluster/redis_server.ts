@@ -32,11 +32,45 @@ export interface RedisOptions {
   tls?: { certFile: string; keyFile: string; caFile: string };
 }
 
+/**
+ * Starts a child that listens on a port picked in advance, and makes sure the port is the child's: on a
+ * busy machine another process can take a free port between the pick and the bind (then the child exits,
+ * or something else answers there). Tries up to 5 ports; throws when none works within 5 s each.
+ */
+export async function spawnOnFreePort(
+  spawn: (port: number) => Deno.ChildProcess | Promise<Deno.ChildProcess>,
+): Promise<{ port: number; child: Deno.ChildProcess }> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = freePort();
+    const child = await spawn(port);
+    if (await waitForChildPort(child, port, 5000)) return { port, child };
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // it exited: the port was taken
+    }
+    await child.status;
+  }
+  throw new Error("no free port could be bound in 5 attempts");
+}
+
+/** True once `child` itself listens on `port` (per `ss`); false if it exits or the time runs out. */
+async function waitForChildPort(child: Deno.ChildProcess, port: number, timeoutMs: number): Promise<boolean> {
+  let exited = false;
+  child.status.then(() => (exited = true));
+  const deadline = Date.now() + timeoutMs;
+  while (!exited && Date.now() < deadline) {
+    const out = await new Deno.Command("ss", { args: ["-ltnpH", `sport = :${port}`] }).output();
+    if (new TextDecoder().decode(out.stdout).includes(`pid=${child.pid},`)) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return false;
+}
+
 /** Starts redis-server on a free port; throws when it does not answer within 5 s. */
 export async function startRedis(options: RedisOptions = {}): Promise<TestRedis> {
-  const port = freePort();
   let child: Deno.ChildProcess | null = null;
-  const extra = [
+  const args = (port: number) => [
     ...(options.password ? ["--requirepass", options.password] : []),
     ...(options.tls
       ? [
@@ -54,17 +88,21 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
         "no",
       ]
       : ["--port", String(port)]),
+    ...["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
   ];
+  const spawn = (port: number) =>
+    new Deno.Command("redis-server", { args: args(port), stdin: "null", stdout: "null", stderr: "null" })
+      .spawn();
+  const first = await spawnOnFreePort(spawn);
+  const port = first.port;
+  child = first.child;
+  // A restart must come back on the same port (the replicas know only that one).
   const start = async () => {
-    child = new Deno.Command("redis-server", {
-      args: [...extra, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    await waitForPort(port, 5000);
+    child = spawn(port);
+    if (!(await waitForChildPort(child, port, 5000))) {
+      throw new Error(`redis-server could not bind ${port} again`);
+    }
   };
-  await start();
   return {
     port,
     url: `${options.tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
@@ -143,4 +181,14 @@ export function startFirehose(): { port: number; close(): void } {
       for (const c of conns) c.close();
     },
   };
+}
+
+/** The line a server with `--admin` prints once its admin listener is bound. */
+export const ADMIN_LINE = /admin listening on http:\/\/\S+/;
+
+/** The admin port from a server's start-up output (after {@link ADMIN_LINE} was seen). */
+export function adminPortOf(banner: string): number {
+  const m = /admin listening on http:\/\/[^\s/]+:(\d+)\//.exec(banner);
+  if (!m) throw new Error(`no admin line in: ${banner}`);
+  return Number(m[1]);
 }

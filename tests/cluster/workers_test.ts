@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { spawnCli } from "../helpers.ts";
-import { freePort, startRedis } from "./redis_server.ts";
+import { adminPortOf, startRedis } from "./redis_server.ts";
 import { openMany, openSession, type RawSession, statuses } from "./sessions.ts";
 import { promtoolCheck } from "../ops/ops_helpers.ts";
 
@@ -34,14 +34,15 @@ Deno.test({
       policy,
       `[server]\nmax_sessions = 7\nmax_sessions_per_ip = 3\n[cluster]\nredis = "${redis.url}"\nname = "box"\nreplicas = 2\n`,
     );
-    const adminPort = freePort();
     const server = await spawnCli(
-      ["--policy", policy, "--workers", "2", "--admin", `127.0.0.1:${adminPort}`, "--drain-timeout", "60"],
+      ["--policy", policy, "--workers", "2", "--admin", "127.0.0.1:0", "--drain-timeout", "60"],
       {
         denoFlags: ["--unstable-net", "--allow-net", "--allow-read", "--allow-env", "--allow-sys"],
-        waitFor: /2 workers on ws:\/\/\S+/,
+        // Both lines, in either order: the supervisor's and worker 0's admin listener.
+        waitFor: /(?=[\s\S]*2 workers on ws:\/\/\S+)(?=[\s\S]*admin listening on http:\/\/\S+\/)/,
       },
     );
+    const adminPort = adminPortOf(server.banner);
     const held: RawSession[] = [];
     try {
       assert.match(server.banner, /shared through Redis as replica box-w0/);

@@ -405,3 +405,52 @@ Deno.test("posix proxy: UDP (connect/send/recv, sendto/recvfrom), policy-checked
     await new Promise<void>((resolve) => echo.close(() => resolve()));
   }
 });
+
+Deno.test("posix proxy: recvfrom never returns a datagram from a source the policy refuses (issue 13)", async () => {
+  const dgram = (await import("node:dgram")).default;
+  const echo = dgram.createSocket("udp4");
+  let serverSide = 0;
+  echo.on("message", (msg: Uint8Array, rinfo: { port: number; address: string }) => {
+    serverSide = rinfo.port;
+    echo.send(msg, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((resolve) => echo.bind(0, "127.0.0.1", () => resolve()));
+  const stranger = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => stranger.bind(0, "127.0.0.1", () => resolve()));
+  const port = echo.address().port;
+  // Only 127.0.0.1:A is allowed; the stranger is 127.0.0.1 on another port.
+  const policy = Policy.fromConfig({ network: { deny: [], allow: [`127.0.0.1:${port}`] } });
+  const SENDTO = 12, RECVFROM = 13, SOCK_DGRAM = 2;
+  const sendto = (c: PosixClient, fd: number, to: number, text: string) => {
+    const data = new TextEncoder().encode(text);
+    const tail = new Uint8Array(256 + data.length);
+    tail.set(sin("127.0.0.1", to), 0);
+    tail.set(data, 256);
+    return c.call(SENDTO, [fd, data.length, 0, 16], tail);
+  };
+  try {
+    await withProxy(async (c) => {
+      const v = (await c.socket(SOCK_DGRAM)).ret;
+      assert.equal((await sendto(c, v, port, "first")).ret, 5);
+      const first = await c.call(RECVFROM, [v, 100, 0, 16]);
+      assert.equal(new TextDecoder().decode(first.bytes.subarray(20, 25)), "first");
+      // The stranger writes to the server's socket, then the target answers again.
+      await new Promise<void>((r) =>
+        stranger.send(new TextEncoder().encode("from B"), serverSide, "127.0.0.1", () => r())
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal((await sendto(c, v, port, "second")).ret, 6);
+      const next = await c.call(RECVFROM, [v, 100, 0, 16]);
+      assert.equal(new TextDecoder().decode(next.bytes.subarray(20, 20 + next.ret)), "second");
+      const at = 20 + next.ret; // the source address follows the data
+      assert.equal(
+        (next.bytes[at + 2] << 8) | next.bytes[at + 3],
+        port,
+        "from the allowed target, not the stranger",
+      );
+    }, policy);
+  } finally {
+    await new Promise<void>((resolve) => echo.close(() => resolve()));
+    await new Promise<void>((resolve) => stranger.close(() => resolve()));
+  }
+});

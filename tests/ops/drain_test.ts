@@ -174,6 +174,39 @@ const uploaders: [string, number, Uploader][] = [
     }
     return c;
   }],
+  // The POSIX proxy answers each send once the kernel took it: the client sends without waiting for them.
+  ["POSIX proxy", 24 * 1024 * 1024, async (ws, port, total) => {
+    const c = new CountingSocket(`${ws}/posix/`);
+    await c.opened;
+    let callId = 1;
+    const post = (fn: number, ints: number[], tail = new Uint8Array()) => {
+      const out = new Uint8Array(8 + ints.length * 4 + tail.length);
+      const v = new DataView(out.buffer);
+      v.setInt32(0, callId, true);
+      v.setInt32(4, fn, true);
+      ints.forEach((n, i) => v.setInt32(8 + i * 4, n, true));
+      out.set(tail, 8 + ints.length * 4);
+      c.send(out);
+      return callId++;
+    };
+    const answer = async (id: number) => {
+      const reply = await c.next((m) =>
+        m instanceof Uint8Array && new DataView(m.buffer).getInt32(0, true) === id
+      );
+      return new DataView((reply as Uint8Array).buffer).getInt32(4, true);
+    };
+    const SOCKET = 1, CONNECT = 5, SEND = 10;
+    const fd = await answer(post(SOCKET, [2, 1, 0]));
+    const sin = new Uint8Array(16);
+    new DataView(sin.buffer).setUint16(0, 2, true);
+    new DataView(sin.buffer).setUint16(2, port, false);
+    sin.set([127, 0, 0, 1], 4);
+    assert.equal(await answer(post(CONNECT, [fd, 16], sin)), 0);
+    for (let sent = 0; sent < total; sent += CHUNK_UP) {
+      post(SEND, [fd, CHUNK_UP, 0], new Uint8Array(CHUNK_UP).fill(7));
+    }
+    return c;
+  }],
   ["websockify", 24 * 1024 * 1024, async (ws, port, total) => {
     const c = new CountingSocket(`${ws}/tcp/127.0.0.1:${port}`, "binary");
     await c.opened;

@@ -35,7 +35,7 @@ export interface Scripted {
 const enc = new TextEncoder();
 const b64 = (s: string) => enc.encode(s).toBase64();
 
-/** wasmnet's JSON framing (no subprotocol: framing `none`). */
+/** wasmnet's JSON framing (no subprotocol: counted under the framing of its first message, `json`). */
 export async function wasmnetJson(ws: string, port: number): Promise<Scripted> {
   const c = new CountingSocket(`${ws}/`);
   await c.opened;
@@ -48,7 +48,7 @@ export async function wasmnetJson(ws: string, port: number): Promise<Scripted> {
   );
   await c.event("closed");
   await c.close();
-  return { frontend: "wasmnet", framing: "none", op: "connect", up: c.sentBytes, down: c.receivedBytes };
+  return { frontend: "wasmnet", framing: "json", op: "connect", up: c.sentBytes, down: c.receivedBytes };
 }
 
 /** wasmnet's binary framing. */
@@ -63,7 +63,7 @@ export async function wasmnetBinary(ws: string, port: number): Promise<Scripted>
   await c.next(isEvent("data"));
   await c.next(isEvent("closed"));
   await c.close();
-  return { frontend: "wasmnet", framing: "none", op: "connect", up: c.sentBytes, down: c.receivedBytes };
+  return { frontend: "wasmnet", framing: "binary", op: "connect", up: c.sentBytes, down: c.receivedBytes };
 }
 
 /** wasmnet protocol v2 (flow control), JSON requests. */

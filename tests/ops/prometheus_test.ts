@@ -91,7 +91,7 @@ Deno.test("prometheus: a real Prometheus scrapes the admin listener and its quer
       const r = await prom.query(expr);
       return r.length === 1 ? Number(r[0].value[1]) : undefined;
     };
-    const sessions = 'wasmnet_sessions_total{job="wasmnet",frontend="wasmnet",framing="none"}';
+    const sessions = 'wasmnet_sessions_total{job="wasmnet",frontend="wasmnet",framing="json"}';
     // Wait for a scrape taken after the session ended: from then on every series holds its final count.
     await until(
       async () => ((await value('timestamp(up{job="wasmnet"})')) ?? 0) > ended + 0.1,
@@ -110,7 +110,7 @@ Deno.test("prometheus: a real Prometheus scrapes the admin listener and its quer
       ),
       1,
     );
-    assert.equal(await value('wasmnet_sessions_open{frontend="wasmnet"}'), 0);
+    assert.equal(await value('wasmnet_sessions_open{frontend="wasmnet",framing="json"}'), 0);
     assert.ok((await value("process_resident_memory_bytes"))! > 0);
     assert.equal((await prom.query("wasmnet_build_info")).length, 1);
     assert.ok((await prom.query("wasmnet_event_loop_delay_seconds_bucket")).length > 0);

@@ -90,7 +90,7 @@ Deno.test("status page: live sessions, busiest targets, refusals with their rule
     assert.equal(result.error, "");
     assert.equal(result.sessions.length, 2);
     const row = result.sessions[0]; // the oldest first
-    assert.deepEqual(row.slice(1, 4), ["wasmnet", "none", "127.0.0.1"]);
+    assert.deepEqual(row.slice(1, 4), ["wasmnet", "json", "127.0.0.1"]);
     assert.equal(row[5], "1", "one socket opened (the denied connect opened none)");
     assert.match(row[6], /^\d+ B$/, "bytes up");
     assert.match(row[7], /^\d+ B$/, "bytes down");

@@ -11,6 +11,9 @@
  *   ends by itself within `timeoutMs`.
  * - **Time**: every lookup ends within `timeoutMs` with `RESOLVE_FAILED`, even if the wrapped resolver never
  *   answers.
+ * - **System lookups at once**: at most `maxInFlight` (default {@link MAX_LOOKUPS_IN_FLIGHT}) on the server,
+ *   counted until the wrapped resolver really returns (a timed-out `getaddrinfo` still holds a thread);
+ *   past it a new name fails at once with `RESOLVE_FAILED` (issue 13: unique names must not pile up).
  *
  * The cache is shared by every session of a server (see {@link defaultResolver}); answers hold no client data.
  *
@@ -31,7 +34,12 @@ export interface CachingResolverOptions {
   timeoutMs: number;
   /** Clock in milliseconds (tests pass a fake one). Default `Date.now`. */
   now?: () => number;
+  /** Lookups of the wrapped resolver running at once, server-wide. Default {@link MAX_LOOKUPS_IN_FLIGHT}. */
+  maxInFlight?: number;
 }
+
+/** Default bound of system lookups running at once on one server. */
+export const MAX_LOOKUPS_IN_FLIGHT = 256;
 
 /** A resolver with a cache; `size` and `clear` are for tests and operators. */
 export interface CachingResolver extends Resolver {
@@ -54,11 +62,21 @@ export function cachingResolver(inner: Resolver, options: CachingResolverOptions
   // A Map iterates in insertion order: re-inserting on every hit keeps the least recently used first.
   const cache = new Map<string, CacheEntry>();
   const inFlight = new Map<string, Promise<readonly string[]>>();
+  const maxInFlight = options.maxInFlight ?? MAX_LOOKUPS_IN_FLIGHT;
+  const running = { count: 0 };
 
   const lookup = (name: string): Promise<readonly string[]> => {
-    const running = inFlight.get(name);
-    if (running) return running;
-    const started = withTimeout(name, inner, options.timeoutMs).then((addresses) => {
+    const pending = inFlight.get(name);
+    if (pending) return pending;
+    if (running.count >= maxInFlight) {
+      return Promise.reject(
+        new WasmnetError(
+          "RESOLVE_FAILED",
+          `too many lookups in flight on this server (${maxInFlight}); try again`,
+        ),
+      );
+    }
+    const started = withTimeout(name, inner, options.timeoutMs, running).then((addresses) => {
       if (caching) {
         cache.delete(name);
         cache.set(name, { addresses, expires: now() + ttlMs });
@@ -91,7 +109,12 @@ export function cachingResolver(inner: Resolver, options: CachingResolverOptions
 }
 
 /** Runs one lookup, failing with `RESOLVE_FAILED` after `timeoutMs` (the timer is always cleared). */
-function withTimeout(name: string, inner: Resolver, timeoutMs: number): Promise<readonly string[]> {
+function withTimeout(
+  name: string,
+  inner: Resolver,
+  timeoutMs: number,
+  running: { count: number },
+): Promise<readonly string[]> {
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<never>((_, reject) => {
@@ -107,6 +130,8 @@ function withTimeout(name: string, inner: Resolver, timeoutMs: number): Promise<
   } catch (err) {
     looking = Promise.reject(err);
   }
+  running.count++;
+  looking.then(() => running.count--, () => running.count--);
   return Promise.race([looking, timedOut]).catch((err) => {
     if (err instanceof WasmnetError) throw err;
     throw new WasmnetError("RESOLVE_FAILED", `cannot resolve ${name}: ${(err as Error)?.message ?? err}`, {

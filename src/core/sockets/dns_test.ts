@@ -135,3 +135,20 @@ Deno.test("dns: the default resolver answers localhost from the system (hosts fi
   assert.ok(addrs.some((a) => a === "127.0.0.1" || a === "::1"), `got ${addrs}`);
   assert.equal(resolver.size, 1);
 });
+
+Deno.test("dns: at most maxInFlight lookups run at once, counted until the resolver really returns", async () => {
+  const hanging: (() => void)[] = [];
+  const inner = (_name: string) =>
+    new Promise<string[]>((resolve) => hanging.push(() => resolve(["192.0.2.1"])));
+  const r = cachingResolver(inner, { entries: 0, ttlSecs: 0, timeoutMs: 50, maxInFlight: 2 });
+  const a = r("a.test").catch((e) => e.code);
+  const b = r("b.test").catch((e) => e.code);
+  // Both time out for their callers, but the lookups are still running: a third name is refused.
+  assert.deepEqual(await Promise.all([a, b]), ["RESOLVE_FAILED", "RESOLVE_FAILED"]);
+  await assert.rejects(r("c.test"), /too many lookups in flight/);
+  for (const done of hanging.splice(0)) done();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const c = r("c.test");
+  for (const done of hanging.splice(0)) done();
+  assert.deepEqual(await c, ["192.0.2.1"]);
+});

@@ -14,6 +14,7 @@
  */
 
 import { WasmnetError } from "../errors.ts";
+import { ResetHandle } from "./reset.ts";
 
 /**
  * Largest read: large reads amortise per-message cost on the data path. Kept under glibc's 128 KiB mmap
@@ -52,6 +53,12 @@ export const MERGE_BELOW_BYTES = 32 * 1024;
 
 /** A write queue over this is behind: large chunks are merged too (see `TcpStream` batching). */
 export const CATCH_UP_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Backlog at which a stream takes the handle that lets a cut end with a reset (one more descriptor while
+ * it lasts; src/core/sockets/reset.ts). Below it the kernel holds what was accepted and a cut is a FIN.
+ */
+export const RESET_ARM_BYTES = 64 * 1024;
 
 /**
  * Default bound of bytes waiting to be written to one TCP socket. Protocol v1 cannot pause the browser, so
@@ -131,6 +138,8 @@ export class TcpStream {
   #conn: Deno.Conn | undefined;
   #queue: Uint8Array[] = [];
   #queuedBytes = 0;
+  /** Taken once a backlog builds (src/core/sockets/reset.ts); null when the runtime offers none. */
+  #reset: ResetHandle | null | undefined;
   #writing = false;
   #closing = false;
   #ended = false;
@@ -270,9 +279,19 @@ export class TcpStream {
     this.#writing = true;
     try {
       while (this.#queue.length > 0 && !this.#ended) {
+        // A backlog (or, below, a partial write) means the peer is slower than the client: take the handle
+        // that can end the stream with a reset if it is cut (between writes: Deno refuses during one).
+        if (this.#queuedBytes >= RESET_ARM_BYTES && this.#reset === undefined) {
+          this.#reset = ResetHandle.open(conn);
+        }
         const head = this.#coalesce();
         let rest = head;
-        while (rest.length > 0) rest = rest.subarray(await conn.write(rest));
+        while (rest.length > 0) {
+          const n = await conn.write(rest);
+          // A partial write: the kernel's buffer is full and the next write waits for the peer.
+          if (n < rest.length && this.#reset === undefined) this.#reset = ResetHandle.open(conn);
+          rest = rest.subarray(n);
+        }
         this.#queue.shift();
         this.#queuedBytes -= head.length;
         this.#budget?.give(head.length);
@@ -356,6 +375,9 @@ export class TcpStream {
   #end(error?: WasmnetError): void {
     if (this.#ended) return;
     this.#ended = true;
+    // Bytes accepted from the client and not written: the stream is cut, and the peer must see a reset.
+    const cut = this.#queuedBytes > 0;
+    if (cut) this.#reset?.reset();
     this.#queue = [];
     this.#budget?.give(this.#queuedBytes);
     this.#queuedBytes = 0;
@@ -365,6 +387,8 @@ export class TcpStream {
     } catch {
       // already closed
     }
+    if (!cut) this.#reset?.release();
+    this.#reset = undefined;
     this.#events.onEnd(error);
     for (const r of this.#endWaiters.splice(0)) r();
   }

@@ -11,8 +11,10 @@
  *   truncated; an incoming one larger than that is dropped and counted in {@link UdpSocket.droppedIncoming}.
  * - Sending is rate limited by a token bucket per socket (`maxDatagramsPerSec`, burst of one second's
  *   worth): a datagram over the rate is refused with `LIMIT_EXCEEDED` and dropped.
- * - Incoming datagrams are delivered with their source, whether or not it is the target (the owner decides
- *   what to do with strangers). Nothing is queued inside: each datagram goes straight to `onDatagram`.
+ * - Incoming datagrams are delivered with their source when it is the target or a source the policy would
+ *   let the client send to; from any other source they are dropped here, for every front end (issue 13:
+ *   a policy allowing only `127.0.0.1:A` must not let `127.0.0.1:B` talk to the client), and counted in
+ *   {@link UdpSocket.droppedRefused}. Nothing is queued inside: each goes straight to `onDatagram`.
  *
  * @module
  */
@@ -21,6 +23,7 @@ import dgram from "node:dgram";
 import { isIP } from "node:net";
 import { toWasmnetError, WasmnetError } from "../errors.ts";
 import { type DialContext, formatHostPort, observeFailure, vetTarget } from "./dial.ts";
+import { decideTarget } from "../../policy/mod.ts";
 
 /** Callbacks of a UDP socket. */
 export interface UdpEvents {
@@ -109,6 +112,8 @@ export class UdpSocket {
   readonly target: { address: string; port: number };
   /** Incoming datagrams dropped because they were larger than `maxDatagramBytes`. */
   droppedIncoming = 0;
+  /** Incoming datagrams dropped because the policy refuses their source. */
+  droppedRefused = 0;
   /** Resolves once the socket is closed. */
   readonly whenClosed: Promise<void>;
   readonly #socket: dgram.Socket;
@@ -118,6 +123,8 @@ export class UdpSocket {
   readonly #limits: UdpLimits;
   readonly #family: 4 | 6;
   readonly #approved = new Map<string, string>();
+  /** Sources already decided (allowed or not), at most {@link MAX_REMEMBERED_DESTINATIONS}. */
+  readonly #sources = new Map<string, boolean>();
   #closed = false;
   #tokens: number;
   #refilledAt = performance.now();
@@ -148,6 +155,10 @@ export class UdpSocket {
         this.droppedIncoming++;
         return;
       }
+      if (!this.#sourceAllowed(rinfo.address, rinfo.port)) {
+        this.droppedRefused++;
+        return;
+      }
       events.onDatagram(new Uint8Array(msg.buffer, msg.byteOffset, msg.length), rinfo.address, rinfo.port);
     });
     socket.on("error", (err: Error) => {
@@ -158,6 +169,23 @@ export class UdpSocket {
     socket.on("close", () => this.#markClosed());
     if (ctx.signal.aborted) this.close();
     else ctx.signal.addEventListener("abort", () => this.close(), { once: true });
+  }
+
+  /**
+   * Whether a datagram from `address:port` may reach the client: the target, or a source the policy allows
+   * as a target (a literal address: no lookup, decided on the data path; the last answers are cached).
+   */
+  #sourceAllowed(address: string, port: number): boolean {
+    if (address === this.target.address && port === this.target.port) return true;
+    const key = formatHostPort(address, port);
+    const known = this.#sources.get(key);
+    if (known !== undefined) return known;
+    const allowed = decideTarget(this.#ctx.policy, address, port).kind === "allow";
+    if (this.#sources.size >= MAX_REMEMBERED_DESTINATIONS) {
+      this.#sources.delete(this.#sources.keys().next().value!);
+    }
+    this.#sources.set(key, allowed);
+    return allowed;
   }
 
   /** True once closed. */

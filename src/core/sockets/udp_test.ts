@@ -153,3 +153,25 @@ Deno.test("udp: aborting the context closes the socket", async () => {
   assert.ok(sock.isClosed);
   await echo.close();
 });
+
+Deno.test("udp: a datagram from a source the policy refuses is dropped, for every front end", async () => {
+  const target = await udpEcho();
+  const stranger = dgram.createSocket("udp4");
+  await new Promise<void>((r) => stranger.bind(0, "127.0.0.1", () => r()));
+  const decisions: DecisionRecord[] = [];
+  // Only the target's port is allowed: 127.0.0.1 on another port is refused.
+  const policy = Policy.fromConfig({ network: { deny: [], allow: [`127.0.0.1:${target.port}`] } });
+  const { ctx } = context(policy, decisions);
+  const c = collector();
+  const sock = await openUdp(ctx, "test_udp", "127.0.0.1", target.port, c.events, LIMITS);
+  stranger.send(new TextEncoder().encode("from B"), sock.localPort, "127.0.0.1");
+  sock.send(new TextEncoder().encode("to A"));
+  await c.next(1);
+  while (sock.droppedRefused === 0) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(c.got.map((g) => [new TextDecoder().decode(g.data), g.port]), [["to A", target.port]]);
+  assert.equal(sock.droppedRefused, 1);
+  sock.close();
+  await sock.whenClosed;
+  await new Promise<void>((r) => stranger.close(() => r()));
+  await target.close();
+});

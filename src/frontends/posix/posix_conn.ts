@@ -113,6 +113,19 @@ export class PosixConn {
     this.close();
   }
 
+  /**
+   * How a drain ends the connection: the sends already accepted are written (for up to `ms`), then it
+   * closes. Resolves once closed.
+   */
+  async closeWithin(ms: number): Promise<void> {
+    if (this.#closed) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+    await Promise.race([this.#writes.then(() => {}), deadline]);
+    clearTimeout(timer);
+    this.close();
+  }
+
   /** Closes the connection now; waiting `recv`s see the end of the stream. */
   close(): void {
     if (this.#closed) return;

@@ -7,9 +7,10 @@
  * threads go on.
  *
  * Sockets are virtual: numbers handed out per session from {@link FD_BASE} up, never host descriptors, and
- * a session can only name its own. TCP and UDP (`posix_udp.ts`). Every `connect` goes through the policy
- * (`dialTcp`, `openUdp`), every UDP destination of `sendto` too, every `bind` through `bindTcpListener`, and
- * every name lookup through the policy before its answer reaches the program.
+ * a session can only name its own. TCP and UDP (`posix_udp.ts`). Every `connect`, UDP socket and `bind` is
+ * opened through the session's socket core (`src/core/core.ts`: policy, log, limits), every UDP destination
+ * of `sendto` is vetted too, and every name lookup goes through the policy before its answer reaches the
+ * program.
  *
  * A refusal by the policy reaches the program as `EACCES` from `connect`, `bind` and UDP `sendto` (Linux's
  * errno for "a local firewall rule refused it", distinct from `ECONNREFUSED`, which keeps meaning "nothing
@@ -26,14 +27,14 @@
  */
 
 import type { Closable, Endpoint, EndpointContext } from "../endpoint.ts";
-import { toWasmnetError, type WasmnetError } from "../../core/errors.ts";
-import { type BandwidthBudget, SocketLimiter } from "../../core/limits.ts";
+import { toWasmnetError } from "../../core/errors.ts";
+import type { BandwidthBudget } from "../../core/limits.ts";
 import type { SocketObserver } from "../../core/observer.ts";
+import { type CoreSession, coreSessionOf, formatHostPort } from "../../core/core.ts";
 import type { DecisionLog } from "../../core/log.ts";
-import { decideResolved, decideTarget, isIpLiteral, type Policy } from "../../policy/mod.ts";
-import { type DialContext, dialTcp, formatHostPort } from "../../core/sockets/dial.ts";
-import { bindTcpListener } from "../../core/sockets/listener.ts";
-import { type Resolver, systemResolver } from "../../core/sockets/resolver.ts";
+import { isIpLiteral, type Policy } from "../../policy/mod.ts";
+import type { Resolver } from "../../core/sockets/resolver.ts";
+import { DRAIN_FLUSH_MS } from "../../core/sockets/tcp.ts";
 import { offeredProtocols, upgradeToPort, type WebSocketPort } from "../../core/websocket.ts";
 import {
   type AddrinfoEntry,
@@ -52,24 +53,24 @@ import {
   Musl,
   parseService,
   type PosixCall,
-  readIntOption,
   type SockAddr,
 } from "./posix_codec.ts";
+import { CallIds, codeOf, errnoForError } from "./posix_calls.ts";
+import { lookUpForProgram } from "./posix_lookup.ts";
+import { applyOptions, destroySocket, FD_BASE, FdTable, peerBytes, type VSocket } from "./posix_fds.ts";
 import { DEFAULT_RECV_BUFFER_BYTES, PosixConn } from "./posix_conn.ts";
 import { PosixUdp } from "./posix_udp.ts";
 
 /** The path this endpoint serves (and every path under it). */
 export const POSIX_PATH = "/posix";
 
-/**
- * The first socket number handed out. Emscripten's file descriptors stay below 4096 (`FS.MAX_OPEN_FDS`), so
- * a socket number never names a file: `read`/`write`/`close` on it (which are not proxied) fail with `EBADF`
- * instead of touching a file.
- */
-export const FD_BASE = 4096;
-
 /** Calls in flight per session; more are answered `ENOBUFS` at once. */
 export const MAX_PENDING_CALLS = 256;
+
+/** Accepted connections waiting for `accept` per listener; while full, the listener is not accepted from. */
+export { FD_BASE };
+export { CallIds, errnoForError } from "./posix_calls.ts";
+export { lookupProbePorts } from "./posix_lookup.ts";
 
 /** Accepted connections waiting for `accept` per listener; while full, the listener is not accepted from. */
 export const MAX_ACCEPT_BACKLOG = 64;
@@ -88,27 +89,13 @@ export interface PosixProxyOptions {
   resolver?: Resolver;
   /** Session id for logs (default: random). */
   id?: string;
+  /**
+   * The socket core's handle for this session (the server passes one, with its observer and quota). When
+   * set, it supplies the id, resolver and log, and `id`, `resolver` and `log` above are not used.
+   */
+  core?: CoreSession;
   /** Received bytes waiting for `recv`, per socket. */
   maxRecvBufferBytes?: number;
-}
-
-interface VSocket {
-  fd: number;
-  family: 4 | 6;
-  nonblocking: boolean;
-  state: "new" | "connecting" | "connected" | "bound" | "listening";
-  /** `SO_ERROR`: the errno of the last failed connect, cleared when read. */
-  error: number;
-  options: Map<string, Uint8Array>;
-  conn?: PosixConn;
-  /** Set for `SOCK_DGRAM` sockets. */
-  udp?: PosixUdp;
-  listener?: Deno.TcpListener;
-  /** Accepted connections waiting for `accept`. */
-  backlog: Deno.TcpConn[];
-  backlogWaiters: (() => void)[];
-  backlogRoom?: () => void;
-  controller: AbortController;
 }
 
 /** One WebSocket speaking the POSIX proxy protocol. Feed it messages with {@link PosixProxySession.receive}. */
@@ -117,21 +104,20 @@ export class PosixProxySession implements Closable {
   readonly id: string;
   readonly #port: WebSocketPort;
   readonly #options: PosixProxyOptions;
-  readonly #resolver: Resolver;
-  readonly #sockets = new Map<number, VSocket>();
+  /** Every socket, bind and lookup goes through it (src/core/core.ts). */
+  readonly #core: CoreSession;
+  /** The session's virtual sockets (posix_fds.ts). */
+  readonly #sockets = new FdTable();
   readonly #controller = new AbortController();
   readonly #calls = new CallIds();
-  readonly #limiter: SocketLimiter;
   #pending = 0;
 
   /** Starts a session answering through `port`. */
   constructor(port: WebSocketPort, options: PosixProxyOptions) {
     this.#port = port;
     this.#options = options;
-    this.id = options.id ?? crypto.randomUUID().slice(0, 8);
-    this.#resolver = options.resolver ?? systemResolver(options.policy.config.dns.timeout_ms);
-    // max_bandwidth_mbps (shared by the session's sockets) and socket_idle_timeout_secs (per socket).
-    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal, options.clientBudget);
+    this.#core = coreSessionOf("posix", options, this.#controller.signal);
+    this.id = this.#core.id;
   }
 
   /** True once closed. */
@@ -192,9 +178,24 @@ export class PosixProxySession implements Closable {
   close(): void {
     if (this.closed) return;
     this.#controller.abort();
-    this.#limiter.close();
-    for (const sock of this.#sockets.values()) this.#destroy(sock);
-    this.#sockets.clear();
+    this.#core.close();
+    this.#sockets.destroyAll();
+  }
+
+  /**
+   * How a drain ends the session: like {@link shutdown}, but every connected socket first writes the sends
+   * it already accepted (for up to `flushMs`) and then closes. Resolves once all have closed.
+   */
+  async finish(code = 1001, reason = "server shutting down", flushMs = DRAIN_FLUSH_MS): Promise<void> {
+    if (this.closed) return;
+    const flushing: Promise<void>[] = [];
+    for (const sock of [...this.#sockets.values()]) {
+      if (!sock.conn) continue;
+      this.#sockets.delete(sock.fd); // not closed with the rest: it closes once written
+      flushing.push(sock.conn.closeWithin(flushMs).finally(() => destroySocket(sock)));
+    }
+    this.shutdown(code, reason);
+    await Promise.all(flushing);
   }
 
   /** Closes the session and its WebSocket with `code`. */
@@ -279,33 +280,19 @@ export class PosixProxySession implements Closable {
     const expected = base === Musl.SOCK_STREAM ? Musl.IPPROTO_TCP : Musl.IPPROTO_UDP;
     if (protocol !== 0 && protocol !== expected) return fail(Errno.EPROTONOSUPPORT);
     if (this.#sockets.size >= this.#options.policy.config.network.max_connections) return fail(Errno.EMFILE);
-    const sock = this.#newSocket(domain === Musl.AF_INET ? 4 : 6, (type & Musl.SOCK_NONBLOCK) !== 0);
+    const sock = this.#sockets.open(domain === Musl.AF_INET ? 4 : 6, (type & Musl.SOCK_NONBLOCK) !== 0);
     if (base === Musl.SOCK_DGRAM) {
       const udp = this.#options.policy.config.udp;
-      sock.udp = new PosixUdp(() => this.#dial(sock), {
-        maxDatagramBytes: udp.max_datagram_bytes,
-        maxDatagramsPerSec: udp.max_datagrams_per_sec,
-      });
+      sock.udp = new PosixUdp(
+        (op, host, port, events, limits) =>
+          this.#core.openUdp(op, host, port, events, limits, this.#socketSignal(sock)),
+        {
+          maxDatagramBytes: udp.max_datagram_bytes,
+          maxDatagramsPerSec: udp.max_datagrams_per_sec,
+        },
+      );
     }
     return encodeResult(callId, Fn.SOCKET, sock.fd, 0);
-  }
-
-  #newSocket(family: 4 | 6, nonblocking: boolean): VSocket {
-    let fd = FD_BASE;
-    while (this.#sockets.has(fd)) fd++;
-    const sock: VSocket = {
-      fd,
-      family,
-      nonblocking,
-      state: "new",
-      error: 0,
-      options: new Map(),
-      backlog: [],
-      backlogWaiters: [],
-      controller: new AbortController(),
-    };
-    this.#sockets.set(fd, sock);
-    return sock;
   }
 
   async #connect(sock: VSocket, to: SockAddr): Promise<[number, number?]> {
@@ -313,18 +300,13 @@ export class PosixProxySession implements Closable {
     if (sock.state === "connecting") return [Errno.EALREADY];
     if (sock.state !== "new") return [Errno.EOPNOTSUPP];
     const limits = this.#options.policy.config.network;
-    let connecting = 0;
-    for (const s of this.#sockets.values()) if (s.state === "connecting") connecting++;
-    if (connecting >= limits.max_pending_connects) return [Errno.EAGAIN];
+    if (this.#sockets.connecting >= limits.max_pending_connects) return [Errno.EAGAIN];
     sock.state = "connecting";
     try {
-      const { conn } = await dialTcp(
-        this.#dial(sock),
-        "connect",
-        to.address,
-        to.port,
-        limits.connection_timeout_secs * 1000,
-      );
+      const conn = await this.#core.connect("connect", to.address, to.port, {
+        signal: this.#socketSignal(sock),
+        timeoutMs: limits.connection_timeout_secs * 1000,
+      });
       if (this.#sockets.get(sock.fd) !== sock) {
         conn.close();
         return [Errno.EBADF];
@@ -353,12 +335,9 @@ export class PosixProxySession implements Closable {
 
   #bind(sock: VSocket, at: SockAddr): [number, number?] {
     if (sock.state !== "new") return [Errno.EINVAL];
-    let listeners = 0;
-    for (const s of this.#sockets.values()) if (s.listener) listeners++;
-    if (listeners >= this.#options.policy.config.network.max_listeners) return [Errno.ENOBUFS];
-    const dial = this.#dial(sock);
+    if (this.#sockets.listeners >= this.#options.policy.config.network.max_listeners) return [Errno.ENOBUFS];
     try {
-      sock.listener = bindTcpListener(dial, this.#options.serverHost, at.address, at.port);
+      sock.listener = this.#core.bindListener(at.address, at.port);
     } catch (err) {
       const e = toWasmnetError(err, "BIND_FAILED");
       // INADDR_ANY / in6addr_any means "wherever the server may listen": the server's own host.
@@ -367,7 +346,7 @@ export class PosixProxySession implements Closable {
         return [errnoForError(e)];
       }
       try {
-        sock.listener = bindTcpListener(dial, this.#options.serverHost, this.#options.serverHost, at.port);
+        sock.listener = this.#core.bindListener(this.#options.serverHost, at.port);
       } catch (err2) {
         return [errnoForError(toWasmnetError(err2, "BIND_FAILED"))];
       }
@@ -397,7 +376,7 @@ export class PosixProxySession implements Closable {
           await new Promise<void>((r) => (sock.backlogRoom = r));
           continue;
         }
-        const conn = await listener.accept();
+        const conn = this.#core.accepted(await listener.accept());
         if (signal.aborted) {
           conn.close();
           return;
@@ -422,9 +401,7 @@ export class PosixProxySession implements Closable {
       if (this.#sockets.get(sock.fd) !== sock) return fail(Errno.EBADF);
     }
     if (this.#sockets.size >= this.#options.policy.config.network.max_connections) {
-      this.#options.log({
-        session: this.id,
-        client: this.#options.clientIp,
+      this.#core.decided({
         op: "accept",
         target: remoteOf(sock.backlog[0]),
         decision: "deny",
@@ -436,7 +413,7 @@ export class PosixProxySession implements Closable {
     const conn = sock.backlog.shift()!;
     sock.backlogRoom?.();
     sock.backlogRoom = undefined;
-    const accepted = this.#newSocket(sock.family, false);
+    const accepted = this.#sockets.open(sock.family, false);
     accepted.conn = this.#newConn(conn);
     accepted.state = "connected";
     const remote = conn.remoteAddr;
@@ -484,7 +461,7 @@ export class PosixProxySession implements Closable {
       // (as with the reference proxy): the number is freed.
       this.#sockets.delete(sock.fd);
       if (sock.conn) sock.conn.shutdown(true, true);
-      this.#destroy(sock, true);
+      destroySocket(sock, true);
       return [0, 0];
     }
     if (sock.udp) return [sock.udp.connected ? 0 : Errno.ENOTCONN];
@@ -559,7 +536,7 @@ export class PosixProxySession implements Closable {
       addresses = [call.node.replace(/^\[|\]$/g, "")];
     } else {
       if ((hints.flags & Musl.AI_NUMERICHOST) !== 0) return fail(Eai.NONAME);
-      const looked = await this.#lookUp(call.node, service.port);
+      const looked = await lookUpForProgram(this.#core, this.#options.policy, call.node, service.port);
       if (typeof looked === "number") return fail(looked);
       addresses = looked;
     }
@@ -580,175 +557,19 @@ export class PosixProxySession implements Closable {
     return encodeGetaddrinfoReply(call.callId, 0, 0, canon, entries);
   }
 
-  /**
-   * Resolves `name` only if the policy lets it be reached: at `port` when the program named a service, else
-   * at any of {@link lookupProbePorts}. Returns the approved addresses or a `getaddrinfo` error code.
-   */
-  async #lookUp(name: string, port: number | null): Promise<string[] | number> {
-    const policy = this.#options.policy;
-    const ports = port !== null ? [port] : lookupProbePorts(policy);
-    const record = { session: this.id, client: this.#options.clientIp, op: "getaddrinfo" };
-    const target = port !== null ? formatHostPort(name, port) : name;
-    let resolveName: string | undefined;
-    let firstDeny: { rule: string; reason: string } | undefined;
-    for (const p of ports) {
-      const verdict = decideTarget(policy, name, p);
-      if (verdict.kind === "resolve") {
-        resolveName = verdict.name;
-        break;
-      }
-      if (verdict.kind === "deny") firstDeny ??= verdict.decision;
-    }
-    if (resolveName === undefined) {
-      const decision = firstDeny ?? { rule: "invalid host", reason: `cannot look up ${name}` };
-      this.#options.log({
-        ...record,
-        target,
-        decision: "deny",
-        rule: decision.rule,
-        reason: decision.reason,
-      });
-      return Eai.FAIL;
-    }
-    let found: string[];
-    try {
-      found = await this.#resolver(resolveName, this.#controller.signal);
-    } catch (err) {
-      const e = toWasmnetError(err, "RESOLVE_FAILED");
-      this.#options.log({ ...record, target, decision: "error", rule: "resolve", reason: e.message });
-      return /timed out/.test(e.message) ? Eai.AGAIN : Eai.NONAME;
-    }
-    let denied: { rule: string; reason: string } | undefined;
-    for (const p of ports) {
-      const { decision, addresses } = decideResolved(policy, resolveName, p, found);
-      if (decision.allowed) {
-        this.#options.log({ ...record, target, resolved: found, decision: "allow", rule: decision.rule });
-        return addresses;
-      }
-      denied ??= decision;
-    }
-    this.#options.log({
-      ...record,
-      target,
-      resolved: found,
-      decision: "deny",
-      rule: denied!.rule,
-      reason: denied!.reason,
-    });
-    return Eai.FAIL;
-  }
-
   /** A connected socket's connection, metered by the session's limits; idle too long is `ETIMEDOUT`. */
   #newConn(conn: Deno.TcpConn): PosixConn {
     const posix: PosixConn = new PosixConn(
-      this.#limiter.wrap(conn, () => posix.fail(Errno.ETIMEDOUT)),
+      // max_bandwidth_mbps (shared by the session's sockets) and socket_idle_timeout_secs (per socket).
+      this.#core.limit(conn, () => posix.fail(Errno.ETIMEDOUT)),
       this.#options.maxRecvBufferBytes ?? DEFAULT_RECV_BUFFER_BYTES,
     );
     return posix;
   }
 
-  #dial(sock: VSocket): DialContext {
-    return {
-      policy: this.#options.policy,
-      resolver: this.#resolver,
-      log: this.#options.log,
-      session: this.id,
-      client: this.#options.clientIp,
-      signal: AbortSignal.any([this.#controller.signal, sock.controller.signal]),
-      observer: this.#options.observer,
-    };
-  }
-
-  #destroy(sock: VSocket, graceful = false): void {
-    sock.controller.abort();
-    sock.udp?.close();
-    if (sock.conn && !graceful) sock.conn.close();
-    if (sock.conn && graceful) {
-      // Let queued sends finish (shutdown(SHUT_WR) was queued behind them), then close.
-      const conn = sock.conn;
-      conn.send(new Uint8Array()).finally(() => conn.close());
-    }
-    try {
-      sock.listener?.close();
-    } catch {
-      // already closed
-    }
-    for (const c of sock.backlog.splice(0)) c.close();
-    sock.backlogRoom?.();
-    for (const r of sock.backlogWaiters.splice(0)) r();
-  }
-}
-
-/**
- * The ports a lookup without a service is checked at: the ports allow rules name, then 443 and 80. A name
- * is answered if the policy would let the program reach it at one of them.
- */
-export function lookupProbePorts(policy: Policy): number[] {
-  const named = policy.rules.allow.map((r) => r.port).filter((p): p is number => p !== undefined);
-  return [...new Set([...named, 443, 80])].slice(0, 16);
-}
-
-/** The errno a C program expects for a wasmnet error from connect or bind. */
-export function errnoForError(err: WasmnetError): number {
-  switch (err.code) {
-    case "POLICY_DENIED":
-    case "PERMISSION_DENIED":
-      return Errno.EACCES;
-    case "CONNECT_TIMEOUT":
-      return Errno.ETIMEDOUT;
-    case "LIMIT_EXCEEDED":
-      return Errno.EAGAIN;
-    case "RESOLVE_FAILED":
-      return Errno.EHOSTUNREACH;
-    case "BIND_FAILED":
-      return /in use/i.test(err.message) ? Errno.EADDRINUSE : Errno.EADDRNOTAVAIL;
-    case "CONNECT_FAILED":
-      if (/network is unreachable/i.test(err.message)) return Errno.ENETUNREACH;
-      if (/no route|host is unreachable|unreachable/i.test(err.message)) return Errno.EHOSTUNREACH;
-      if (/timed out/i.test(err.message)) return Errno.ETIMEDOUT;
-      if (/reset/i.test(err.message)) return Errno.ECONNRESET;
-      return Errno.ECONNREFUSED;
-    default:
-      return Errno.EIO;
-  }
-}
-
-/**
- * Tracks which call ids arrived, to find the one a 3.1.6 client failed to send (ids are handed out 1, 2, 3…
- * and sent in that order by a single thread). Bounded: it forgets ids far ahead of the lowest missing one.
- */
-export class CallIds {
-  #lowestUnseen = 1;
-  #started = false;
-  #ahead = new Set<number>();
-
-  /** Records that `id` arrived. */
-  saw(id: number): void {
-    if (!this.#started) {
-      // A program that reopened its bridge goes on counting from where it was.
-      this.#started = true;
-      this.#lowestUnseen = id + 1;
-      return;
-    }
-    if (id < this.#lowestUnseen) return;
-    if (id === this.#lowestUnseen) {
-      this.#lowestUnseen++;
-      while (this.#ahead.delete(this.#lowestUnseen)) this.#lowestUnseen++;
-      return;
-    }
-    if (this.#ahead.size >= 1024) {
-      this.#lowestUnseen = Math.max(id, ...this.#ahead) + 1;
-      this.#ahead.clear();
-      return;
-    }
-    this.#ahead.add(id);
-  }
-
-  /** The id of a call that did not arrive (the lowest missing one), marked as arrived; undefined if none. */
-  guessMissing(): number | undefined {
-    const id = this.#lowestUnseen;
-    this.saw(id);
-    return id;
+  /** A socket's connect or open ends with the socket or the session. */
+  #socketSignal(sock: VSocket): AbortSignal {
+    return AbortSignal.any([this.#controller.signal, sock.controller.signal]);
   }
 }
 
@@ -763,10 +584,8 @@ export const posixProxyEndpoint: Endpoint = {
         policy: ctx.policy,
         serverHost: ctx.serverHost,
         clientIp: ctx.clientIp,
-        clientBudget: ctx.clientBudget,
-        observer: ctx.observer,
         log: ctx.log,
-        resolver: ctx.resolver,
+        core: ctx.core.session({ frontend: "posix", policy: ctx.policy, clientIp: ctx.clientIp }),
       });
       const untrack = ctx.track(session);
       return {
@@ -780,50 +599,6 @@ export const posixProxyEndpoint: Endpoint = {
   },
 };
 
-function codeOf(call: PosixCall): number {
-  if (call.fn === "unsupported") return call.code;
-  const codes: Record<Exclude<PosixCall["fn"], "unsupported">, number> = {
-    socket: Fn.SOCKET,
-    socketpair: Fn.SOCKETPAIR,
-    shutdown: Fn.SHUTDOWN,
-    bind: Fn.BIND,
-    connect: Fn.CONNECT,
-    listen: Fn.LISTEN,
-    accept: Fn.ACCEPT,
-    getsockname: Fn.GETSOCKNAME,
-    getpeername: Fn.GETPEERNAME,
-    send: Fn.SEND,
-    recv: Fn.RECV,
-    sendto: Fn.SENDTO,
-    recvfrom: Fn.RECVFROM,
-    getsockopt: Fn.GETSOCKOPT,
-    setsockopt: Fn.SETSOCKOPT,
-    getaddrinfo: Fn.GETADDRINFO,
-  };
-  return codes[call.fn];
-}
-
-function peerBytes(sock: VSocket): Uint8Array {
-  const udpPeer = sock.udp?.connected;
-  if (udpPeer) return encodeSockaddr(udpPeer.address, udpPeer.port);
-  if (!sock.conn) return new Uint8Array();
-  const remote = sock.conn.conn.remoteAddr;
-  return encodeSockaddr(remote.hostname, remote.port);
-}
-
 function remoteOf(conn: Deno.TcpConn): string {
   return formatHostPort(conn.remoteAddr.hostname, conn.remoteAddr.port);
-}
-
-function applyOptions(sock: VSocket): void {
-  const conn = sock.conn?.conn;
-  if (!conn) return;
-  const nodelay = sock.options.get(`${Musl.IPPROTO_TCP}:${Musl.TCP_NODELAY}`);
-  const keepalive = sock.options.get(`${Musl.SOL_SOCKET}:${Musl.SO_KEEPALIVE}`);
-  try {
-    if (nodelay) conn.setNoDelay(readIntOption(nodelay) !== 0);
-    if (keepalive) conn.setKeepAlive(readIntOption(keepalive) !== 0);
-  } catch {
-    // closed under us
-  }
 }

@@ -12,8 +12,7 @@
  */
 
 import { toWasmnetError, type WasmnetError } from "../../core/errors.ts";
-import type { DialContext } from "../../core/sockets/dial.ts";
-import { openUdp, type UdpLimits, type UdpSocket } from "../../core/sockets/udp.ts";
+import type { UdpEvents, UdpLimits, UdpSocket } from "../../core/sockets/udp.ts";
 import { Errno } from "./posix_codec.ts";
 import type { RecvMode } from "./posix_conn.ts";
 
@@ -55,13 +54,22 @@ export function udpErrno(err: WasmnetError): number {
   }
 }
 
+/** Vets `host:port` and opens a UDP socket aimed at it: `CoreSession.openUdp` with the socket's signal. */
+export type UdpOpener = (
+  op: string,
+  host: string,
+  port: number,
+  events: UdpEvents,
+  limits: UdpLimits,
+) => Promise<UdpSocket>;
+
 /** A UDP socket of the POSIX proxy. */
 export class PosixUdp {
   /** The peer after `connect`. */
   connected: { address: string; port: number } | undefined;
   /** Datagrams dropped because the queue was full. */
   dropped = 0;
-  readonly #dial: () => DialContext;
+  readonly #openUdp: UdpOpener;
   readonly #limits: UdpLimits;
   #udp: UdpSocket | undefined;
   #opening: Promise<Opened | { errno: number }> | undefined;
@@ -71,9 +79,9 @@ export class PosixUdp {
   #errno = 0;
   #closed = false;
 
-  /** `dial` gives the context for vetting (policy, resolver, log, signal); `limits` are the policy's `[udp]`. */
-  constructor(dial: () => DialContext, limits: UdpLimits) {
-    this.#dial = dial;
+  /** `openUdp` vets and opens a socket (the session's socket core); `limits` are the policy's `[udp]`. */
+  constructor(openUdp: UdpOpener, limits: UdpLimits) {
+    this.#openUdp = openUdp;
     this.#limits = limits;
   }
 
@@ -158,7 +166,7 @@ export class PosixUdp {
   /** Opens a socket to `host:port`; `fresh` is false when another call installed one meanwhile (then used instead). */
   async #open(op: string, host: string, port: number, replace: boolean): Promise<Opened | { errno: number }> {
     if (this.#closed) return { errno: Errno.EBADF };
-    const opening = openUdp(this.#dial(), op, host, port, {
+    const opening = this.#openUdp(op, host, port, {
       onDatagram: (data, address, fromPort) => this.#deliver(data, address, fromPort),
       onError: () => {
         // The socket failed (EIO), or a send got an ICMP error back, which Linux reports as ECONNREFUSED on

@@ -11,7 +11,7 @@
  */
 
 import { eventForCode, toWasmnetError, WasmnetError } from "../../core/errors.ts";
-import { type DecisionLog, silentLog } from "../../core/log.ts";
+import type { DecisionLog } from "../../core/log.ts";
 import type { Policy } from "../../policy/mod.ts";
 import {
   BINARY_HEADER_BYTES,
@@ -24,11 +24,10 @@ import {
   SERVER_ID_BASE,
   type SocketId,
 } from "@wasmnet/protocol";
-import { type DialContext, dialTcp, formatHostPort } from "../../core/sockets/dial.ts";
-import { acceptLoop, bindTcpListener } from "../../core/sockets/listener.ts";
-import { defaultResolver } from "../../core/sockets/dns.ts";
+import type { BandwidthBudget } from "../../core/limits.ts";
+import type { SocketObserver } from "../../core/observer.ts";
+import { type CoreSession, coreSessionOf, formatHostPort } from "../../core/core.ts";
 import type { Resolver } from "../../core/sockets/resolver.ts";
-import { dialTls } from "../../core/sockets/tls.ts";
 import { ResolveRequests, type SessionHooks, UdpEntry } from "./session_udp.ts";
 import {
   DEFAULT_MAX_QUEUED_WRITE_BYTES,
@@ -47,8 +46,6 @@ import {
 } from "./flow.ts";
 import { SocketTable, type TableEntry } from "./socket_table.ts";
 import { DEFAULT_SEND_BUFFER_BYTES, SendBufferGate, type WebSocketPort } from "../../core/websocket.ts";
-import { type BandwidthBudget, SocketLimiter } from "../../core/limits.ts";
-import type { SocketObserver } from "../../core/observer.ts";
 
 export type { WebSocketPort };
 
@@ -83,6 +80,11 @@ export interface SessionOptions {
   id?: string;
   resolver?: Resolver;
   log?: DecisionLog;
+  /**
+   * The socket core's handle for this session (the server passes one, with its observer and quota). When
+   * set, it supplies the id, resolver and log, and `id`, `resolver` and `log` above are not used.
+   */
+  core?: CoreSession;
   /**
    * Bound of bytes waiting in the WebSocket's send buffer. Above it, the session stops reading its TCP
    * sockets until the buffer drains below half of it (default {@link DEFAULT_MAX_BUFFERED_BYTES}).
@@ -133,15 +135,15 @@ export class Session {
   readonly #options: SessionOptions;
   readonly #table = new SocketTable<Entry>();
   readonly #controller = new AbortController();
-  readonly #resolver: Resolver;
-  readonly #log: DecisionLog;
+  /** Every socket of the session is opened through it (src/core/core.ts). */
+  readonly #core: CoreSession;
   /** Pauses reading TCP while the WebSocket's send buffer is over its bound. */
   readonly #room: SendBufferGate;
   /** Bytes waiting for the TCP peers, across every socket of the session (v1 uploads cannot be paused). */
   readonly #writeBudget: WriteBudget;
-  /** Bandwidth bucket and socket idle timers (src/core/limits.ts). */
-  readonly #limiter: SocketLimiter;
   #nextServerId = SERVER_ID_BASE;
+  /** The first message's framing was reported to the port's observer (metrics count sessions by it). */
+  #framed = false;
   /** UDP and DNS handlers (session_udp.ts) reach the session through these. */
   readonly #hooks: SessionHooks;
   readonly #resolves: ResolveRequests;
@@ -150,19 +152,17 @@ export class Session {
   constructor(port: WebSocketPort, options: SessionOptions) {
     this.#port = port;
     this.#options = options;
-    this.id = options.id ?? crypto.randomUUID().slice(0, 8);
-    this.#resolver = options.resolver ?? defaultResolver(options.policy);
-    this.#log = options.log ?? silentLog;
+    this.#core = coreSessionOf("wasmnet", options, this.#controller.signal);
+    this.id = this.#core.id;
     this.#room = new SendBufferGate(port, options.maxBufferedBytes);
     this.#writeBudget = new WriteBudget(
       options.maxSessionQueuedWriteBytes ?? DEFAULT_SESSION_QUEUED_WRITE_BYTES,
     );
-    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal, options.clientBudget);
     this.#hooks = {
       policy: options.policy,
       emit: (event, framing) => this.#emit(event, framing),
       reportError: (id, framing, err) => this.#reportError(id, framing, err),
-      dialContext: (signal) => this.#dialContext(signal),
+      core: this.#core,
       hasRoom: () => this.#room.hasRoom,
     };
     this.#resolves = new ResolveRequests(this.#hooks, this.#controller.signal);
@@ -206,6 +206,7 @@ export class Session {
   receive(message: string | Uint8Array): void {
     if (this.closed) return;
     const decoded = decodeRequest(message);
+    if (!this.#framed) (this.#framed = true), this.#port.observer?.framed?.(decoded.framing);
     if (!decoded.ok) {
       this.#emit({ ev: "error", id: decoded.id, msg: decoded.msg, code: decoded.code }, decoded.framing);
       return;
@@ -223,6 +224,7 @@ export class Session {
     this.#controller.abort();
     this.#room.close();
     for (const entry of this.#table.drain()) this.#destroy(entry);
+    this.#core.close();
   }
 
   /**
@@ -318,18 +320,17 @@ export class Session {
     this.#admit(id, "tcp");
     const entry = this.#newTcpEntry(id, framing, true);
     entry.dial = new AbortController();
-    const ctx = this.#dialContext(entry.dial.signal);
-    const timeoutMs = this.#options.policy.config.network.connection_timeout_secs * 1000;
-    const dial = tls
-      ? dialTls(ctx, "connect_tls", host, port, timeoutMs)
-      : dialTcp(ctx, "connect", host, port, timeoutMs);
+    const dial = this.#core.connect(tls ? "connect_tls" : "connect", host, port, {
+      signal: entry.dial.signal,
+      tls,
+    });
     dial.finally(() => (entry.dial = undefined)).then(
-      ({ conn }) => {
+      (conn) => {
         entry.connecting = false;
         if (this.#table.get(id) !== entry) return conn.close();
         this.#emit({ ev: "connected", id }, framing);
         entry.flow?.opened();
-        entry.stream.attach(this.#limiter.wrap(conn, (e) => entry.stream.destroy(e)));
+        entry.stream.attach(this.#core.limit(conn, (e) => entry.stream.destroy(e)));
       },
       (err) => {
         if (this.#table.get(id) !== entry) return;
@@ -394,12 +395,11 @@ export class Session {
 
   #bind(id: SocketId, addr: string, port: number, framing: Framing): void {
     this.#admit(id, "listener");
-    const ctx = this.#dialContext(this.#controller.signal);
-    const listener = bindTcpListener(ctx, this.#options.serverHost, addr, port);
+    const listener = this.#core.bindListener(addr, port);
     const entry: ListenerEntry = { kind: "listener", connecting: false, framing, listener };
     this.#table.add(id, entry);
     this.#emit({ ev: "listening", id, port: listener.addr.port }, framing);
-    acceptLoop(listener, (conn) => this.#accepted(id, entry, conn)).catch((err) => {
+    this.#core.acceptLoop(listener, (conn) => this.#accepted(id, entry, conn)).catch((err) => {
       if (this.#table.remove(id, entry)) {
         this.#reportError(id, framing, toWasmnetError(err, "NETWORK_ERROR"));
         this.#emit({ ev: "closed", id }, framing);
@@ -412,9 +412,7 @@ export class Session {
     const limit = this.#options.policy.config.network.max_connections;
     if (this.closed || this.#table.size >= limit) {
       conn.close();
-      this.#log({
-        session: this.id,
-        client: this.#options.clientIp,
+      this.#core.decided({
         op: "accept",
         target: remote,
         decision: "deny",
@@ -427,7 +425,7 @@ export class Session {
     const entry = this.#newTcpEntry(connId, listener.framing, false);
     this.#emit({ ev: "accepted", id: listenerId, conn_id: connId, remote }, listener.framing);
     entry.flow?.opened();
-    entry.stream.attach(this.#limiter.wrap(conn, (e) => entry.stream.destroy(e)));
+    entry.stream.attach(this.#core.limit(conn, (e) => entry.stream.destroy(e)));
   }
 
   #listen(id: SocketId, _framing: Framing): void {
@@ -548,20 +546,6 @@ export class Session {
       throw new WasmnetError("BAD_REQUEST", `id ${id} is not a UDP socket (connect_udp first)`);
     }
     return entry;
-  }
-
-  #dialContext(signal: AbortSignal): DialContext {
-    return {
-      policy: this.#options.policy,
-      resolver: this.#resolver,
-      log: this.#log,
-      session: this.id,
-      client: this.#options.clientIp,
-      // Every caller passes a signal the session's close aborts (its own, or a socket's that `close` aborts),
-      // so no per-socket AbortSignal.any (which would stay registered on the session's signal).
-      signal,
-      observer: this.#options.observer,
-    };
   }
 
   #reportError(id: SocketId, framing: Framing, err: WasmnetError): void {

@@ -28,9 +28,8 @@ import { toWasmnetError, WasmnetError } from "../../core/errors.ts";
 import { decideTarget, normaliseAddress, type Policy } from "../../policy/mod.ts";
 import type { Event, Framing, SocketId } from "@wasmnet/protocol";
 import type { TableEntry } from "./socket_table.ts";
-import type { DialContext } from "../../core/sockets/dial.ts";
-import { resolveForClient } from "../../core/sockets/lookup.ts";
-import { openUdp, type UdpSocket } from "../../core/sockets/udp.ts";
+import type { CoreSession } from "../../core/core.ts";
+import type { UdpSocket } from "../../core/sockets/udp.ts";
 
 /** What the UDP and DNS handlers need from their session. */
 export interface SessionHooks {
@@ -39,8 +38,8 @@ export interface SessionHooks {
   emit(event: Event, framing: Framing): void;
   /** Sends `error` or `denied` for `err`. */
   reportError(id: SocketId, framing: Framing, err: WasmnetError): void;
-  /** A dial context that aborts with `signal` or the session. */
-  dialContext(signal: AbortSignal): DialContext;
+  /** The session's handle on the socket core: UDP sockets and lookups are opened through it. */
+  readonly core: CoreSession;
   /** False while the WebSocket's send buffer is over its bound. */
   hasRoom(): boolean;
 }
@@ -72,11 +71,17 @@ export class UdpEntry implements TableEntry {
   /** Vets the target and binds; answers `udp_bound`, or `denied`/`error` and leaves the table. */
   open(host: string, port: number): void {
     const udp = this.#hooks.policy.config.udp;
-    const ctx = this.#hooks.dialContext(this.#controller.signal);
-    openUdp(ctx, "connect_udp", host, port, {
-      onDatagram: (data, addr, fromPort) => this.#onDatagram(data, addr, fromPort),
-      onError: (err) => this.#onError(err),
-    }, { maxDatagramBytes: udp.max_datagram_bytes, maxDatagramsPerSec: udp.max_datagrams_per_sec }).then(
+    this.#hooks.core.openUdp(
+      "connect_udp",
+      host,
+      port,
+      {
+        onDatagram: (data, addr, fromPort) => this.#onDatagram(data, addr, fromPort),
+        onError: (err) => this.#onError(err),
+      },
+      { maxDatagramBytes: udp.max_datagram_bytes, maxDatagramsPerSec: udp.max_datagrams_per_sec },
+      this.#controller.signal,
+    ).then(
       (socket) => {
         if (this.#controller.signal.aborted) return socket.close();
         this.#socket = socket;
@@ -175,7 +180,7 @@ export class ResolveRequests {
       );
     }
     this.#inFlight++;
-    resolveForClient(this.#hooks.dialContext(this.#signal), name).then(
+    this.#hooks.core.resolve(name, this.#signal).then(
       (addrs) => this.#hooks.emit({ ev: "resolved", id, addrs }, framing),
       (err) => this.#hooks.reportError(id, framing, toWasmnetError(err, "RESOLVE_FAILED")),
     ).finally(() => this.#inFlight--);

@@ -3,6 +3,7 @@ import dgram from "node:dgram";
 import type { WasmnetError } from "../../core/errors.ts";
 import { Policy } from "../../policy/mod.ts";
 import type { Event } from "@wasmnet/protocol";
+import { SocketCore } from "../../core/core.ts";
 import { type SessionHooks, UdpEntry } from "./session_udp.ts";
 
 /** Hooks recording events, with a switch for "the WebSocket is full". */
@@ -15,14 +16,8 @@ function fakeHooks(policy = Policy.allowAll()) {
     policy,
     emit: (e) => events.push(e),
     reportError: (_id, _framing, err) => errors.push(err),
-    dialContext: (signal) => ({
-      policy,
-      resolver: () => Promise.reject(new Error("no names here")),
-      log: () => {},
-      session: "t",
-      client: "t",
-      signal: AbortSignal.any([session.signal, signal]),
-    }),
+    core: new SocketCore({ resolver: () => Promise.reject(new Error("no names here")) })
+      .session({ frontend: "test", policy, clientIp: "t", id: "t", signal: session.signal }),
     hasRoom: () => state.room,
   };
   return { hooks, events, errors, state, end: () => session.abort() };

@@ -21,11 +21,8 @@
  */
 
 import type { Endpoint, EndpointContext } from "../endpoint.ts";
+import type { CoreSession } from "../../core/core.ts";
 import { toWasmnetError, type WasmnetError } from "../../core/errors.ts";
-import { SocketLimiter } from "../../core/limits.ts";
-import { decideTarget } from "../../policy/mod.ts";
-import { dialTcp, formatHostPort } from "../../core/sockets/dial.ts";
-import { systemResolver } from "../../core/sockets/resolver.ts";
 import { DRAIN_FLUSH_MS, TcpStream } from "../../core/sockets/tcp.ts";
 import {
   DEFAULT_SEND_BUFFER_BYTES,
@@ -91,19 +88,8 @@ export const websockifyEndpoint: Endpoint = {
         `only the "${SUBPROTOCOL}" subprotocol is spoken here (offered: ${offered.join(", ")})`,
       );
     }
-    const verdict = decideTarget(ctx.policy, target.host, target.port);
-    if (verdict.kind === "deny") {
-      ctx.log({
-        session: "websockify",
-        client: ctx.clientIp,
-        op: "websockify",
-        target: formatHostPort(target.host, target.port),
-        decision: "deny",
-        rule: verdict.decision.rule,
-        reason: verdict.decision.reason,
-      });
-      return plain(403, verdict.decision.reason);
-    }
+    const refused = ctx.core.refusesEarly(ctx.policy, ctx.clientIp, "websockify", target.host, target.port);
+    if (refused !== undefined) return plain(403, refused);
     return upgradeToPort(
       request,
       (port) => new WebsockifyConnection(port, ctx, target.host, target.port).handlers(),
@@ -115,12 +101,11 @@ export const websockifyEndpoint: Endpoint = {
 /** One WebSocket bridged to one TCP connection. */
 class WebsockifyConnection {
   readonly #port: WebSocketPort;
-  readonly #ctx: EndpointContext;
   readonly #controller = new AbortController();
   readonly #stream: TcpStream;
   readonly #untrack: () => void;
-  readonly #limiter: SocketLimiter;
-  readonly #id = crypto.randomUUID().slice(0, 8);
+  /** The connection's socket is opened through it (src/core/core.ts), under the session's limits. */
+  readonly #core: CoreSession;
   readonly #host: string;
   readonly #targetPort: number;
   #closed = false;
@@ -128,7 +113,12 @@ class WebsockifyConnection {
 
   constructor(port: WebSocketPort, ctx: EndpointContext, host: string, targetPort: number) {
     this.#port = port;
-    this.#ctx = ctx;
+    this.#core = ctx.core.session({
+      frontend: "websockify",
+      policy: ctx.policy,
+      clientIp: ctx.clientIp,
+      signal: this.#controller.signal,
+    });
     this.#room = new SendBufferGate(port, MAX_BUFFERED_BYTES);
     this.#stream = new TcpStream(
       {
@@ -140,9 +130,8 @@ class WebsockifyConnection {
       // The port is always Deno's WebSocket (upgradeToPort), whose send copies before returning.
       { reuseBuffer: true },
     );
-    // max_bandwidth_mbps and socket_idle_timeout_secs, as for any other socket.
-    this.#limiter = SocketLimiter.forPolicy(ctx.policy, this.#controller.signal, ctx.clientBudget);
     this.#untrack = ctx.track({
+      id: this.#core.id,
       shutdown: (code, reason) => this.#close(code ?? 1001, reason ?? "server shutting down"),
       finish: (code, reason) => this.#finishDrain(code ?? 1001, reason ?? "server shutting down"),
     });
@@ -181,21 +170,11 @@ class WebsockifyConnection {
 
   /** Dials the target once the WebSocket is open (sending before that would throw). */
   #dial(): void {
-    const ctx = this.#ctx;
-    const dial = {
-      policy: ctx.policy,
-      resolver: ctx.resolver ?? systemResolver(ctx.policy.config.dns.timeout_ms),
-      log: ctx.log,
-      session: this.#id,
-      client: ctx.clientIp,
-      signal: this.#controller.signal,
-      observer: ctx.observer,
-    };
-    const timeoutMs = ctx.policy.config.network.connection_timeout_secs * 1000;
-    dialTcp(dial, "websockify", this.#host, this.#targetPort, timeoutMs).then(
-      ({ conn }) => {
+    this.#core.connect("websockify", this.#host, this.#targetPort).then(
+      (conn) => {
         if (this.#closed) conn.close();
-        else this.#stream.attach(this.#limiter.wrap(conn, (e) => this.#close(CloseCode.NETWORK, e.message)));
+        // max_bandwidth_mbps and socket_idle_timeout_secs, as for any other socket.
+        else this.#stream.attach(this.#core.limit(conn, (e) => this.#close(CloseCode.NETWORK, e.message)));
       },
       (err) => {
         const e = toWasmnetError(err, "CONNECT_FAILED");
@@ -248,7 +227,7 @@ class WebsockifyConnection {
 
   #finish(): void {
     this.#controller.abort();
-    this.#limiter.close();
+    this.#core.close();
     this.#room.close();
     this.#untrack();
   }

@@ -14,8 +14,7 @@ import type { WebTransportConfig } from "../../policy/config.ts";
 import { decideOrigin, type Policy } from "../../policy/mod.ts";
 import { observerFor } from "../../core/websocket.ts";
 import { messageLimits } from "../../core/limits.ts";
-import { acceptedWithoutUpgrade } from "../../http/admission.ts";
-import type { Closable, EndpointContext } from "../endpoint.ts";
+import { acceptedWithoutUpgrade, type Closable, type EndpointContext } from "../endpoint.ts";
 import {
   decodeHello,
   encodeHelloAnswer,
@@ -241,8 +240,7 @@ export class WebTransportFrontEnd {
         v2: hello.v2,
         limits: messageLimits(ctx.policy),
         observer: observerFor(request, hello.v2 ? "wasmnet.v2" : undefined),
-        clientBudget: ctx.clientBudget,
-        socketObserver: ctx.observer,
+        core: ctx.core.session({ frontend: "webtransport", policy: ctx.policy, clientIp }),
         signal: this.#options.signal,
       });
       const untrack = ctx.track(session);

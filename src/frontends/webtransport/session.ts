@@ -23,6 +23,7 @@ import { type DecisionLog, silentLog } from "../../core/log.ts";
 import { MessageGuard, type MessageLimits } from "../../core/limits.ts";
 import type { PortObserver, WebSocketPort } from "../../core/websocket.ts";
 import type { SocketObserver } from "../../core/observer.ts";
+import type { CoreSession } from "../../core/core.ts";
 import type { BandwidthBudget } from "../../core/limits.ts";
 import type { Resolver } from "../../core/sockets/resolver.ts";
 import type { Policy } from "../../policy/mod.ts";
@@ -67,10 +68,12 @@ export interface WebTransportSessionOptions {
   signal?: AbortSignal;
   /** Counts the session's messages (metrics, access log), when the server meters. */
   observer?: PortObserver;
-  /** The client address's shared bandwidth (`max_bandwidth_mbps_per_ip`). */
+  /** The client address's shared bandwidth (`max_bandwidth_mbps_per_ip`), when no `core` is given. */
   clientBudget?: BandwidthBudget;
-  /** Told about every socket the core opens (metrics). */
+  /** Told about every socket the core opens (metrics), when no `core` is given. */
   socketObserver?: SocketObserver;
+  /** The socket core's handle for this session (the server passes one); see `SessionOptions.core`. */
+  core?: CoreSession;
 }
 
 /**
@@ -149,6 +152,7 @@ export class WebTransportSession {
       signal: options.signal,
       clientBudget: options.clientBudget,
       observer: options.socketObserver,
+      core: options.core,
       flowControl: options.v2,
       // Stream writes keep the buffer until the runtime takes it: a fresh read buffer per read.
       reuseReadBuffers: false,

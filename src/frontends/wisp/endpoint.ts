@@ -11,9 +11,8 @@
  */
 
 import type { Endpoint, EndpointContext } from "../endpoint.ts";
+import type { CoreSession } from "../../core/core.ts";
 import { toWasmnetError } from "../../core/errors.ts";
-import { type DialContext, dialTcp } from "../../core/sockets/dial.ts";
-import { systemResolver } from "../../core/sockets/resolver.ts";
 import { TcpStream } from "../../core/sockets/tcp.ts";
 import { offeredProtocols, SendBufferGate, upgradeToPort, type WebSocketPort } from "../../core/websocket.ts";
 import { truncateUtf8, type WispOptions, WispSession } from "./session.ts";
@@ -66,10 +65,7 @@ export function wispEndpoint(options: WispEndpointOptions = {}): Endpoint {
           ...options,
           policy: ctx.policy,
           clientIp: ctx.clientIp,
-          clientBudget: ctx.clientBudget,
-          observer: ctx.observer,
-          log: ctx.log,
-          resolver: ctx.resolver,
+          core: ctx.core.session({ frontend: "wisp", policy: ctx.policy, clientIp: ctx.clientIp }),
           version: protocol === undefined ? 1 : 2,
           reuseReadBuffers: true, // Deno's WebSocket.send copies before returning
         });
@@ -135,14 +131,23 @@ function upgradeWsproxy(
 }
 
 class WsproxyRelay {
+  /** Session id for logs. */
+  readonly id: string;
   readonly #port: WebSocketPort;
   readonly #controller = new AbortController();
   readonly #stream: TcpStream;
   readonly #target: { host: string; port: number };
-  readonly #ctx: EndpointContext;
+  readonly #core: CoreSession;
   readonly #room: SendBufferGate;
 
   constructor(port: WebSocketPort, target: { host: string; port: number }, ctx: EndpointContext) {
+    this.#core = ctx.core.session({
+      frontend: "wisp",
+      policy: ctx.policy,
+      clientIp: ctx.clientIp,
+      signal: this.#controller.signal,
+    });
+    this.id = this.#core.id;
     this.#port = port;
     this.#room = new SendBufferGate(port);
     this.#stream = new TcpStream(
@@ -159,25 +164,13 @@ class WsproxyRelay {
       { reuseBuffer: true },
     );
     this.#target = target;
-    this.#ctx = ctx;
   }
 
   /** Dials once the WebSocket is open (only then can a refusal be reported with a close code). */
   start(): void {
-    const ctx = this.#ctx;
     const target = this.#target;
-    const dial: DialContext = {
-      policy: ctx.policy,
-      resolver: ctx.resolver ?? systemResolver(ctx.policy.config.dns.timeout_ms),
-      log: ctx.log,
-      session: crypto.randomUUID().slice(0, 8),
-      client: ctx.clientIp,
-      signal: this.#controller.signal,
-      observer: ctx.observer,
-    };
-    const timeout = ctx.policy.config.network.connection_timeout_secs * 1000;
-    dialTcp(dial, "wisp_wsproxy", target.host, target.port, timeout).then(
-      ({ conn }) => this.#stream.attach(conn),
+    this.#core.connect("wisp_wsproxy", target.host, target.port).then(
+      (conn) => this.#stream.attach(conn),
       (err) => {
         const e = toWasmnetError(err, "CONNECT_FAILED");
         const denied = e.code === "POLICY_DENIED" || e.code === "PERMISSION_DENIED";
@@ -200,6 +193,7 @@ class WsproxyRelay {
     this.#controller.abort();
     this.#room.close();
     this.#stream.destroy();
+    this.#core.close();
   }
 
   shutdown(code = 1001, reason = "server shutting down"): void {

@@ -1,6 +1,6 @@
 /**
  * One WebSocket speaking Wisp (v1, or v2 with INFO/extensions), on the same policy, limits and decision log as
- * wasmnet's own protocol: every CONNECT goes through `dialTcp`/`openUdp` (op `wisp` / `wisp_udp`), the
+ * wasmnet's own protocol: every CONNECT goes through the socket core (op `wisp` / `wisp_udp`), the
  * `[network]` limits count Wisp streams like wasmnet sockets, and refusals become precise close reasons
  * ({@link closeReasonFor}).
  *
@@ -16,14 +16,14 @@
  */
 
 import { toWasmnetError, type WasmnetError } from "../../core/errors.ts";
-import { type DecisionLog, silentLog } from "../../core/log.ts";
-import { type BandwidthBudget, SocketLimiter } from "../../core/limits.ts";
+import type { BandwidthBudget } from "../../core/limits.ts";
 import type { SocketObserver } from "../../core/observer.ts";
+import { type CoreSession, coreSessionOf } from "../../core/core.ts";
+import type { DecisionLog } from "../../core/log.ts";
 import type { Policy } from "../../policy/mod.ts";
-import { type DialContext, dialTcp } from "../../core/sockets/dial.ts";
-import { type Resolver, systemResolver } from "../../core/sockets/resolver.ts";
+import type { Resolver } from "../../core/sockets/resolver.ts";
 import { DRAIN_FLUSH_MS, TcpStream } from "../../core/sockets/tcp.ts";
-import { openUdp, type UdpSocket } from "../../core/sockets/udp.ts";
+import type { UdpSocket } from "../../core/sockets/udp.ts";
 import { SendBufferGate, type WebSocketPort } from "../../core/websocket.ts";
 import { InboundCredit } from "./credit.ts";
 import {
@@ -86,6 +86,11 @@ export interface WispSessionOptions extends WispOptions {
   resolver?: Resolver;
   /** Session id for logs (default: random). */
   id?: string;
+  /**
+   * The socket core's handle for this session (the server passes one, with its observer and quota). When
+   * set, it supplies the id, resolver and log, and `id`, `resolver` and `log` above are not used.
+   */
+  core?: CoreSession;
 }
 
 /** Default packets per stream (the value wisp-js and wisp-mux use). */
@@ -137,15 +142,13 @@ export class WispSession {
   readonly #options: WispSessionOptions;
   readonly #streams = new Map<number, WispStream>();
   readonly #controller = new AbortController();
-  readonly #resolver: Resolver;
-  readonly #log: DecisionLog;
+  /** Every stream's socket is opened through it (src/core/core.ts); its limiter paces TCP streams. */
+  readonly #core: CoreSession;
   readonly #window: number;
   /** Pauses reading targets while the WebSocket's send buffer is over its bound. */
   readonly #room: SendBufferGate;
   readonly #maxQueued: number;
   readonly #maxSessionQueued: number;
-  /** `max_bandwidth_mbps` (one bucket for all TCP streams, both ways) and the TCP idle timer, as wasmnet's. */
-  readonly #limiter: SocketLimiter;
   /** TCP streams with packets not yet written (their credit needs watching). */
   readonly #draining = new Set<TcpWispStream>();
   #state: "new" | "awaiting-info" | "open" = "new";
@@ -159,15 +162,13 @@ export class WispSession {
   constructor(port: WebSocketPort, options: WispSessionOptions) {
     this.#port = port;
     this.#options = options;
-    this.id = options.id ?? crypto.randomUUID().slice(0, 8);
+    this.#core = coreSessionOf("wisp", options, this.#controller.signal);
+    this.id = this.#core.id;
     this.version = options.version;
-    this.#resolver = options.resolver ?? systemResolver(options.policy.config.dns.timeout_ms);
-    this.#log = options.log ?? silentLog;
     this.#window = options.bufferPackets ?? DEFAULT_BUFFER_PACKETS;
     this.#room = new SendBufferGate(port, options.maxBufferedBytes);
     this.#maxQueued = options.maxQueuedWriteBytes ?? DEFAULT_STREAM_QUEUED_BYTES;
     this.#maxSessionQueued = options.maxSessionQueuedBytes ?? DEFAULT_SESSION_QUEUED_BYTES;
-    this.#limiter = SocketLimiter.forPolicy(options.policy, this.#controller.signal, options.clientBudget);
   }
 
   /** True once the session has closed. */
@@ -254,7 +255,7 @@ export class WispSession {
     clearTimeout(this.#drainTimer);
     clearTimeout(this.#handshakeTimer);
     clearInterval(this.#idleTimer);
-    this.#limiter.close();
+    this.#core.close();
     for (const s of this.#streams.values()) this.#dispose(s);
     this.#streams.clear();
     this.#draining.clear();
@@ -329,9 +330,7 @@ export class WispSession {
       ? this.#options.passwords![creds.username]
       : undefined;
     const ok = expected !== undefined && constantTimeEqual(creds.password, expected);
-    this.#log({
-      session: this.id,
-      client: this.#options.clientIp,
+    this.#core.decided({
       op: "wisp_auth",
       target: creds.username,
       decision: ok ? "allow" : "deny",
@@ -398,18 +397,15 @@ export class WispSession {
       { headroom: HEADER_BYTES, reuseBuffer: this.#options.reuseReadBuffers },
     );
     this.#streams.set(id, stream);
-    dialTcp(
-      this.#dialContext(stream.controller.signal),
-      "wisp",
-      host,
-      port,
-      limits.connection_timeout_secs * 1000,
-    ).then(
-      ({ conn }) => {
+    this.#core.connect("wisp", host, port, {
+      signal: this.#streamSignal(stream.controller.signal),
+      timeoutMs: limits.connection_timeout_secs * 1000,
+    }).then(
+      (conn) => {
         stream.connecting = false;
         if (stream.ended || this.closed) return conn.close();
         // An idle TCP stream ends with IDLE_TIMEOUT, which closes it with 0x47.
-        stream.stream.attach(this.#limiter.wrap(conn, (e) => stream.stream.destroy(e)));
+        stream.stream.attach(this.#core.limit(conn, (e) => stream.stream.destroy(e)));
         if (this.#clientExtensions.has(ExtensionId.STREAM_CONFIRMATION)) {
           this.#send({
             type: "continue",
@@ -440,22 +436,29 @@ export class WispSession {
     };
     this.#streams.set(id, stream);
     const udp = this.#options.policy.config.udp;
-    openUdp(this.#dialContext(stream.controller.signal), "wisp_udp", host, port, {
-      onDatagram: (data, addr, fromPort) => {
-        const socket = stream.socket;
-        // A Wisp UDP stream is connected: only the target's datagrams belong to it.
-        if (!socket || addr !== socket.target.address || fromPort !== socket.target.port) return;
-        stream.lastActivity = performance.now();
-        if (!this.#room.hasRoom) {
-          this.droppedDatagrams++;
-          return;
-        }
-        this.#send({ type: "data", streamId: id, data });
+    this.#core.openUdp(
+      "wisp_udp",
+      host,
+      port,
+      {
+        onDatagram: (data, addr, fromPort) => {
+          const socket = stream.socket;
+          // A Wisp UDP stream is connected: only the target's datagrams belong to it.
+          if (!socket || addr !== socket.target.address || fromPort !== socket.target.port) return;
+          stream.lastActivity = performance.now();
+          if (!this.#room.hasRoom) {
+            this.droppedDatagrams++;
+            return;
+          }
+          this.#send({ type: "data", streamId: id, data });
+        },
+        onError: (err) => {
+          if (stream.socket?.isClosed) this.#closeStream(stream, closeReasonFor(err), err.message);
+        },
       },
-      onError: (err) => {
-        if (stream.socket?.isClosed) this.#closeStream(stream, closeReasonFor(err), err.message);
-      },
-    }, { maxDatagramBytes: udp.max_datagram_bytes, maxDatagramsPerSec: udp.max_datagrams_per_sec }).then(
+      { maxDatagramBytes: udp.max_datagram_bytes, maxDatagramsPerSec: udp.max_datagrams_per_sec },
+      this.#streamSignal(stream.controller.signal),
+    ).then(
       (socket) => {
         stream.connecting = false;
         if (stream.ended || this.closed) return socket.close();
@@ -609,9 +612,7 @@ export class WispSession {
   }
 
   #logRefusal(host: string, port: number, reason: string): void {
-    this.#log({
-      session: this.id,
-      client: this.#options.clientIp,
+    this.#core.decided({
       op: "wisp",
       target: port ? `${host}:${port}` : host,
       decision: "deny",
@@ -620,16 +621,9 @@ export class WispSession {
     });
   }
 
-  #dialContext(signal: AbortSignal): DialContext {
-    return {
-      policy: this.#options.policy,
-      resolver: this.#resolver,
-      log: this.#log,
-      session: this.id,
-      client: this.#options.clientIp,
-      signal: AbortSignal.any([this.#controller.signal, signal]),
-      observer: this.#options.observer,
-    };
+  /** A stream's dial ends with the stream or the session. */
+  #streamSignal(signal: AbortSignal): AbortSignal {
+    return AbortSignal.any([this.#controller.signal, signal]);
   }
 
   #send(packet: Packet): void {
