@@ -13,7 +13,8 @@
  *   its own unread replies), and a client throttled for `floodCloseMs` is closed with
  *   {@link REPLY_FLOOD_CLOSE_CODE};
  * - a client that stops reading: a write that makes no progress for `sendTimeoutMs` drops the connection;
- * - the close handshake: the peer gets {@link CLOSE_HANDSHAKE_MS} to answer a close frame.
+ * - the close handshake: the peer gets {@link CLOSE_HANDSHAKE_MS} to answer a close frame;
+ * - a client that vanished without a FIN: pinged after {@link KEEPALIVE_MS} of silence, dropped after two.
  *
  * @module
  */
@@ -38,6 +39,9 @@ export const REPLY_FLOOD_CLOSE_CODE = 4429;
 /** Bytes charged per queued frame on top of its length, so a flood of tiny replies is bounded by count too. */
 export const QUEUED_FRAME_OVERHEAD = 16;
 
+/** A client silent this long is pinged; silent twice as long, dropped (Deno's WebSocket default, 30 s). */
+export const KEEPALIVE_MS = 30_000;
+
 /** How long the peer has to answer our close frame before the connection is dropped. */
 export const CLOSE_HANDSHAKE_MS = 2000;
 
@@ -51,6 +55,8 @@ export interface RawWebSocketOptions {
   floodCloseMs: number;
   /** A write that makes no progress this long drops the connection (the client stopped reading). */
   sendTimeoutMs: number;
+  /** Silence before a ping; twice this, the connection is dropped. Default {@link KEEPALIVE_MS}. */
+  keepaliveMs?: number;
 }
 
 const READ_CHUNK = 64 * 1024;
@@ -100,6 +106,9 @@ export class RawWebSocket {
   #closeAt = 0;
   #done = false;
   #pausedSince = 0;
+  /** When the client last sent anything, and when it was last pinged for being silent. */
+  #heardAt = performance.now();
+  #pingedAt = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
 
   /** Wraps `conn`; `head` holds bytes the HTTP parser read past the request (the first frames). */
@@ -269,7 +278,7 @@ export class RawWebSocket {
       const carry = buffer.length > 0 ? buffer.slice() : undefined;
       const n = await this.#conn.read(chunk);
       if (n === null) return;
-      turnStart = performance.now();
+      turnStart = this.#heardAt = performance.now();
       if (carry === undefined) buffer = chunk.subarray(0, n);
       else {
         buffer = new Uint8Array(carry.length + n);
@@ -339,6 +348,15 @@ export class RawWebSocket {
       this.#release();
     }
     if (this.#closeSent && this.#closeAt > 0 && now - this.#closeAt > CLOSE_HANDSHAKE_MS) this.#abort();
+    // Keepalive, as Deno's WebSocket does (idleTimeout 30 s): a client silent this long gets a ping; one
+    // that stays silent as long again is gone (no FIN ever came) and is dropped.
+    const silent = now - this.#heardAt;
+    const keepalive = this.#options.keepaliveMs ?? KEEPALIVE_MS;
+    if (silent > 2 * keepalive) return this.#abort();
+    if (silent > keepalive && this.#pingedAt < this.#heardAt && !this.#closeSent) {
+      this.#pingedAt = now;
+      this.#enqueue(Opcode.ping, new Uint8Array(0));
+    }
   }
 
   /** Lets a throttled read loop go on (to see the connection end). */

@@ -23,6 +23,10 @@
  * {@link MAX_ACCEPT_BACKLOG} (accepting pauses), datagrams waiting per UDP socket (`posix_udp.ts`; more are
  * dropped), and a message larger than `server.max_message_bytes` closes the session with 1009.
  *
+ * Longer than 500 lines: it is the calls, one method each (socket, connect, bind, listen, accept, send,
+ * recv, the options, names, getaddrinfo); the descriptor table is `posix_fds.ts`, lookups
+ * `posix_lookup.ts`, errno mapping `posix_calls.ts`, the wire codec `posix_codec.ts`.
+ *
  * @module
  */
 
