@@ -76,6 +76,7 @@ interface Pending {
   charged: number;
 }
 const decoder = new TextDecoder("utf-8", { fatal: true });
+const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 
 /**
@@ -198,14 +199,18 @@ export class RawWebSocket {
 
   async #readLoop(): Promise<void> {
     const maxMessage = this.#options.maxMessageBytes;
-    let fragments: Uint8Array[] = [];
-    let fragmentBytes = 0;
+    // The message being assembled: its fragments are written side by side into one buffer that grows by
+    // doubling up to the bound, so a message costs its bytes however it is split (a fragment is not an
+    // object of its own: a flood of empty or one-byte fragments holds nothing).
+    let message = EMPTY;
+    let messageBytes = 0;
     let messageOpcode = 0;
     let frame: FrameHeader | undefined;
+    /** Where the current frame's payload goes: a slice of `message`, or a control frame's own buffer. */
     let payload: Uint8Array | undefined;
     let filled = 0;
     let buffer = this.#pending;
-    this.#pending = new Uint8Array(0);
+    this.#pending = EMPTY;
     const chunk = new Uint8Array(READ_CHUNK);
     let turnStart = performance.now();
     let delivered = 0;
@@ -224,17 +229,30 @@ export class RawWebSocket {
           const parsed = parseClientFrameHeader(buffer, maxMessage);
           if (parsed === null) break;
           if (isFrameError(parsed)) return this.#fail(parsed.error, parsed.reason);
-          const data = parsed.opcode < 0x8;
-          if (data) {
+          if (parsed.opcode < 0x8) {
             if ((parsed.opcode === Opcode.continuation) !== (messageOpcode !== 0)) {
               return this.#fail(CloseCode.protocolError, "unexpected continuation");
             }
-            if (fragmentBytes + parsed.length > maxMessage) {
+            const needed = messageBytes + parsed.length;
+            if (needed > maxMessage) {
               return this.#fail(CloseCode.tooBig, `message larger than ${maxMessage} bytes`);
             }
+            if (parsed.opcode !== Opcode.continuation) messageOpcode = parsed.opcode;
+            if (needed > message.length) {
+              // A whole message in one frame gets exactly its size; a fragmented one doubles.
+              const grown = new Uint8Array(
+                messageBytes === 0 && parsed.fin
+                  ? needed
+                  : Math.min(maxMessage, Math.max(needed, 2 * message.length)),
+              );
+              grown.set(message.subarray(0, messageBytes));
+              message = grown;
+            }
+            payload = message.subarray(messageBytes, needed);
+          } else {
+            payload = new Uint8Array(parsed.length); // at most 125 bytes
           }
           frame = parsed;
-          payload = new Uint8Array(parsed.length);
           filled = 0;
           buffer = buffer.subarray(parsed.headerBytes);
         }
@@ -251,14 +269,15 @@ export class RawWebSocket {
           if (!this.#control(opcode, body)) return;
           continue;
         }
-        if (opcode !== Opcode.continuation) messageOpcode = opcode;
-        fragments.push(body);
-        fragmentBytes += body.length;
+        messageBytes += body.length;
         if (!fin) continue;
-        const whole = fragments.length === 1 ? fragments[0] : concat(fragments, fragmentBytes);
+        // The handler owns what it gets: the buffer itself when it is exactly full, else a copy.
+        const whole = messageBytes === message.length && message !== EMPTY
+          ? message
+          : message.slice(0, messageBytes);
         const kind = messageOpcode;
-        fragments = [];
-        fragmentBytes = 0;
+        message = EMPTY;
+        messageBytes = 0;
         messageOpcode = 0;
         if (this.#closeSent) continue; // closing: messages are no longer delivered
         if (kind === Opcode.text) {
@@ -391,11 +410,4 @@ export class RawWebSocket {
     this.onclose = undefined;
     onclose?.(this.#peerCode || this.#sentCode || 1006);
   }
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) (out.set(p, at), at += p.length);
-  return out;
 }
