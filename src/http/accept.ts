@@ -232,17 +232,25 @@ export class AcceptLoop {
         : new Response("wasmnet: internal error\n", { status: 500 });
     }
     if (socket && answer) {
-      const lines = [
-        "HTTP/1.1 101 Switching Protocols",
-        "upgrade: websocket",
-        "connection: Upgrade",
-        `sec-websocket-accept: ${await acceptKey(answer.accept)}`,
-      ];
-      if (answer.protocol) lines.push(`sec-websocket-protocol: ${answer.protocol}`);
-      await writeAll(conn, new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
+      const ws = socket;
+      try {
+        const lines = [
+          "HTTP/1.1 101 Switching Protocols",
+          "upgrade: websocket",
+          "connection: Upgrade",
+          `sec-websocket-accept: ${await acceptKey(answer.accept)}`,
+        ];
+        if (answer.protocol) lines.push(`sec-websocket-protocol: ${answer.protocol}`);
+        await writeAll(conn, new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
+      } catch (err) {
+        // The front end already set its session up on this socket: it must hear the end, or the session
+        // (and its admission slot) would be held forever.
+        ws.abandon();
+        completed.resolve();
+        throw err;
+      }
       upgraded();
       this.#open.add(conn);
-      const ws = socket;
       const onclose = ws.onclose;
       ws.onclose = (code) => {
         this.#open.delete(conn);

@@ -133,6 +133,19 @@ export class RawWebSocket {
     this.#readLoop().catch(() => {}).finally(() => this.#finish());
   }
 
+  /**
+   * The upgrade failed before {@link start} (its 101 could not be written): drops the connection and calls
+   * `onclose` (1006) without `onopen`, so a session set up on this socket hears that it ended. No-op once
+   * started (the read loop reports the close then).
+   */
+  abandon(): void {
+    if (this.#timer !== undefined) return;
+    this.#abort();
+    const onclose = this.onclose;
+    this.onclose = undefined;
+    onclose?.(1006);
+  }
+
   /** Queues one message (string: text frame; bytes: binary frame). Dropped once closing. */
   send(message: string | Uint8Array): void {
     if (this.#closeSent || this.#done) return;
