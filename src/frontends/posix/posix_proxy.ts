@@ -30,7 +30,7 @@
  * @module
  */
 
-import type { Closable, Endpoint, EndpointContext } from "../endpoint.ts";
+import { type Closable, type Endpoint, type EndpointContext, trackedHandlers } from "../endpoint.ts";
 import { toWasmnetError } from "../../core/errors.ts";
 import type { BandwidthBudget } from "../../core/limits.ts";
 import type { SocketObserver } from "../../core/observer.ts";
@@ -591,14 +591,7 @@ export const posixProxyEndpoint: Endpoint = {
         log: ctx.log,
         core: ctx.core.session({ frontend: "posix", policy: ctx.policy, clientIp: ctx.clientIp }),
       });
-      const untrack = ctx.track(session);
-      return {
-        message: (data) => session.receive(data),
-        close: () => {
-          session.close();
-          untrack();
-        },
-      };
+      return trackedHandlers(ctx, session);
     }, offered.includes("binary") ? { protocol: "binary" } : {});
   },
 };
