@@ -75,3 +75,42 @@ Deno.test("accept: a session whose 101 cannot be written (connection gone) is cl
     await server.stop();
   }
 });
+
+Deno.test("accept: an upgrade must say Connection: Upgrade; another version gets 426 naming version 13", async () => {
+  let upgraded = 0;
+  const server = serve((request) => {
+    upgraded++;
+    return upgradeToPort(request, () => ({ message() {}, close() {} }));
+  });
+  try {
+    const without = UPGRADE.filter((l) => !l.startsWith("Connection"));
+    assert.match(await exchange(server.port, [...without, "Connection: keep-alive"]), /^HTTP\/1\.1 400 /);
+    // The token in a list, any case, over several lines: fine (RFC 9110 §7.6.1).
+    const listed = await exchange(server.port, [...without, "Connection: keep-alive", "connection: UPGRADE"]);
+    assert.match(listed, /^HTTP\/1\.1 101 /);
+    const v8 = UPGRADE.map((l) => l.startsWith("Sec-WebSocket-Version") ? "Sec-WebSocket-Version: 8" : l);
+    const answer = await exchange(server.port, v8);
+    assert.match(answer, /^HTTP\/1\.1 426 /);
+    assert.match(
+      answer,
+      /\r\nsec-websocket-version: 13\r\n/i,
+      "RFC 6455 §4.4: the versions the server speaks",
+    );
+    assert.equal(upgraded, 3, "the handler ran for each (admission first), the upgrade refused two");
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("accept: frames sent in the same write as the head are not lost", async () => {
+  const got = Promise.withResolvers<string | Uint8Array>();
+  const server = serve((request) => upgradeToPort(request, () => ({ message: got.resolve, close() {} })));
+  try {
+    // A masked text frame "hi" (mask 0) right after the blank line.
+    const frame = new Uint8Array([0x81, 0x82, 0, 0, 0, 0, 0x68, 0x69]);
+    assert.match(await exchange(server.port, UPGRADE, frame), /^HTTP\/1\.1 101 /);
+    assert.equal(await got.promise, "hi");
+  } finally {
+    await server.stop();
+  }
+});
