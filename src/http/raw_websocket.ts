@@ -75,7 +75,8 @@ interface Pending {
   len: number;
   charged: number;
 }
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the message (Deno's WebSocket keeps it too), not stripped.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 
@@ -327,12 +328,22 @@ export class RawWebSocket {
       return true;
     }
     if (opcode === Opcode.pong) return true;
-    // Close: answer (unless we started it) and end once the answer is written.
+    // Close: answer (unless we started it) and end once the answer is written. An invalid code is a
+    // protocol error (1002), a reason that is not UTF-8 invalid data (1007, RFC 6455 §8.1); either is
+    // answered with that code, not echoed.
     const code = closeCodeOf(body);
-    this.#peerCode = code ?? CloseCode.protocolError;
+    const answer = code === null
+      ? CloseCode.protocolError
+      : !isUtf8(body.subarray(2))
+      ? CloseCode.invalidData
+      : code === 1005
+      ? CloseCode.normal
+      : code;
+    this.#peerCode = code === null || answer === CloseCode.invalidData ? answer : code;
     if (!this.#closeSent) {
-      this.#enqueue(Opcode.close, closePayload(code === null || code === 1005 ? 1000 : code));
+      this.#enqueue(Opcode.close, closePayload(answer));
       this.#closeSent = true;
+      this.#sentCode = answer;
     }
     this.#closeAt = performance.now();
     return false;
@@ -422,5 +433,14 @@ export class RawWebSocket {
     const onclose = this.onclose;
     this.onclose = undefined;
     onclose?.(this.#peerCode || this.#sentCode || 1006);
+  }
+}
+
+function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    decoder.decode(bytes);
+    return true;
+  } catch {
+    return false;
   }
 }

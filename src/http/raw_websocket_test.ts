@@ -99,3 +99,54 @@ Deno.test("RawWebSocket: the message bound holds across fragments (1009 at the f
   client.close();
   assert.equal(await closed, 1009);
 });
+
+/** Reads the first close frame the server sends: its code and reason. */
+async function closeFrom(client: Deno.Conn): Promise<{ code: number; reason: string }> {
+  let got = new Uint8Array(0);
+  const buf = new Uint8Array(512);
+  for (;;) {
+    while (got.length >= 2 && got.length >= 2 + (got[1] & 0x7f)) {
+      const len = got[1] & 0x7f;
+      if ((got[0] & 0x0f) === 0x8) {
+        return {
+          code: (got[2] << 8) | got[3],
+          reason: new TextDecoder().decode(got.subarray(4, 2 + len)),
+        };
+      }
+      got = got.slice(2 + len);
+    }
+    const n = await client.read(buf);
+    if (n === null) throw new Error("closed without a close frame");
+    got = new Uint8Array([...got, ...buf.subarray(0, n)]);
+  }
+}
+
+Deno.test("RawWebSocket: a close frame with an invalid code or a reason that is not UTF-8 is a protocol error", async () => {
+  const cases: [string, Uint8Array, number][] = [
+    ["code 999", new Uint8Array([0x03, 0xe7]), 1002],
+    ["code 1005 (must not be sent)", new Uint8Array([0x03, 0xed]), 1002],
+    ["code 5000", new Uint8Array([0x13, 0x88]), 1002],
+    ["one byte", new Uint8Array([0x03]), 1002],
+    ["reason not UTF-8", new Uint8Array([0x03, 0xe8, 0xce, 0xba, 0xe1, 0xbd]), 1007],
+    ["good: 1000 with a reason", new Uint8Array([0x03, 0xe8, 0x68, 0xc3, 0xa9]), 1000],
+    ["good: 4000 is echoed", new Uint8Array([0x0f, 0xa0]), 4000],
+    ["good: empty", new Uint8Array(0), 1000],
+  ];
+  for (const [what, payload, expected] of cases) {
+    const { client, closed } = await pair();
+    await writeAll(client, frame(0x88, payload));
+    assert.equal((await closeFrom(client)).code, expected, what);
+    client.close();
+    await closed;
+  }
+});
+
+Deno.test("RawWebSocket: a text message keeps a leading BOM (U+FEFF is content, as Deno's WebSocket has it)", async () => {
+  const { ws, client, closed } = await pair();
+  const got = Promise.withResolvers<string | Uint8Array>();
+  ws.onmessage = got.resolve;
+  await writeAll(client, frame(0x81, new TextEncoder().encode("\ufeff{}")));
+  assert.equal(await got.promise, "\ufeff{}");
+  client.close();
+  await closed;
+});
