@@ -101,3 +101,16 @@ Deno.test("layering: no front end imports a dialer or opens a socket itself; the
   const core = graph.valueEdges.get("src/core/core.ts") ?? [];
   assert.deepEqual(DIALERS.filter((d) => !d.endsWith("resolver.ts") && !core.includes(d)), []);
 });
+
+Deno.test("layering: a source file over 500 lines says why in its top comment", async () => {
+  const long: string[] = [];
+  const graphWithBench = await importGraph(ROOT, ["src", "client", "protocol", "bench"]);
+  for (const file of graphWithBench.edges.keys()) {
+    if (file.endsWith("_test.ts") || file.includes("/tests/")) continue;
+    const text = await Deno.readTextFile(`${ROOT}${file}`);
+    const lines = text.split("\n").length - 1;
+    const top = /^\/\*\*[\s\S]*?\*\//.exec(text)?.[0] ?? "";
+    if (lines > 500 && !/longer than 500 lines/i.test(top)) long.push(`${file} (${lines} lines)`);
+  }
+  assert.deepEqual(long, []);
+});

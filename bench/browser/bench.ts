@@ -93,6 +93,7 @@ export function browserContenders(): BrowserContender[] {
     { name: "wisp-js server", server: "wispjs", spec: { kind: "wispjs" }, overLink: true },
     { name: "bare relay", server: "bare", spec: { kind: "raw" }, overLink: true },
     { name: "page WebSocket ceiling", server: "ceiling", spec: { kind: "ceiling" } },
+    { name: "page WebTransport ceiling", server: "wtceiling", spec: { kind: "wtceiling" } },
   ];
 }
 
@@ -147,6 +148,16 @@ async function startServers(tmp: string, procs: Proc[]): Promise<Servers> {
       ]),
       run("wispjs", "node", (p) => [cli, "-H", "127.0.0.1", "-P", String(p), "-L", "NONE", "-O", wispOpts]),
       run("bare", deno, (p) => ["run", "-A", `${ROOT}bench/bare_relay.ts`, String(p), String(targetPort)]),
+      run("wtceiling", deno, (p) => [
+        "run",
+        "--unstable-net",
+        "--allow-net",
+        "--allow-read",
+        `${ROOT}bench/browser/wt_ceiling_server.ts`,
+        String(p),
+        cert.cert,
+        cert.key,
+      ]),
       run(
         "ceiling",
         deno,

@@ -6,12 +6,13 @@
  *
  * A contender is a `ContenderSpec` (plain JSON, so other transports can add theirs): `kind` picks the client
  * in the page (`wasmnet`, `wispjs`, `raw` one WebSocket per connection, `ceiling` the page's own WebSocket
- * with no TCP behind it), `api` the wasmnet API (`callback`, `streams`, `wasi`).
+ * with no TCP behind it, `wtceiling` the page's own WebTransport, one stream per connection), `api` the
+ * wasmnet API (`callback`, `streams`, `wasi`).
  *
  * @module
  */
 
-import { WasmnetClient, type WasmnetClientOptions } from "../../client/mod.ts";
+import { discoverWebTransport, WasmnetClient, type WasmnetClientOptions } from "../../client/mod.ts";
 import { SocketCore } from "../../client/wasi/core.ts";
 import type { ClientSession as Session, Sock, Transport } from "../clients.ts";
 import { connects, download, echo, firstByte, upload } from "../workloads.ts";
@@ -19,7 +20,7 @@ import { connects, download, echo, firstByte, upload } from "../workloads.ts";
 /** A contender as the page sees it. */
 export interface ContenderSpec {
   name: string;
-  kind: "wasmnet" | "wispjs" | "raw" | "ceiling";
+  kind: "wasmnet" | "wispjs" | "raw" | "ceiling" | "wtceiling";
   /** WebSocket URL of the server (through the delaying relay when the run has one). */
   url: string;
   /** wasmnet: client options (JSON-safe). */
@@ -221,8 +222,57 @@ function rawSession(spec: ContenderSpec): Session {
   };
 }
 
+/** The WebTransport ceiling (wt_ceiling_server.ts): one session, one stream per connection, no TCP behind. */
+async function wtCeilingSession(spec: ContenderSpec): Promise<Session> {
+  const info = await discoverWebTransport(spec.url);
+  if (!info) throw new Error("the WebTransport ceiling server advertises nothing");
+  const hashes = info.certificateHashes?.map((h) => ({
+    algorithm: h.algorithm,
+    value: Uint8Array.fromBase64(h.value),
+  }));
+  const wt = new WebTransport(info.url, { serverCertificateHashes: hashes });
+  await wt.ready;
+  const text = new TextEncoder();
+  return {
+    async open() {
+      const stream = await wt.createBidirectionalStream();
+      const writer = stream.writable.getWriter();
+      let first = true;
+      const sock = newSock({
+        send(bytes) {
+          if (first) {
+            // As for the WebSocket ceiling: the targets' header becomes the server's command line.
+            first = false;
+            const mode = String.fromCharCode(bytes[0]);
+            const line = mode === "E"
+              ? "E\n"
+              : `${mode} ${new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(1)}\n`;
+            writer.write(text.encode(line)).catch(() => {});
+            if (mode === "E" && bytes.length > 1) writer.write(bytes.slice(1)).catch(() => {});
+            return writer.ready;
+          }
+          writer.write(bytes.slice()).catch(() => {});
+          return writer.ready;
+        },
+        close: () => writer.releaseLock(),
+      });
+      (async () => {
+        const reader = stream.readable.getReader();
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          sock.onData(value);
+        }
+      })().catch((err) => sock.onError(err));
+      return sock;
+    },
+    close: () => Promise.resolve(wt.close()),
+  };
+}
+
 function session(spec: ContenderSpec): Promise<Session> {
   if (spec.kind === "wasmnet") return wasmnetSession(spec);
+  if (spec.kind === "wtceiling") return wtCeilingSession(spec);
   if (spec.kind === "wispjs") return wispSession(spec);
   return Promise.resolve(rawSession(spec));
 }

@@ -103,15 +103,22 @@ export function renderBrowserReport(
   }
   // WebTransport against the WebSocket, same server process, same run (issue 19).
   const transports = [
-    "| WebTransport / WebSocket (same run, paired by round) | download | upload | round trip (WS p50 / WT p50) | connects |",
+    "| WebTransport (same run, paired by round) | download | upload | round trip (its p50 / WT p50) | connects |",
     "|---|---|---|---|---|",
   ];
-  for (
-    const [wt, ws] of [["wasmnet WebTransport", "wasmnet binary"], ["wasmnet WebTransport v2", "wasmnet v2"]]
-  ) {
+  const pairs = [
+    ["wasmnet WebTransport", "wasmnet binary"],
+    ["wasmnet WebTransport v2", "wasmnet v2"],
+    ["page WebTransport ceiling", "page WebSocket ceiling"],
+    ["wasmnet WebTransport", "page WebTransport ceiling"],
+  ];
+  for (const [wt, ws] of pairs) {
     const a = results[wt], b = results[ws];
     if (!a || !b) continue;
-    const ratio = (k: string) => paired(a[k], b[k])?.toFixed(2) + "x";
+    const ratio = (k: string) => {
+      const x = paired(a[k], b[k]);
+      return x === undefined ? "—" : `${x.toFixed(2)}x`;
+    };
     transports.push(
       `| ${wt} / ${ws} | ${ratio("download")} | ${ratio("upload")} | ${ratio("rtt 1 KiB")} | ${
         ratio("connects")

@@ -10,6 +10,10 @@
  * fills the socket fails with `NOBUFS` and is closed. A listener queues at most `backlog` (default 128, at most 1024) connections not
  * yet accepted; more are closed at once, like a full SYN queue.
  *
+ * Longer than 500 lines: one state machine per socket (open, connect, listen/accept, recv with readiness
+ * and timeouts, shutdown) behind one handle table, shared by both ABIs; addresses (`addr.ts`) and errno
+ * (`errno.ts`) are apart. The next seam is the listener/accept half.
+ *
  * @module
  */
 

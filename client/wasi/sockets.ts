@@ -18,6 +18,10 @@
  * UDP (`udp`, `udp-create-socket`): bind is recorded (wasmnet binds a UDP socket towards its first
  * destination), `stream(remote)` sets the peer, datagram streams send and receive through the server.
  *
+ * Longer than 500 lines: it is the `wasi:sockets` interfaces themselves (network, tcp, tcp-create-socket,
+ * ip-name-lookup), each resource's methods written out as the spec's state machine; the socket state is in
+ * `core.ts`.
+ *
  * @module
  */
 

@@ -9,6 +9,9 @@
  * `WebAssembly.Suspending`, see `jspi.ts`) or against a synchronous bridge to a core on another thread
  * (`worker.ts`, Atomics).
  *
+ * Longer than 500 lines: it is the import table itself, one generator per WASIX/preview 1 socket import
+ * (each written once for both drivers); the socket state is in `core.ts`.
+ *
  * @module
  */
 

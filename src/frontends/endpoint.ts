@@ -7,6 +7,7 @@
  */
 
 import type { SocketCore } from "../core/core.ts";
+import type { PortHandlers } from "../core/websocket.ts";
 import type { DecisionLog } from "../core/log.ts";
 import type { Policy } from "../policy/mod.ts";
 import type { Resolver } from "../core/sockets/resolver.ts";
@@ -68,4 +69,22 @@ export function acceptedWithoutUpgrade(): Response {
 /** True if `response` came from {@link acceptedWithoutUpgrade} (admission keeps the session's slot). */
 export function isAcceptedWithoutUpgrade(response: Response): boolean {
   return ACCEPTED_WITHOUT_UPGRADE.has(response);
+}
+
+/**
+ * The handlers of a session that is fed messages and closed with its WebSocket: registered with the server
+ * now (`ctx.track`), untracked when it closes.
+ */
+export function trackedHandlers(
+  ctx: EndpointContext,
+  session: Closable & { receive(data: string | Uint8Array): void; close(): void },
+): PortHandlers {
+  const untrack = ctx.track(session);
+  return {
+    message: (data) => session.receive(data),
+    close: () => {
+      session.close();
+      untrack();
+    },
+  };
 }

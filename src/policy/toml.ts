@@ -6,7 +6,7 @@
  */
 
 import { parse, TomlError } from "smol-toml";
-import { TomlFloat } from "./config.ts";
+import { TomlFloat } from "./table_reader.ts";
 import { PolicyError } from "./policy_error.ts";
 
 /** Parses TOML text; a syntax error is a {@link PolicyError} naming `source` and the line. */

@@ -23,10 +23,14 @@
  * {@link MAX_ACCEPT_BACKLOG} (accepting pauses), datagrams waiting per UDP socket (`posix_udp.ts`; more are
  * dropped), and a message larger than `server.max_message_bytes` closes the session with 1009.
  *
+ * Longer than 500 lines: it is the calls, one method each (socket, connect, bind, listen, accept, send,
+ * recv, the options, names, getaddrinfo); the descriptor table is `posix_fds.ts`, lookups
+ * `posix_lookup.ts`, errno mapping `posix_calls.ts`, the wire codec `posix_codec.ts`.
+ *
  * @module
  */
 
-import type { Closable, Endpoint, EndpointContext } from "../endpoint.ts";
+import { type Closable, type Endpoint, type EndpointContext, trackedHandlers } from "../endpoint.ts";
 import { toWasmnetError } from "../../core/errors.ts";
 import type { BandwidthBudget } from "../../core/limits.ts";
 import type { SocketObserver } from "../../core/observer.ts";
@@ -587,14 +591,7 @@ export const posixProxyEndpoint: Endpoint = {
         log: ctx.log,
         core: ctx.core.session({ frontend: "posix", policy: ctx.policy, clientIp: ctx.clientIp }),
       });
-      const untrack = ctx.track(session);
-      return {
-        message: (data) => session.receive(data),
-        close: () => {
-          session.close();
-          untrack();
-        },
-      };
+      return trackedHandlers(ctx, session);
     }, offered.includes("binary") ? { protocol: "binary" } : {});
   },
 };

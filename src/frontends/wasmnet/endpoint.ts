@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Endpoint } from "../endpoint.ts";
+import { type Endpoint, trackedHandlers } from "../endpoint.ts";
 import { offeredProtocols, upgradeToPort } from "../../core/websocket.ts";
 import { PROTOCOL_V2 } from "./flow.ts";
 import { Session } from "./session.ts";
@@ -26,14 +26,7 @@ export const wasmnetEndpoint: Endpoint = {
         flowControl: v2,
         reuseReadBuffers: true, // Deno's WebSocket.send copies before returning (issue 5, measured)
       });
-      const untrack = ctx.track(session);
-      return {
-        message: (data) => session.receive(data),
-        close: () => {
-          session.close();
-          untrack();
-        },
-      };
+      return trackedHandlers(ctx, session);
     }, v2 ? { protocol: PROTOCOL_V2 } : {});
   },
 };

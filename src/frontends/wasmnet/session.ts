@@ -7,6 +7,10 @@
  * `accepted` before any `data` on the new `conn_id`, every `data` before `closed`). Each event is sent in
  * the framing of the request that opened the socket (or, for a failed request, of that request).
  *
+ * Longer than 500 lines: one class owns the socket table and is its only writer, so the request handlers
+ * (TCP, listeners, v2 credit) share its private state; UDP and DNS are already apart (`session_udp.ts`),
+ * and the next seam is a `session_tcp.ts` on the same hooks.
+ *
  * @module
  */
 

@@ -160,12 +160,19 @@ export class WebTransportFrontEnd {
   }
 
   async #acceptLoop(listener: Deno.QuicListener): Promise<void> {
+    let failures = 0;
     for (;;) {
       let conn: Deno.QuicConn;
       try {
         conn = await listener.accept();
-      } catch {
-        return; // stopped
+        failures = 0;
+      } catch (err) {
+        // `accept()` also rejects when one client's handshake fails or times out: that ends the client,
+        // not the listener. Only a stopped listener (BadResource) ends the loop.
+        if (this.#options.signal.aborted || err instanceof Deno.errors.BadResource) return;
+        // A listener that keeps failing is not spun on: after 10 failures in a row, wait a little.
+        if (++failures >= 10) await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
       }
       if (this.#pending >= this.#options.policy.config.server.max_sessions) {
         conn.close({ closeCode: 0x10c, reason: "too many connections being set up" });
@@ -179,9 +186,11 @@ export class WebTransportFrontEnd {
   /** Upgrades, reads the hello, admits, and starts the session or answers the refusal. */
   async #setUp(conn: Deno.QuicConn): Promise<void> {
     const deadline = AbortSignal.timeout(HELLO_TIMEOUT_MS);
+    conn.closed.catch(() => {}); // a connection that times out rejects these: never an unhandled rejection
     const wt = await raceSignal(Deno.upgradeWebTransport(conn), deadline) as unknown as
       & WebTransportPort
       & { url: string };
+    wt.closed.catch(() => {});
     const streams = wt.incomingBidirectionalStreams.getReader();
     const first = await raceSignal(streams.read(), deadline);
     streams.releaseLock();

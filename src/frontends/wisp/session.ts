@@ -12,6 +12,10 @@
  * - UDP → client: a datagram that arrives while the WebSocket buffer is over its bound is dropped (UDP is
  *   lossy by contract) and counted in {@link WispSession.droppedDatagrams}.
  *
+ * Longer than 500 lines: the handshake (INFO, password), TCP and UDP streams and their credit are one
+ * state machine over one stream table; packets, credit and close reasons are already apart
+ * (`packets.ts`, `credit.ts`, `reasons.ts`).
+ *
  * @module
  */
 
