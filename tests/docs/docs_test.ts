@@ -2,7 +2,9 @@
  * The snippets of `docs/*.md` and `client/README.md` hold. A block whose twin is elsewhere names it in an
  * HTML comment just above (`<!-- twin: PATH … -->`, PATH must exist). The rest are checked here: JSON parses, TOML loads as a
  * policy, and JavaScript/TypeScript type-checks against this checkout (the published names point at it; a
- * fragment that uses `client` or `request` without making them gets them declared, nothing else).
+ * fragment that uses `client` or `request` without making them gets them declared, nothing else). A block whose
+ * twin is a file of `docs/deploy/` must be that file exactly. Every relative link (README and docs) names a file
+ * that exists, and its `#anchor` a heading of that file.
  */
 
 import assert from "node:assert/strict";
@@ -61,6 +63,14 @@ Deno.test("docs: every snippet is checked here or names a twin that exists", asy
         if (block.twin) {
           const twin = await Deno.stat(`${ROOT}${block.twin}`).catch(() => null);
           assert.ok(twin, `${where}: twin ${block.twin} does not exist`);
+          if (block.twin.startsWith("docs/deploy/")) {
+            // A block that says it is a tested file must be that file, byte for byte.
+            assert.equal(
+              block.code,
+              await Deno.readTextFile(`${ROOT}${block.twin}`),
+              `${where}: differs from ${block.twin}`,
+            );
+          }
           continue;
         }
         checked++;
@@ -99,4 +109,51 @@ Deno.test("docs: every snippet is checked here or names a twin that exists", asy
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+function anchor(heading: string): string {
+  return heading.trim().toLowerCase().replace(/`/g, "").replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(
+    /\s/g,
+    "-",
+  );
+}
+
+/** The anchors a Markdown file's headings give. */
+function anchors(text: string): Set<string> {
+  const out = new Set<string>();
+  const seen = new Map<string, number>();
+  for (const m of text.replace(/```[\s\S]*?```/g, "").matchAll(/^#{1,6} (.+)$/gm)) {
+    const base = anchor(m[1]);
+    const n = seen.get(base) ?? 0;
+    seen.set(base, n + 1);
+    out.add(n ? `${base}-${n}` : base);
+  }
+  return out;
+}
+
+Deno.test("docs: every relative link and anchor resolves", async () => {
+  const problems: string[] = [];
+  let links = 0;
+  for (const file of ["README.md", ...await docFiles()]) {
+    const text = await Deno.readTextFile(`${ROOT}${file}`);
+    const dir = file.includes("/") ? file.slice(0, file.lastIndexOf("/") + 1) : "";
+    for (const m of text.replace(/```[\s\S]*?```/g, "").matchAll(/\]\(([^)\s]+)\)/g)) {
+      const href = m[1];
+      if (/^[a-z]+:/.test(href)) continue; // http:, https:, mailto:
+      links++;
+      const [path, hash] = href.split("#");
+      const target = path ? new URL(path, `file://${ROOT}${dir}`).pathname : `${ROOT}${file}`;
+      const stat = await Deno.stat(target).catch(() => null);
+      if (!stat) {
+        problems.push(`${file}: ${href}: no such file`);
+        continue;
+      }
+      if (hash && target.endsWith(".md") && !anchors(await Deno.readTextFile(target)).has(hash)) {
+        problems.push(`${file}: ${href}: no heading with that anchor`);
+      }
+    }
+  }
+  assert.ok(links >= 20, `found ${links} relative links`);
+  assert.deepEqual(problems, []);
 });

@@ -71,16 +71,20 @@ export async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-/** `cli.ts` with WebTransport on a free UDP port, under `policyToml`, as a subprocess with `--unstable-net`. */
+/**
+ * `cli.ts` with WebTransport on a free UDP port, under `policyToml` (plus `extraArgs`), as a subprocess with
+ * `--unstable-net`.
+ */
 export async function spawnWebTransportServer(
   cert: TestCertificate,
   policyToml: string,
+  extraArgs: string[] = [],
 ): Promise<CliProcess & { wtPort: number }> {
   const policy = `${cert.dir}/policy-${crypto.randomUUID()}.toml`;
   await Deno.writeTextFile(policy, policyToml);
   const wtPort = await freeUdpPort();
   const server = await spawnCli(
-    ["--policy", policy, ...webTransportFlags(wtPort, cert)],
+    ["--policy", policy, ...webTransportFlags(wtPort, cert), ...extraArgs],
     {
       denoFlags: ["--unstable-net", "--allow-net", "--allow-read", "--allow-env"],
       waitFor: /webtransport: udp port \d+/,

@@ -188,6 +188,8 @@ Deno.test({
       cert,
       `[network]\ndeny = []\nallow = ["*"]\n[server]\nallowed_origins = ["http://127.0.0.1:${pagePort}"]\n`,
     );
+    const admin = reserveTcpPort();
+    admin.release();
     const server = await spawnWebTransportServer(
       cert,
       `[network]
@@ -198,6 +200,7 @@ bind_ports = "*"
 required = true
 secret_file = "${cert.dir}/secret"
 `,
+      ["--admin", `127.0.0.1:${admin.port}`],
     );
     const echo = startTcpEchoServer();
     const eof = startEofCountingPeer();
@@ -272,6 +275,17 @@ secret_file = "${cert.dir}/secret"
       assertEquals(result.autoTransport, "websocket", "auto fell back");
       assertEquals(result.autoWithinBound, true, "auto fell back within its bound");
       assertEquals(result.autoEcho, "fallback echo", "echo over the fallback");
+      // The same metrics as the WebSocket: sessions counted under their front end, refusals by kind.
+      const metrics = await fetch(`http://127.0.0.1:${admin.port}/metrics`).then((r) => r.text());
+      const opened = /wasmnet_sessions_total\{[^}]*frontend="webtransport"[^}]*\} (\d+)/.exec(metrics);
+      assert(
+        opened && Number(opened[1]) >= 1,
+        `webtransport sessions in /metrics:\n${metrics.slice(0, 2000)}`,
+      );
+      assert(
+        /wasmnet_refusals_total\{reason="token"\} [1-9]/.test(metrics),
+        "the bad token counted as a refusal",
+      );
     } finally {
       page.release();
       await fallbackHttp.shutdown();
