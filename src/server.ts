@@ -294,7 +294,8 @@ export class Server {
 
   /**
    * The request handler, for mounting in an existing `Deno.serve`: WebSocket upgrades become sessions,
-   * anything else gets a short plain-text answer.
+   * anything else gets a short plain-text answer. Mounted there it runs on Deno's WebSocket, without the
+   * accept-loop, handshake and fragment bounds {@link serve} has (docs/security.md, "Every bound").
    */
   readonly handler = (
     request: Request,
