@@ -48,8 +48,8 @@ Options:
   --log-level L    debug, info (default: decisions, access lines, events), warn, error
   --log-format F   json (default) or text (TIME LEVEL EVENT key=value ...)
   --quiet          do not log decisions
-  --webtransport PORT       also serve WebTransport on this UDP port (needs Deno's --unstable-net,
-                   --webtransport-cert and --webtransport-key, or [webtransport] in the policy)
+  --webtransport PORT       also serve WebTransport on this UDP port (needs Deno's --unstable-net;
+                   without a certificate, a self-signed one valid 13 days is made at start-up)
   --webtransport-cert FILE  certificate chain (PEM) for WebTransport
   --webtransport-key FILE   private key (PEM) for WebTransport
   --workers N      N servers on the one port, one per core ("auto": one per CPU; default 1 or
@@ -173,8 +173,10 @@ export async function main(
   }
   wt.cert = flags["webtransport-cert"] ?? wt.cert;
   wt.key = flags["webtransport-key"] ?? wt.key;
-  if (wt.port !== 0 && (wt.cert === "" || wt.key === "")) {
-    return usageError("WebTransport needs --webtransport-cert and --webtransport-key (PEM files)");
+  if ((wt.cert === "") !== (wt.key === "")) {
+    return usageError(
+      "--webtransport-cert and --webtransport-key go together (neither: a generated certificate)",
+    );
   }
 
   const workersFlag = flags.workers ?? policy.config.server.workers;
@@ -280,7 +282,10 @@ export async function main(
         ];
         if (webtransport) {
           banner.push(
-            `webtransport: udp port ${webtransport.port}, certificate sha-256 ${webtransport.certificateHash}`,
+            `webtransport: udp port ${webtransport.port}, certificate sha-256 ${webtransport.certificateHash}` +
+              (webtransport.generatedUntil
+                ? ` (generated, self-signed, valid until ${webtransport.generatedUntil}: restart before then)`
+                : ""),
           );
         }
         if (place === undefined) { for (const line of banner) console.log(line); }

@@ -80,6 +80,14 @@ export type { ReloadResult };
 export { handleWsUpgrade, type UpgradeOptions } from "./http/upgrade.ts";
 export { wasmnetEndpoint } from "./frontends/wasmnet/endpoint.ts";
 
+/** The WebTransport listener: its UDP port, the certificate's SHA-256 (base64), and when generated, its end. */
+export interface WebTransportInfo {
+  port: number;
+  certificateHash: string;
+  /** Set when the certificate was made at start-up (ISO time it expires). */
+  generatedUntil?: string;
+}
+
 /** A server that is listening. */
 export interface RunningServer {
   /** The address actually bound (the real port when 0 was asked). */
@@ -90,8 +98,8 @@ export interface RunningServer {
   finished: Promise<void>;
   /** The admin listener, when the server has one. */
   admin?: RunningAdmin;
-  /** The WebTransport listener, when on: its UDP port and the certificate's SHA-256 (base64). */
-  webtransport?: { port: number; certificateHash: string };
+  /** The WebTransport listener, when on: see {@link WebTransportInfo}. */
+  webtransport?: WebTransportInfo;
 }
 
 /** Options for {@link Server.serve} and {@link Server.listen}. */
@@ -99,7 +107,7 @@ export interface ListenOptions {
   /** Aborting it shuts the server down gracefully. */
   signal?: AbortSignal;
   /** Called once with the bound address (and the WebTransport listener's, when on). */
-  onListen?: (addr: Deno.NetAddr, webtransport?: { port: number; certificateHash: string }) => void;
+  onListen?: (addr: Deno.NetAddr, webtransport?: WebTransportInfo) => void;
   /** Called once with the admin listener's address, when there is one. */
   onAdminListen?: (addr: Deno.NetAddr) => void;
 }
@@ -286,7 +294,8 @@ export class Server {
 
   /**
    * The request handler, for mounting in an existing `Deno.serve`: WebSocket upgrades become sessions,
-   * anything else gets a short plain-text answer.
+   * anything else gets a short plain-text answer. Mounted there it runs on Deno's WebSocket, without the
+   * accept-loop, handshake and fragment bounds {@link serve} has (docs/security.md, "Every bound").
    */
   readonly handler = (
     request: Request,
@@ -433,7 +442,11 @@ export class Server {
         options.signal?.addEventListener("abort", () => shutdown().then(done), { once: true })
       );
     const wt = this.#webtransport;
-    const webtransport = wt && { port: wt.port, certificateHash: wt.certificateHash };
+    const webtransport: WebTransportInfo | undefined = wt && {
+      port: wt.port,
+      certificateHash: wt.certificateHash,
+      generatedUntil: wt.generatedUntil?.toISOString(),
+    };
     options.onListen?.(addr, webtransport);
     if (admin) options.onAdminListen?.(admin.addr);
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;

@@ -6,7 +6,7 @@
  *
  * - one message, however it is fragmented: a frame whose length would pass `maxMessageBytes` is refused
  *   from its header (close 1009) before its payload is read;
- * - replies: everything sent is queued (small frames packed into shared 64 KiB chunks, so a burst of tiny
+ * - replies: everything sent is queued (frames up to 128 KiB packed into shared 256 KiB chunks: a burst of tiny
  *   replies costs its bytes, not an allocation each) and charged its size plus
  *   {@link QUEUED_FRAME_OVERHEAD}; while the queue
  *   holds more than `readPauseBytes` the socket stops reading the client (a request flood is throttled by
@@ -59,15 +59,15 @@ export interface RawWebSocketOptions {
   keepaliveMs?: number;
 }
 
-const READ_CHUNK = 64 * 1024;
+const READ_CHUNK = 256 * 1024;
 /** Longest stretch of message handling before the read loop yields to other connections. */
 const TURN_MS = 2;
 /** Most bytes read and dropped after a refused frame, waiting for the peer's close. */
 const DISCARD_BYTES = 1024 * 1024;
 /** Frames up to this size are copied into a shared chunk; larger ones are queued as they are. */
-const SMALL_FRAME = 16 * 1024;
+const SMALL_FRAME = 128 * 1024;
 /** Size of a shared chunk of small frames (also the most small-frame bytes handed to one `write`). */
-const CHUNK = 64 * 1024;
+const CHUNK = 256 * 1024;
 
 /** One buffer waiting to be written: a large frame, or a chunk of small ones (`len` bytes used). */
 interface Pending {

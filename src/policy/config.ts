@@ -182,9 +182,12 @@ export interface WispConfig {
 export interface WebTransportConfig {
   /** UDP port of the QUIC listener. Default 0: WebTransport off. */
   readonly port: number;
-  /** Certificate chain, PEM file. Required with `port`. */
+  /**
+   * Certificate chain, PEM file. Default "": a self-signed ECDSA certificate is made at start-up, valid 13
+   * days (browsers accept it by its advertised hash).
+   */
   readonly cert: string;
-  /** Private key, PEM file. Required with `port`. */
+  /** Private key, PEM file; set with `cert`. */
   readonly key: string;
   /**
    * Advertise the certificate's SHA-256 at `/.well-known/wasmnet`, so browsers accept a self-signed one
@@ -428,8 +431,14 @@ function checkWebTransport(r: TableReader): WebTransportConfig {
       (s) => (/^[\w.:\[\]-]{0,253}$/.test(s) ? null : "must be a host name or IP"),
     ),
   };
-  if (webtransport.port !== 0 && (webtransport.cert === "" || webtransport.key === "")) {
-    r.fail("port", "WebTransport needs webtransport.cert and webtransport.key (PEM files) with a port");
+  if ((webtransport.cert === "") !== (webtransport.key === "")) {
+    r.fail(webtransport.cert === "" ? "cert" : "key", "webtransport.cert and webtransport.key go together");
+  }
+  if (webtransport.cert === "" && !webtransport.pin_certificate) {
+    r.fail(
+      "pin_certificate",
+      "a generated certificate (no webtransport.cert) is only accepted by its hash: keep it true",
+    );
   }
   r.finish();
   return webtransport;

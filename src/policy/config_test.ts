@@ -328,7 +328,7 @@ Deno.test("[cluster]: a redis URL without secrets, failure modes, workers as a c
   bad(`[cluster]\nredis_url = "redis://x"`, "cluster.redis_url", "unknown key");
 });
 
-Deno.test("[webtransport]: off by default; a port needs cert and key; keys are checked", () => {
+Deno.test("[webtransport]: off by default; cert and key go together; keys are checked", () => {
   assert.deepEqual(Policy.defaults().config.webtransport, {
     port: 0,
     cert: "",
@@ -348,7 +348,8 @@ Deno.test("[webtransport]: off by default; a port needs cert and key; keys are c
     public_host: "wt.example",
   });
   const bad: [string, RegExp][] = [
-    [`[webtransport]\nport = 9443`, /webtransport\.port.*cert/],
+    [`[webtransport]\nport = 9443\ncert = "c.pem"`, /webtransport\.key.*go together/],
+    [`[webtransport]\nport = 9443\npin_certificate = false`, /webtransport\.pin_certificate/],
     [`[webtransport]\nport = 70000\ncert = "c"\nkey = "k"`, /webtransport\.port/],
     [`[webtransport]\nport = "9443"`, /webtransport\.port/],
     [`[webtransport]\npublic_host = "a b"`, /webtransport\.public_host/],

@@ -29,10 +29,10 @@ Deno.test("cli --webtransport: usage errors, no --unstable-net, and the banner",
   const flags = ["--allow-net", "--allow-read", "--allow-env"];
   try {
     expect(
-      await runCli(flags, ["--webtransport", "9443"]),
+      await runCli(flags, ["--webtransport", "9443", "--webtransport-cert", cert.cert]),
       2,
-      /--webtransport-cert and --webtransport-key/,
-      "no cert",
+      /--webtransport-cert and --webtransport-key go together/,
+      "cert without key",
     );
     expect(await runCli(flags, ["--webtransport", "0"]), 2, /UDP port 1-65535/, "port 0");
     expect(await runCli(flags, ["--webtransport", "x"]), 2, /UDP port 1-65535/, "not a port");
@@ -40,7 +40,7 @@ Deno.test("cli --webtransport: usage errors, no --unstable-net, and the banner",
     expect(await runCli(flags, [...wt, "--workers", "2"]), 2, /does not work with --workers/, "workers");
     expect(await runCli(flags, wt), 1, /--unstable-net/, "no --unstable-net");
     expect(
-      await runCli(flags, [
+      await runCli(["--unstable-net", ...flags], [
         "--webtransport",
         "9443",
         "--webtransport-cert",
@@ -72,6 +72,19 @@ Deno.test("cli --webtransport: usage errors, no --unstable-net, and the banner",
     }
   } finally {
     await Deno.remove(cert.dir, { recursive: true });
+  }
+});
+
+Deno.test("cli --webtransport without a certificate makes one and advertises its hash", async () => {
+  const server = await spawnWebTransportServer("generated", "");
+  try {
+    if (!/\(generated, self-signed, valid until \S+: restart before then\)/.test(server.banner)) {
+      throw new Error(`banner: ${server.banner}`);
+    }
+    const doc = await fetch(`http://127.0.0.1:${server.port}/.well-known/wasmnet`).then((r) => r.json());
+    if (doc.webtransport.certificateHashes[0].value !== server.hash) throw new Error(JSON.stringify(doc));
+  } finally {
+    await server.stop();
   }
 });
 

@@ -76,19 +76,26 @@ export async function freeUdpPort(): Promise<number> {
  * `--unstable-net`.
  */
 export async function spawnWebTransportServer(
-  cert: TestCertificate,
+  cert: TestCertificate | "generated",
   policyToml: string,
   extraArgs: string[] = [],
-): Promise<CliProcess & { wtPort: number }> {
-  const policy = `${cert.dir}/policy-${crypto.randomUUID()}.toml`;
+): Promise<CliProcess & { wtPort: number; hash: string }> {
+  const policy = await Deno.makeTempFile({ prefix: "wasmnet-wt-policy-", suffix: ".toml" });
   await Deno.writeTextFile(policy, policyToml);
   const wtPort = await freeUdpPort();
   const server = await spawnCli(
-    ["--policy", policy, ...webTransportFlags(wtPort, cert), ...extraArgs],
+    [
+      "--policy",
+      policy,
+      ...(cert === "generated" ? ["--webtransport", String(wtPort)] : webTransportFlags(wtPort, cert)),
+      ...extraArgs,
+    ],
     {
       denoFlags: ["--unstable-net", "--allow-net", "--allow-read", "--allow-env"],
       waitFor: /webtransport: udp port \d+/,
     },
   );
-  return { ...server, wtPort };
+  const hash = /certificate sha-256 (\S+)/.exec(server.banner)![1];
+  const stop = server.stop;
+  return { ...server, wtPort, hash, stop: () => stop().finally(() => Deno.remove(policy)) };
 }

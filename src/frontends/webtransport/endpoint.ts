@@ -25,6 +25,7 @@ import {
 } from "@wasmnet/protocol/webtransport";
 import { type BidiStream, streamLimitFor, type WebTransportPort, WebTransportSession } from "./session.ts";
 import { OriginTickets } from "./ticket.ts";
+import { generateCertificate } from "./certificate.ts";
 
 /** The path of the discovery document. */
 export const WELL_KNOWN_PATH = "/.well-known/wasmnet";
@@ -89,12 +90,19 @@ export class WebTransportFrontEnd {
   /** Reads the certificate and key, binds the UDP port and starts accepting. Throws if either fails. */
   static async start(options: WebTransportFrontEndOptions): Promise<WebTransportFrontEnd> {
     const { config } = options;
-    const cert = await Deno.readTextFile(config.cert);
-    const key = await Deno.readTextFile(config.key);
-    const hash = await certificateHash(cert);
     if (!("QuicEndpoint" in Deno)) {
       throw new Error("WebTransport needs Deno's --unstable-net (Deno.QuicEndpoint is not there)");
     }
+    let cert: string, key: string, generatedUntil: Date | undefined;
+    if (config.cert === "") {
+      const names = ["localhost", "127.0.0.1", "::1", options.hostname, config.public_host]
+        .filter((n, i, all) => n !== "" && n !== "0.0.0.0" && n !== "::" && all.indexOf(n) === i);
+      ({ cert, key, notAfter: generatedUntil } = await generateCertificate(names));
+    } else {
+      cert = await Deno.readTextFile(config.cert);
+      key = await Deno.readTextFile(config.key);
+    }
+    const hash = await certificateHash(cert);
     const endpoint = new Deno.QuicEndpoint({ hostname: options.hostname, port: config.port });
     const listener = endpoint.listen({
       cert,
@@ -102,8 +110,13 @@ export class WebTransportFrontEnd {
       alpnProtocols: ["h3"],
       maxConcurrentBidirectionalStreams: streamLimitFor(options.policy),
     });
-    return new WebTransportFrontEnd(options, endpoint, listener, hash);
+    const frontEnd = new WebTransportFrontEnd(options, endpoint, listener, hash);
+    frontEnd.generatedUntil = generatedUntil;
+    return frontEnd;
   }
+
+  /** When the certificate was generated at start-up: when it stops being valid. */
+  generatedUntil: Date | undefined;
 
   /** Sessions open. */
   get sessionCount(): number {
