@@ -7,7 +7,7 @@
  *   the oldest connection still sending its head, and goes on; one line on stderr per 10 s at most;
  * - a connection must finish its request head within `header_timeout_secs`, in at most 16 KiB;
  * - connections not yet upgraded: at most `max_handshakes` on the server (more: 503) and
- *   `max_handshakes_per_ip` per peer address (more: 429; trusted proxies are exempt, the global cap holds);
+ *   `max_handshakes_per_ip` per peer address (an IPv6 one by its /64; more: 429; trusted proxies are exempt, the global cap holds);
  * - upgrades go to the server's own WebSocket ({@link RawWebSocket}), which bounds messages and replies.
  *
  * @module
@@ -16,6 +16,7 @@
 import { installUpgrader, type UpgradedSocket, type UpgradeRequestOptions } from "../core/websocket.ts";
 import { sleep } from "../core/limits.ts";
 import { acceptKey } from "./ws_frames.ts";
+import { clientKey } from "./admission.ts";
 import { RawWebSocket } from "./raw_websocket.ts";
 import {
   encodeResponse,
@@ -152,13 +153,15 @@ export class AcceptLoop {
     } catch {
       // already closed: the handshake below fails on its own
     }
-    const ip = conn.remoteAddr.hostname;
+    const peer = conn.remoteAddr.hostname;
+    // Counted as admission counts sessions: an IPv6 peer by its /64 (one host commonly holds all of it).
+    const ip = clientKey(peer);
     const limits = this.#limits = this.#limitsOf();
     const fromIp = this.#perIp.get(ip) ?? 0;
     if (this.#handshaking.size >= limits.maxHandshakes) {
       return this.#refuse(conn, 503, "too many connections in their handshake (max_handshakes)");
     }
-    if (fromIp >= limits.maxHandshakesPerIp && !limits.isTrustedProxy(ip)) {
+    if (fromIp >= limits.maxHandshakesPerIp && !limits.isTrustedProxy(peer)) {
       return this.#refuse(conn, 429, "too many connections from this address (max_handshakes_per_ip)");
     }
     this.#handshaking.set(conn, { ip, at: performance.now() });
