@@ -208,7 +208,15 @@ export class AcceptLoop {
       return closeQuietly(conn);
     }
     const local = conn.localAddr;
-    const request = toRequest(read.head, hostPort(local));
+    let request: Request;
+    try {
+      request = toRequest(read.head, hostPort(local));
+    } catch {
+      // A method `Request` refuses to carry (CONNECT, TRACE, TRACK): a plain 400, like any bad head.
+      this.onRefuse?.(400);
+      await writeAll(conn, statusResponse(400, "method not accepted")).catch(() => {});
+      return closeQuietly(conn);
+    }
     let socket: RawWebSocket | undefined;
     let answer: { protocol?: string; accept: string } | undefined;
     const upgrader = (options: UpgradeRequestOptions): UpgradedSocket => {

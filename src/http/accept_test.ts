@@ -114,3 +114,15 @@ Deno.test("accept: frames sent in the same write as the head are not lost", asyn
     await server.stop();
   }
 });
+
+Deno.test("accept: a method a Request cannot carry (CONNECT, TRACE) gets a 400, not a silent close", async () => {
+  const server = serve(() => new Response("not reached", { status: 200 }));
+  try {
+    for (const method of ["CONNECT", "TRACE", "TRACK"]) {
+      const answer = await exchange(server.port, [`${method} / HTTP/1.1`, "Host: 127.0.0.1"]);
+      assert.match(answer, /^HTTP\/1\.1 400 /, method);
+    }
+  } finally {
+    await server.stop();
+  }
+});

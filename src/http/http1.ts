@@ -31,7 +31,8 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Parses the head `text` (up to, not including, the blank line). Strict: anything odd is a 400. */
 export function parseRequestHead(text: string): RequestHead | HeadError {
   const lines = text.split("\r\n");
-  const requestLine = /^([A-Z]{1,16}) (\S{1,8192}) HTTP\/(\d)\.(\d)$/.exec(lines[0]);
+  // The target is visible ASCII (RFC 3986 characters; Deno.serve refuses controls and bytes over 0x7e too).
+  const requestLine = /^([A-Z]{1,16}) ([\x21-\x7e]{1,8192}) HTTP\/(\d)\.(\d)$/.exec(lines[0]);
   if (!requestLine) return { status: 400, reason: "bad request line" };
   if (requestLine[3] !== "1") return { status: 505, reason: "HTTP/1.x only" };
   if (lines.length - 1 > MAX_HEADER_COUNT) return { status: 431, reason: "too many headers" };

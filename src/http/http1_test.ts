@@ -115,3 +115,12 @@ Deno.test("readRequestHead: any read size; bytes after the head (the first frame
   }
   assert.equal(await readRequestHead(trickle(enc.encode("GET / HTTP/1.1\r\n"), 5)), null, "ended first");
 });
+
+Deno.test("request heads: the target is visible ASCII (a raw control or non-ASCII byte is a 400, as Deno.serve has it)", () => {
+  for (const target of ["/\x00", "/a\x01b", "/\x7f", "/\xe9", "/tcp/a\x1b:1"]) {
+    const head = parseRequestHead(`GET ${target} HTTP/1.1\r\nHost: a`);
+    assert.ok(isHeadError(head) && head.status === 400, JSON.stringify(target));
+  }
+  const ok = parseRequestHead("GET /tcp/%00?x=%e9&y=~!$&'()*+,;=:@ HTTP/1.1\r\nHost: a");
+  assert.ok(!isHeadError(ok));
+});

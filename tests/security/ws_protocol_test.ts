@@ -4,9 +4,10 @@
  */
 
 import assert from "node:assert/strict";
-import { spawnCli } from "../helpers.ts";
+import { Policy } from "../../src/policy/mod.ts";
+import { spawnCli, startServer } from "../helpers.ts";
 import { rss } from "./proc.ts";
-import { rawHandshake, write } from "./raw_ws.ts";
+import { handshakeStatus, rawHandshake, write } from "./raw_ws.ts";
 
 const MiB = 1024 * 1024;
 
@@ -75,4 +76,22 @@ Deno.test({
       await server.stop();
     }
   },
+});
+
+Deno.test("Origin: any header case is the same header; two Origin lines are no allowed origin", async () => {
+  const srv = await startServer(
+    Policy.fromConfig({ server: { allowed_origins: ["https://a.example"], require_origin: true } }),
+  );
+  try {
+    assert.equal(await handshakeStatus(srv.port, "/", { "oRIGIN": "https://a.example" }), 101);
+    // Two lines are joined ("a, b"): not an allowed origin, whichever comes first.
+    const twice = await rawHandshake(srv.port, "/", {
+      "Origin": "https://a.example",
+      "origin": "https://evil.example",
+    });
+    twice.conn.close();
+    assert.equal(twice.status, 403);
+  } finally {
+    await srv.close();
+  }
 });
