@@ -124,3 +124,9 @@ Deno.test("request heads: the target is visible ASCII (a raw control or non-ASCI
   const ok = parseRequestHead("GET /tcp/%00?x=%e9&y=~!$&'()*+,;=:@ HTTP/1.1\r\nHost: a");
   assert.ok(!isHeadError(ok));
 });
+
+Deno.test("request heads: a target over 8 KiB is 414 URI Too Long (RFC 9112 §3), not a plain 400", () => {
+  const head = parseRequestHead(`GET /${"a".repeat(8192)} HTTP/1.1\r\nHost: a`);
+  assert.ok(isHeadError(head) && head.status === 414);
+  assert.ok(!isHeadError(parseRequestHead(`GET /${"a".repeat(8191)} HTTP/1.1\r\nHost: a`)));
+});
