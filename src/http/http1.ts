@@ -117,7 +117,11 @@ export function toRequest(head: RequestHead, localHost: string): Request {
   const host = head.headers.get("host") ?? localHost;
   // The target as sent (as Deno.serve has it): resolving it against the host instead would read
   // `//evil/tcp/x` as host `evil`, path `/tcp/x`, routing past a proxy that matched on the path it saw.
-  const path = head.target.startsWith("/") ? head.target : "/";
+  // An absolute-form target (RFC 9112 §3.2.2, from forward proxies) is routed by its path; the host stays
+  // the Host header's (only the path and query are read). Anything else that is not origin-form: "/".
+  const absolute = /^(?:https?|wss?):\/\/[^/?#]*(.*)$/i.exec(head.target);
+  const rest = absolute ? absolute[1] : head.target;
+  const path = rest.startsWith("/") ? rest : absolute && rest.startsWith("?") ? `/${rest}` : "/";
   return new Request(new URL(`http://${hostForUrl(host, localHost)}${path}`), {
     method: head.method,
     headers: head.headers,
