@@ -14,7 +14,7 @@
  *   {@link REPLY_FLOOD_CLOSE_CODE};
  * - a client that stops reading: a write that makes no progress for `sendTimeoutMs` drops the connection;
  * - the close handshake: the peer gets {@link CLOSE_HANDSHAKE_MS} to answer a close frame;
- * - a client that vanished without a FIN: pinged after {@link KEEPALIVE_MS} of silence, dropped after two.
+ * - a client that vanished without a FIN: pinged after {@link KEEPALIVE_MS} of silence, dropped when the ping goes unanswered as long.
  *
  * @module
  */
@@ -39,7 +39,7 @@ export const REPLY_FLOOD_CLOSE_CODE = 4429;
 /** Bytes charged per queued frame on top of its length, so a flood of tiny replies is bounded by count too. */
 export const QUEUED_FRAME_OVERHEAD = 16;
 
-/** A client silent this long is pinged; silent twice as long, dropped (Deno's WebSocket default, 30 s). */
+/** A client silent this long is pinged; the ping unanswered as long, dropped (Deno's WebSocket default, 30 s). */
 export const KEEPALIVE_MS = 30_000;
 
 /** How long the peer has to answer our close frame before the connection is dropped. */
@@ -66,7 +66,9 @@ const TURN_MS = 2;
 const DISCARD_BYTES = 1024 * 1024;
 /** Frames up to this size are copied into a shared chunk; larger ones are queued as they are. */
 const SMALL_FRAME = 128 * 1024;
-/** Size of a shared chunk of small frames (also the most small-frame bytes handed to one `write`). */
+/** Smallest shared chunk (what a lone small frame gets). */
+const MIN_CHUNK = 4 * 1024;
+/** Largest shared chunk of small frames (also the most small-frame bytes handed to one `write`). */
 const CHUNK = 256 * 1024;
 
 /** One buffer waiting to be written: a large frame, or a chunk of small ones (`len` bytes used). */
@@ -170,7 +172,11 @@ export class RawWebSocket {
     if (size <= SMALL_FRAME) {
       let tail = this.#tailOpen ? this.#queue[this.#queue.length - 1] : undefined;
       if (tail === undefined || tail.buf.length - tail.len < size) {
-        tail = { buf: new Uint8Array(CHUNK), len: 0, charged: 0 };
+        // Sized to what is waiting, up to CHUNK: a lone reply to an idle writer takes 4 KiB, not 256 (a
+        // 256 KiB allocation costs ~20 µs, paid per reply in a request/response exchange); a burst
+        // grows its chunks as the queue grows.
+        const room = Math.min(CHUNK, Math.max(size, MIN_CHUNK, this.#queued));
+        tail = { buf: new Uint8Array(room), len: 0, charged: 0 };
         this.#queue.push(tail);
         this.#tailOpen = true;
       }
@@ -395,8 +401,11 @@ export class RawWebSocket {
     // that stays silent as long again is gone (no FIN ever came) and is dropped.
     const silent = now - this.#heardAt;
     const keepalive = this.#options.keepaliveMs ?? KEEPALIVE_MS;
-    if (silent > 2 * keepalive) return this.#abort();
-    if (silent > keepalive && this.#pingedAt < this.#heardAt && !this.#closeSent) {
+    // Dropped only once a ping has gone unanswered that long: a stalled event loop (every session silent
+    // at once) must not drop sessions that were never asked.
+    const pingOut = this.#pingedAt >= this.#heardAt;
+    if (pingOut && now - this.#pingedAt > keepalive) return this.#abort();
+    if (silent > keepalive && !pingOut && !this.#closeSent) {
       this.#pingedAt = now;
       this.#enqueue(Opcode.ping, new Uint8Array(0));
     }

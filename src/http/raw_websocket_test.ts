@@ -158,3 +158,19 @@ Deno.test("RawWebSocket: a client silent in the middle of a frame is dropped aft
   assert.equal(await closed, 1006, "dropped without a close handshake");
   client.close();
 });
+
+Deno.test("RawWebSocket keepalive: after an event-loop stall a client is pinged first, and kept when it answers", async () => {
+  const { ws, client, closed } = await pair({ keepaliveMs: 200 });
+  const stallUntil = performance.now() + 700; // the server busy: every session silent past twice the keepalive
+  while (performance.now() < stallUntil) { /* stall */ }
+  const buf = new Uint8Array(16);
+  const n = await client.read(buf);
+  assert.deepEqual([...buf.subarray(0, n ?? 0)], [0x89, 0x00], "a ping, not a drop");
+  await writeAll(client, frame(0x8a, new Uint8Array(0))); // the pong
+  const outcome = await Promise.race([closed, new Promise((r) => setTimeout(() => r("open"), 300))]);
+  assert.equal(outcome, "open", "an answered ping keeps the session");
+  ws.close();
+  await writeAll(client, frame(0x88, new Uint8Array([0x03, 0xe8])));
+  assert.equal(await closed, 1000);
+  client.close();
+});
