@@ -64,6 +64,10 @@ const READ_CHUNK = 256 * 1024;
 const TURN_MS = 2;
 /** Most bytes read and dropped after a refused frame, waiting for the peer's close. */
 const DISCARD_BYTES = 1024 * 1024;
+/** Written send chunks kept per socket for reuse. */
+const SPARE_CHUNKS = 2;
+/** Smallest read buffer and send chunk (an idle session holds this much, not the largest). */
+const MIN_BUFFER = 4 * 1024;
 /** Frames up to this size are copied into a shared chunk; larger ones are queued as they are. */
 const SMALL_FRAME = 128 * 1024;
 /** Size of a shared chunk of small frames (also the most small-frame bytes handed to one `write`). */
@@ -96,6 +100,10 @@ export class RawWebSocket {
   #queue: Pending[] = [];
   /** The last entry of the queue still takes small frames (not yet handed to the writer). */
   #tailOpen = false;
+  /** Size of the next send chunk (adapts between MIN_BUFFER and CHUNK). */
+  #chunkSize = MIN_BUFFER;
+  /** Written chunks of CHUNK bytes kept for reuse (at most SPARE_CHUNKS). */
+  #spare: Uint8Array[] = [];
   #queued = 0;
   #writing = false;
   #writeStarted = 0;
@@ -148,6 +156,15 @@ export class RawWebSocket {
     this.#closeAt = performance.now();
   }
 
+  /**
+   * A send chunk of at least `size` bytes: a written one reused when there is one (a steady download
+   * writes into the same few buffers instead of fresh pages), else a new one.
+   */
+  #takeChunk(size: number): Uint8Array {
+    if (size <= CHUNK && this.#chunkSize === CHUNK && this.#spare.length > 0) return this.#spare.pop()!;
+    return new Uint8Array(size);
+  }
+
   /** Queues one frame (a copy of `payload`: callers may reuse their buffers). */
   #enqueue(opcode: number, payload: Uint8Array): void {
     const size = serverFrameSize(payload.length);
@@ -155,7 +172,10 @@ export class RawWebSocket {
     if (size <= SMALL_FRAME) {
       let tail = this.#tailOpen ? this.#queue[this.#queue.length - 1] : undefined;
       if (tail === undefined || tail.buf.length - tail.len < size) {
-        tail = { buf: new Uint8Array(CHUNK), len: 0, charged: 0 };
+        // Chunks grow while a burst keeps filling them, from MIN_BUFFER to CHUNK (an idle session that
+        // sends one reply allocates a small one).
+        if (tail !== undefined) this.#chunkSize = Math.min(CHUNK, this.#chunkSize * 2);
+        tail = { buf: this.#takeChunk(Math.max(this.#chunkSize, size)), len: 0, charged: 0 };
         this.#queue.push(tail);
         this.#tailOpen = true;
       }
@@ -175,6 +195,7 @@ export class RawWebSocket {
       while (this.#queue.length > 0 && !this.#done) {
         const entry = this.#queue.shift()!;
         if (this.#queue.length === 0) this.#tailOpen = false; // the writer has it: new frames go elsewhere
+        if (entry.len < entry.buf.length / 2) this.#chunkSize = Math.max(MIN_BUFFER, this.#chunkSize / 2);
         this.#writeStarted = performance.now();
         let rest = entry.buf.subarray(0, entry.len);
         while (rest.length > 0) {
@@ -182,6 +203,7 @@ export class RawWebSocket {
           this.#writeStarted = performance.now();
         }
         this.#queued -= entry.charged;
+        if (this.#spare.length < SPARE_CHUNKS && entry.buf.length === CHUNK) this.#spare.push(entry.buf);
         if (this.#drained && this.#queued <= this.#options.readPauseBytes / 2) {
           const resume = this.#drained;
           this.#drained = undefined;
@@ -206,7 +228,10 @@ export class RawWebSocket {
     let filled = 0;
     let buffer = this.#pending;
     this.#pending = new Uint8Array(0);
-    const chunk = new Uint8Array(READ_CHUNK);
+    // The read buffer adapts: it doubles when a read fills it (up to READ_CHUNK) and halves when reads
+    // use under an eighth of it, so an idle session holds MIN_BUFFER, not READ_CHUNK.
+    let chunk = new Uint8Array(MIN_BUFFER);
+    let pendingSize = 0;
     let turnStart = performance.now();
     let delivered = 0;
     for (;;) {
@@ -274,6 +299,10 @@ export class RawWebSocket {
         }
       }
       if (this.#done) return;
+      if (pendingSize > 0) {
+        chunk = new Uint8Array(pendingSize); // `buffer` is fully parsed: nothing views the old one now
+        pendingSize = 0;
+      }
       // Unparsed bytes left are a partial header (at most 13): copied out before `chunk` is reused.
       const carry = buffer.length > 0 ? buffer.slice() : undefined;
       const n = await this.#conn.read(chunk);
@@ -285,6 +314,13 @@ export class RawWebSocket {
         buffer.set(carry);
         buffer.set(chunk.subarray(0, n), carry.length);
       }
+      // Resized only after `buffer` (which may view `chunk`) has been taken apart: a fresh one is allocated.
+      const resize = n === chunk.length && chunk.length < READ_CHUNK
+        ? chunk.length * 2
+        : n < chunk.length / 8 && chunk.length > MIN_BUFFER
+        ? chunk.length / 2
+        : 0;
+      if (resize > 0) pendingSize = resize;
     }
   }
 
@@ -386,6 +422,7 @@ export class RawWebSocket {
     this.#abort();
     clearInterval(this.#timer);
     this.#queue = [];
+    this.#spare = [];
     this.#queued = 0;
     const onclose = this.onclose;
     this.onclose = undefined;
