@@ -64,8 +64,10 @@ const READ_CHUNK = 256 * 1024;
 const TURN_MS = 2;
 /** Most bytes read and dropped after a refused frame, waiting for the peer's close. */
 const DISCARD_BYTES = 1024 * 1024;
-/** Written send chunks kept per socket for reuse. */
+/** Written send chunks kept per socket for reuse, while it is sending (dropped when its queue is idle). */
 const SPARE_CHUNKS = 2;
+/** Frames from this size on (a socket's data, not a reply) are written into a full CHUNK. */
+const DATA_FRAME = 16 * 1024;
 /** Smallest read buffer and send chunk (an idle session holds this much, not the largest). */
 const MIN_BUFFER = 4 * 1024;
 /** Frames up to this size are copied into a shared chunk; larger ones are queued as they are. */
@@ -161,7 +163,7 @@ export class RawWebSocket {
    * writes into the same few buffers instead of fresh pages), else a new one.
    */
   #takeChunk(size: number): Uint8Array {
-    if (size <= CHUNK && this.#chunkSize === CHUNK && this.#spare.length > 0) return this.#spare.pop()!;
+    if (size === CHUNK && this.#spare.length > 0) return this.#spare.pop()!;
     return new Uint8Array(size);
   }
 
@@ -175,7 +177,9 @@ export class RawWebSocket {
         // Chunks grow while a burst keeps filling them, from MIN_BUFFER to CHUNK (an idle session that
         // sends one reply allocates a small one).
         if (tail !== undefined) this.#chunkSize = Math.min(CHUNK, this.#chunkSize * 2);
-        tail = { buf: this.#takeChunk(Math.max(this.#chunkSize, size)), len: 0, charged: 0 };
+        // Data-sized frames go straight to a full chunk (reused while a transfer runs).
+        const want = size >= DATA_FRAME ? CHUNK : Math.max(this.#chunkSize, size);
+        tail = { buf: this.#takeChunk(want), len: 0, charged: 0 };
         this.#queue.push(tail);
         this.#tailOpen = true;
       }
@@ -377,6 +381,7 @@ export class RawWebSocket {
 
   #watch(): void {
     const now = performance.now();
+    if (!this.#writing && this.#queue.length === 0) this.#spare = []; // idle: hold no spare chunks
     const { sendTimeoutMs, floodCloseMs } = this.#options;
     if (this.#writeStarted > 0 && now - this.#writeStarted > sendTimeoutMs) return this.#abort();
     if (this.#pausedSince > 0 && now - this.#pausedSince > floodCloseMs && !this.#closeSent) {
