@@ -232,8 +232,8 @@ export class RawWebSocket {
     let filled = 0;
     let buffer = this.#pending;
     this.#pending = new Uint8Array(0);
-    // The read buffer adapts: it doubles when a read fills it (up to READ_CHUNK) and halves when reads
-    // use under an eighth of it, so an idle session holds MIN_BUFFER, not READ_CHUNK.
+    // The read buffer adapts: it doubles when a read fills it (up to READ_CHUNK) and shrinks to fit when a
+    // read uses under a quarter of it, so a session idle after a burst holds little, not READ_CHUNK.
     let chunk = new Uint8Array(MIN_BUFFER);
     let pendingSize = 0;
     let turnStart = performance.now();
@@ -321,8 +321,8 @@ export class RawWebSocket {
       // Resized only after `buffer` (which may view `chunk`) has been taken apart: a fresh one is allocated.
       const resize = n === chunk.length && chunk.length < READ_CHUNK
         ? chunk.length * 2
-        : n < chunk.length / 8 && chunk.length > MIN_BUFFER
-        ? chunk.length / 2
+        : n < chunk.length / 4 && chunk.length > MIN_BUFFER
+        ? Math.max(MIN_BUFFER, 2 ** Math.ceil(Math.log2(2 * n + 1))) // back to what the last read needed
         : 0;
       if (resize > 0) pendingSize = resize;
     }
