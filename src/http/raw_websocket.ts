@@ -66,6 +66,8 @@ const TURN_MS = 2;
 const DISCARD_BYTES = 1024 * 1024;
 /** Written send chunks kept per socket for reuse, while it is sending (dropped when its queue is idle). */
 const SPARE_CHUNKS = 2;
+/** Largest chunk a burst of replies grows to. */
+const REPLY_CHUNK = 64 * 1024;
 /** Frames from this size on (a socket's data, not a reply) are written into a full CHUNK. */
 const DATA_FRAME = 16 * 1024;
 /** Smallest read buffer and send chunk (an idle session holds this much, not the largest). */
@@ -80,6 +82,8 @@ interface Pending {
   buf: Uint8Array;
   len: number;
   charged: number;
+  /** A data chunk of CHUNK bytes, kept for reuse once written. */
+  reusable?: boolean;
 }
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
@@ -176,10 +180,12 @@ export class RawWebSocket {
       if (tail === undefined || tail.buf.length - tail.len < size) {
         // Chunks grow while a burst keeps filling them, from MIN_BUFFER to CHUNK (an idle session that
         // sends one reply allocates a small one).
-        if (tail !== undefined) this.#chunkSize = Math.min(CHUNK, this.#chunkSize * 2);
-        // Data-sized frames go straight to a full chunk (reused while a transfer runs).
-        const want = size >= DATA_FRAME ? CHUNK : Math.max(this.#chunkSize, size);
-        tail = { buf: this.#takeChunk(want), len: 0, charged: 0 };
+        if (tail !== undefined) this.#chunkSize = Math.min(REPLY_CHUNK, this.#chunkSize * 2);
+        // Data-sized frames go straight to a full chunk (reused while a transfer runs); replies get a
+        // chunk that grows with their burst, up to REPLY_CHUNK, and is never kept.
+        const data = size >= DATA_FRAME;
+        const want = data ? CHUNK : Math.max(this.#chunkSize, size);
+        tail = { buf: this.#takeChunk(want), len: 0, charged: 0, reusable: data };
         this.#queue.push(tail);
         this.#tailOpen = true;
       }
@@ -207,7 +213,7 @@ export class RawWebSocket {
           this.#writeStarted = performance.now();
         }
         this.#queued -= entry.charged;
-        if (this.#spare.length < SPARE_CHUNKS && entry.buf.length === CHUNK) this.#spare.push(entry.buf);
+        if (entry.reusable && this.#spare.length < SPARE_CHUNKS) this.#spare.push(entry.buf);
         if (this.#drained && this.#queued <= this.#options.readPauseBytes / 2) {
           const resume = this.#drained;
           this.#drained = undefined;
