@@ -26,7 +26,8 @@ import { WasmnetListener } from "./listener.ts";
 import { WasmnetDatagramSocket, type WasmnetDatagramSocketOptions } from "./datagram.ts";
 import { ClientFlow, PROTOCOL_V2 } from "./flow.ts";
 import { ClientSocketTable, type Entry, type Kind, newEntry } from "./socket_table.ts";
-import { AutoSocket, type Transport, WebTransportSocket, type WebTransportStats } from "./webtransport.ts";
+import { type Transport, WebTransportSocket, type WebTransportStats } from "./webtransport.ts";
+import { AutoSocket } from "./transport_auto.ts";
 import type {
   AcceptCallback,
   CloseCallback,

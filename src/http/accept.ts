@@ -7,7 +7,7 @@
  *   the oldest connection still sending its head, and goes on; one line on stderr per 10 s at most;
  * - a connection must finish its request head within `header_timeout_secs`, in at most 16 KiB;
  * - connections not yet upgraded: at most `max_handshakes` on the server (more: 503) and
- *   `max_handshakes_per_ip` per peer address (more: 429; trusted proxies are exempt, the global cap holds);
+ *   `max_handshakes_per_ip` per peer address (an IPv6 one by its /64; more: 429; trusted proxies are exempt, the global cap holds);
  * - upgrades go to the server's own WebSocket ({@link RawWebSocket}), which bounds messages and replies.
  *
  * @module
@@ -16,6 +16,7 @@
 import { installUpgrader, type UpgradedSocket, type UpgradeRequestOptions } from "../core/websocket.ts";
 import { sleep } from "../core/limits.ts";
 import { acceptKey } from "./ws_frames.ts";
+import { clientKey } from "./admission.ts";
 import { RawWebSocket } from "./raw_websocket.ts";
 import {
   encodeResponse,
@@ -152,13 +153,15 @@ export class AcceptLoop {
     } catch {
       // already closed: the handshake below fails on its own
     }
-    const ip = conn.remoteAddr.hostname;
+    const peer = conn.remoteAddr.hostname;
+    // Counted as admission counts sessions: an IPv6 peer by its /64 (one host commonly holds all of it).
+    const ip = clientKey(peer);
     const limits = this.#limits = this.#limitsOf();
     const fromIp = this.#perIp.get(ip) ?? 0;
     if (this.#handshaking.size >= limits.maxHandshakes) {
       return this.#refuse(conn, 503, "too many connections in their handshake (max_handshakes)");
     }
-    if (fromIp >= limits.maxHandshakesPerIp && !limits.isTrustedProxy(ip)) {
+    if (fromIp >= limits.maxHandshakesPerIp && !limits.isTrustedProxy(peer)) {
       return this.#refuse(conn, 429, "too many connections from this address (max_handshakes_per_ip)");
     }
     this.#handshaking.set(conn, { ip, at: performance.now() });
@@ -205,12 +208,21 @@ export class AcceptLoop {
       return closeQuietly(conn);
     }
     const local = conn.localAddr;
-    const request = toRequest(read.head, hostPort(local));
+    let request: Request;
+    try {
+      request = toRequest(read.head, hostPort(local));
+    } catch {
+      // A method `Request` refuses to carry (CONNECT, TRACE, TRACK): a plain 400, like any bad head.
+      this.onRefuse?.(400);
+      await writeAll(conn, statusResponse(400, "method not accepted")).catch(() => {});
+      return closeQuietly(conn);
+    }
     let socket: RawWebSocket | undefined;
     let answer: { protocol?: string; accept: string } | undefined;
     const upgrader = (options: UpgradeRequestOptions): UpgradedSocket => {
       const key = request.headers.get("sec-websocket-key") ?? "";
-      if (!validUpgrade(request)) throw new InvalidUpgrade();
+      const invalid = upgradeProblem(request);
+      if (invalid) throw invalid;
       answer = { protocol: options.protocol, accept: key };
       socket = new RawWebSocket(conn, read.rest, {
         maxMessageBytes: options.maxMessageBytes,
@@ -228,21 +240,29 @@ export class AcceptLoop {
     } catch (err) {
       // Admission ran first (origin, caps, token: their own statuses); a malformed upgrade is a plain 400.
       response = err instanceof InvalidUpgrade
-        ? new Response("wasmnet: bad WebSocket upgrade (GET, version 13, a 16-byte key)\n", { status: 400 })
+        ? err.response()
         : new Response("wasmnet: internal error\n", { status: 500 });
     }
     if (socket && answer) {
-      const lines = [
-        "HTTP/1.1 101 Switching Protocols",
-        "upgrade: websocket",
-        "connection: Upgrade",
-        `sec-websocket-accept: ${await acceptKey(answer.accept)}`,
-      ];
-      if (answer.protocol) lines.push(`sec-websocket-protocol: ${answer.protocol}`);
-      await writeAll(conn, new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
+      const ws = socket;
+      try {
+        const lines = [
+          "HTTP/1.1 101 Switching Protocols",
+          "upgrade: websocket",
+          "connection: Upgrade",
+          `sec-websocket-accept: ${await acceptKey(answer.accept)}`,
+        ];
+        if (answer.protocol) lines.push(`sec-websocket-protocol: ${answer.protocol}`);
+        await writeAll(conn, new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"));
+      } catch (err) {
+        // The front end already set its session up on this socket: it must hear the end, or the session
+        // (and its admission slot) would be held forever.
+        ws.abandon();
+        completed.resolve();
+        throw err;
+      }
       upgraded();
       this.#open.add(conn);
-      const ws = socket;
       const onclose = ws.onclose;
       ws.onclose = (code) => {
         this.#open.delete(conn);
@@ -258,14 +278,39 @@ export class AcceptLoop {
   }
 }
 
-/** Thrown by the upgrader for a request that is not a well-formed WebSocket upgrade (answered 400). */
-class InvalidUpgrade extends Error {}
+/** Thrown by the upgrader for a request that is not a well-formed WebSocket upgrade. */
+class InvalidUpgrade extends Error {
+  constructor(readonly status: 400 | 426) {
+    super("bad WebSocket upgrade");
+  }
 
-/** A well-formed WebSocket upgrade: GET, version 13, a base64 16-byte key. */
-function validUpgrade(request: Request): boolean {
-  const key = request.headers.get("sec-websocket-key") ?? "";
-  return request.method === "GET" && request.headers.get("sec-websocket-version") === "13" &&
-    /^[A-Za-z0-9+/]{22}==$/.test(key);
+  /** 400, or 426 naming the version spoken (RFC 6455 §4.4), as Deno's upgrade refuses these too. */
+  response(): Response {
+    if (this.status === 426) {
+      return new Response("wasmnet: WebSocket version 13 only\n", {
+        status: 426,
+        headers: { "sec-websocket-version": "13" },
+      });
+    }
+    return new Response("wasmnet: bad WebSocket upgrade (GET, Connection: Upgrade, a 16-byte key)\n", {
+      status: 400,
+    });
+  }
+}
+
+/**
+ * Why `request` is not a well-formed WebSocket upgrade (RFC 6455 §4.2.1), or undefined: GET, a Connection
+ * header with the `upgrade` token, version 13, a base64 16-byte key.
+ */
+function upgradeProblem(request: Request): InvalidUpgrade | undefined {
+  const headers = request.headers;
+  const key = headers.get("sec-websocket-key") ?? "";
+  const connection = (headers.get("connection") ?? "").split(",").map((t) => t.trim().toLowerCase());
+  if (request.method !== "GET" || !connection.includes("upgrade") || !/^[A-Za-z0-9+/]{22}==$/.test(key)) {
+    return new InvalidUpgrade(400);
+  }
+  if (headers.get("sec-websocket-version") !== "13") return new InvalidUpgrade(426);
+  return undefined;
 }
 
 function hostPort(addr: Deno.NetAddr): string {

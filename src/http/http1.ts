@@ -31,7 +31,8 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Parses the head `text` (up to, not including, the blank line). Strict: anything odd is a 400. */
 export function parseRequestHead(text: string): RequestHead | HeadError {
   const lines = text.split("\r\n");
-  const requestLine = /^([A-Z]{1,16}) (\S{1,8192}) HTTP\/(\d)\.(\d)$/.exec(lines[0]);
+  // The target is visible ASCII (RFC 3986 characters; Deno.serve refuses controls and bytes over 0x7e too).
+  const requestLine = /^([A-Z]{1,16}) ([\x21-\x7e]{1,8192}) HTTP\/(\d)\.(\d)$/.exec(lines[0]);
   if (!requestLine) return { status: 400, reason: "bad request line" };
   if (requestLine[3] !== "1") return { status: 505, reason: "HTTP/1.x only" };
   if (lines.length - 1 > MAX_HEADER_COUNT) return { status: 431, reason: "too many headers" };
@@ -40,8 +41,16 @@ export function parseRequestHead(text: string): RequestHead | HeadError {
     const colon = lines[i].indexOf(":");
     if (colon <= 0) return { status: 400, reason: "bad header line" };
     const name = lines[i].slice(0, colon);
-    const value = lines[i].slice(colon + 1).trim();
+    // Only SP and HTAB are optional whitespace (RFC 9110 §5.6.3); String.trim would also eat controls and
+    // NBSP, so `Origin: https://a.example\xa0` would pass for that origin.
+    const value = lines[i].slice(colon + 1).replace(OWS_EDGES, "");
     if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return { status: 400, reason: "bad header" };
+    const lower = name.toLowerCase();
+    if (lower === "host" && headers.has("host")) return { status: 400, reason: "more than one Host" };
+    // The server reads no bodies: a body's bytes would be taken for the WebSocket's first frames.
+    if (lower === "transfer-encoding" || (lower === "content-length" && value !== "0")) {
+      return { status: 400, reason: "a request body is not accepted" };
+    }
     try {
       headers.append(name, value);
     } catch {
@@ -50,6 +59,8 @@ export function parseRequestHead(text: string): RequestHead | HeadError {
   }
   return { method: requestLine[1], target: requestLine[2], headers };
 }
+
+const OWS_EDGES = /^[ \t]+|[ \t]+$/g;
 
 /** True for a {@link HeadError}. */
 export function isHeadError<T extends object>(head: T | HeadError): head is HeadError {
@@ -63,28 +74,33 @@ export function isHeadError<T extends object>(head: T | HeadError): head is Head
 export async function readRequestHead(
   conn: Deno.Conn,
 ): Promise<{ head: RequestHead; rest: Uint8Array } | HeadError | null> {
-  let got = new Uint8Array(0);
-  const chunk = new Uint8Array(4096);
-  let scanned = 0;
+  // Read straight into one buffer that doubles as it fills (a head trickled a byte at a time costs linear
+  // work, not a copy of everything so far per read), at most MAX_HEAD_BYTES plus one read.
+  let got = new Uint8Array(READ_BYTES);
+  let length = 0;
   for (;;) {
-    const n = await conn.read(chunk);
+    if (got.length - length < READ_BYTES) {
+      const grown = new Uint8Array(Math.min(2 * got.length, MAX_HEAD_BYTES + 4 + READ_BYTES));
+      grown.set(got.subarray(0, length));
+      got = grown;
+    }
+    const n = await conn.read(got.subarray(length, length + READ_BYTES));
     if (n === null) return null;
-    const next = new Uint8Array(got.length + n);
-    next.set(got);
-    next.set(chunk.subarray(0, n), got.length);
-    got = next;
-    const end = indexOfBlankLine(got, Math.max(0, scanned - 3));
+    const end = indexOfBlankLine(got.subarray(0, length + n), Math.max(0, length - 3));
+    length += n;
     if (end >= 0) {
       if (end > MAX_HEAD_BYTES) return { status: 431, reason: "request head too large" };
       // latin1: header bytes map one to one onto characters, as Headers expects
       const head = parseRequestHead(new TextDecoder("latin1").decode(got.subarray(0, end)));
       if (isHeadError(head)) return head;
-      return { head, rest: got.slice(end + 4) };
+      return { head, rest: got.slice(end + 4, length) };
     }
-    scanned = got.length;
-    if (got.length > MAX_HEAD_BYTES) return { status: 431, reason: "request head too large" };
+    if (length > MAX_HEAD_BYTES) return { status: 431, reason: "request head too large" };
   }
 }
+
+/** Bytes asked of one `read` while reading a head. */
+const READ_BYTES = 4096;
 
 function indexOfBlankLine(bytes: Uint8Array, from: number): number {
   for (let i = from; i + 3 < bytes.length; i++) {
@@ -96,8 +112,10 @@ function indexOfBlankLine(bytes: Uint8Array, from: number): number {
 /** The `Request` for a head that arrived on a connection to `localHost` (the URL's host when none is sent). */
 export function toRequest(head: RequestHead, localHost: string): Request {
   const host = head.headers.get("host") ?? localHost;
+  // The target as sent (as Deno.serve has it): resolving it against the host instead would read
+  // `//evil/tcp/x` as host `evil`, path `/tcp/x`, routing past a proxy that matched on the path it saw.
   const path = head.target.startsWith("/") ? head.target : "/";
-  return new Request(new URL(path, `http://${hostForUrl(host, localHost)}`), {
+  return new Request(new URL(`http://${hostForUrl(host, localHost)}${path}`), {
     method: head.method,
     headers: head.headers,
   });

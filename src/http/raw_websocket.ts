@@ -85,7 +85,9 @@ interface Pending {
   /** A data chunk of CHUNK bytes, kept for reuse once written. */
   reusable?: boolean;
 }
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the message (Deno's WebSocket keeps it too), not stripped.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const EMPTY = new Uint8Array(0);
 const encoder = new TextEncoder();
 
 /**
@@ -144,6 +146,19 @@ export class RawWebSocket {
     Deno.unrefTimer(this.#timer);
     this.onopen?.();
     this.#readLoop().catch(() => {}).finally(() => this.#finish());
+  }
+
+  /**
+   * The upgrade failed before {@link start} (its 101 could not be written): drops the connection and calls
+   * `onclose` (1006) without `onopen`, so a session set up on this socket hears that it ended. No-op once
+   * started (the read loop reports the close then).
+   */
+  abandon(): void {
+    if (this.#timer !== undefined) return;
+    this.#abort();
+    const onclose = this.onclose;
+    this.onclose = undefined;
+    onclose?.(1006);
   }
 
   /** Queues one message (string: text frame; bytes: binary frame). Dropped once closing. */
@@ -230,14 +245,18 @@ export class RawWebSocket {
 
   async #readLoop(): Promise<void> {
     const maxMessage = this.#options.maxMessageBytes;
-    let fragments: Uint8Array[] = [];
-    let fragmentBytes = 0;
+    // The message being assembled: its fragments are written side by side into one buffer that grows by
+    // doubling up to the bound, so a message costs its bytes however it is split (a fragment is not an
+    // object of its own: a flood of empty or one-byte fragments holds nothing).
+    let message = EMPTY;
+    let messageBytes = 0;
     let messageOpcode = 0;
     let frame: FrameHeader | undefined;
+    /** Where the current frame's payload goes: a slice of `message`, or a control frame's own buffer. */
     let payload: Uint8Array | undefined;
     let filled = 0;
     let buffer = this.#pending;
-    this.#pending = new Uint8Array(0);
+    this.#pending = EMPTY;
     // The read buffer adapts: it doubles when a read fills it (up to READ_CHUNK) and shrinks to fit when a
     // read uses under a quarter of it, so a session idle after a burst holds little, not READ_CHUNK.
     let chunk = new Uint8Array(MIN_BUFFER);
@@ -259,17 +278,30 @@ export class RawWebSocket {
           const parsed = parseClientFrameHeader(buffer, maxMessage);
           if (parsed === null) break;
           if (isFrameError(parsed)) return this.#fail(parsed.error, parsed.reason);
-          const data = parsed.opcode < 0x8;
-          if (data) {
+          if (parsed.opcode < 0x8) {
             if ((parsed.opcode === Opcode.continuation) !== (messageOpcode !== 0)) {
               return this.#fail(CloseCode.protocolError, "unexpected continuation");
             }
-            if (fragmentBytes + parsed.length > maxMessage) {
+            const needed = messageBytes + parsed.length;
+            if (needed > maxMessage) {
               return this.#fail(CloseCode.tooBig, `message larger than ${maxMessage} bytes`);
             }
+            if (parsed.opcode !== Opcode.continuation) messageOpcode = parsed.opcode;
+            if (needed > message.length) {
+              // A whole message in one frame gets exactly its size; a fragmented one doubles.
+              const grown = new Uint8Array(
+                messageBytes === 0 && parsed.fin
+                  ? needed
+                  : Math.min(maxMessage, Math.max(needed, 2 * message.length)),
+              );
+              grown.set(message.subarray(0, messageBytes));
+              message = grown;
+            }
+            payload = message.subarray(messageBytes, needed);
+          } else {
+            payload = new Uint8Array(parsed.length); // at most 125 bytes
           }
           frame = parsed;
-          payload = new Uint8Array(parsed.length);
           filled = 0;
           buffer = buffer.subarray(parsed.headerBytes);
         }
@@ -286,14 +318,15 @@ export class RawWebSocket {
           if (!this.#control(opcode, body)) return;
           continue;
         }
-        if (opcode !== Opcode.continuation) messageOpcode = opcode;
-        fragments.push(body);
-        fragmentBytes += body.length;
+        messageBytes += body.length;
         if (!fin) continue;
-        const whole = fragments.length === 1 ? fragments[0] : concat(fragments, fragmentBytes);
+        // The handler owns what it gets: the buffer itself when it is exactly full, else a copy.
+        const whole = messageBytes === message.length && message !== EMPTY
+          ? message
+          : message.slice(0, messageBytes);
         const kind = messageOpcode;
-        fragments = [];
-        fragmentBytes = 0;
+        message = EMPTY;
+        messageBytes = 0;
         messageOpcode = 0;
         if (this.#closeSent) continue; // closing: messages are no longer delivered
         if (kind === Opcode.text) {
@@ -341,12 +374,22 @@ export class RawWebSocket {
       return true;
     }
     if (opcode === Opcode.pong) return true;
-    // Close: answer (unless we started it) and end once the answer is written.
+    // Close: answer (unless we started it) and end once the answer is written. An invalid code is a
+    // protocol error (1002), a reason that is not UTF-8 invalid data (1007, RFC 6455 §8.1); either is
+    // answered with that code, not echoed.
     const code = closeCodeOf(body);
-    this.#peerCode = code ?? CloseCode.protocolError;
+    const answer = code === null
+      ? CloseCode.protocolError
+      : !isUtf8(body.subarray(2))
+      ? CloseCode.invalidData
+      : code === 1005
+      ? CloseCode.normal
+      : code;
+    this.#peerCode = code === null || answer === CloseCode.invalidData ? answer : code;
     if (!this.#closeSent) {
-      this.#enqueue(Opcode.close, closePayload(code === null || code === 1005 ? 1000 : code));
+      this.#enqueue(Opcode.close, closePayload(answer));
       this.#closeSent = true;
+      this.#sentCode = answer;
     }
     this.#closeAt = performance.now();
     return false;
@@ -441,9 +484,11 @@ export class RawWebSocket {
   }
 }
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) (out.set(p, at), at += p.length);
-  return out;
+function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    decoder.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
 }

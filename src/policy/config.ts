@@ -75,7 +75,7 @@ export interface ServerConfig {
   readonly header_timeout_secs: number;
   /** Connections accepted and not yet upgraded, on the whole server; more are answered 503. Default 1024. */
   readonly max_handshakes: number;
-  /** Connections not yet upgraded from one peer IP (trusted proxies exempt); more get 429. Default 8. */
+  /** Connections not yet upgraded from one peer IP (an IPv6 peer: its /64; trusted proxies exempt); more get 429. Default 8. */
   readonly max_handshakes_per_ip: number;
   /** A WebSocket write that makes no progress this long (the client stopped reading) drops it. Default 60. */
   readonly send_timeout_secs: number;

@@ -60,6 +60,19 @@ Deno.test({
       const b = await openSession(port, "127.0.0.3", `/tcp/127.0.0.1:${(echo.addr as Deno.NetAddr).port}`);
       held.push(b);
       assert.equal(b.status, 101, "another address gets its own session");
+      // A Forwarded header the browser wrote itself must not name it (Forwarded wins over the
+      // X-Forwarded-For nginx writes, so the published config removes it): still one address, one session.
+      const spoofed = await Promise.all(
+        ["198.51.100.7", "198.51.100.8"].map((ip) =>
+          openSession(port, "127.0.0.4", "/", { Forwarded: `for=${ip}` })
+        ),
+      );
+      held.push(...spoofed);
+      assert.deepEqual(
+        statuses(spoofed).sort(),
+        [101, 429],
+        "a client's own Forwarded header is not believed",
+      );
       b.send(new TextEncoder().encode("through nginx"));
       await b.waitFor(13); // echoed back: a binary frame header and the 13 bytes
       assert.ok(b.received >= 13);

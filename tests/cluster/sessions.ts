@@ -27,7 +27,12 @@ export interface RawSession {
 }
 
 /** Sends an upgrade for `path` from `localAddress` to 127.0.0.1:`port`; resolves once the status is read. */
-export function openSession(port: number, localAddress: string, path = "/"): Promise<RawSession> {
+export function openSession(
+  port: number,
+  localAddress: string,
+  path = "/",
+  headers: Record<string, string> = {},
+): Promise<RawSession> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: "127.0.0.1", port, localAddress });
     let open = true;
@@ -48,7 +53,8 @@ export function openSession(port: number, localAddress: string, path = "/"): Pro
       const key = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("base64");
       socket.write(
         `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`,
+          `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n` +
+          Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("") + "\r\n",
       );
     });
     socket.on("data", (chunk: Buffer) => {

@@ -73,12 +73,13 @@ export async function freeUdpPort(): Promise<number> {
 
 /**
  * `cli.ts` with WebTransport on a free UDP port, under `policyToml` (plus `extraArgs`), as a subprocess with
- * `--unstable-net`.
+ * `--unstable-net`; ready once stdout matches `waitFor` (default: the WebTransport banner line).
  */
 export async function spawnWebTransportServer(
   cert: TestCertificate | "generated",
   policyToml: string,
   extraArgs: string[] = [],
+  waitFor: RegExp = /webtransport: udp port \d+/,
 ): Promise<CliProcess & { wtPort: number; hash: string }> {
   const policy = await Deno.makeTempFile({ prefix: "wasmnet-wt-policy-", suffix: ".toml" });
   await Deno.writeTextFile(policy, policyToml);
@@ -92,7 +93,7 @@ export async function spawnWebTransportServer(
     ],
     {
       denoFlags: ["--unstable-net", "--allow-net", "--allow-read", "--allow-env"],
-      waitFor: /webtransport: udp port \d+/,
+      waitFor,
     },
   );
   const hash = /certificate sha-256 (\S+)/.exec(server.banner)![1];

@@ -189,8 +189,6 @@ Deno.test({
       "generated",
       `[network]\ndeny = []\nallow = ["*"]\n[server]\nallowed_origins = ["http://127.0.0.1:${pagePort}"]\n`,
     );
-    const admin = reserveTcpPort();
-    admin.release();
     const server = await spawnWebTransportServer(
       cert,
       `[network]
@@ -201,8 +199,10 @@ bind_ports = "*"
 required = true
 secret_file = "${cert.dir}/secret"
 `,
-      ["--admin", `127.0.0.1:${admin.port}`],
+      ["--admin", "127.0.0.1:0"], // a free port, printed after the WebTransport line
+      /admin listening on http:\/\/127\.0\.0\.1:\d+/,
     );
+    const adminPort = Number(/admin listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(server.banner)![1]);
     const echo = startTcpEchoServer();
     const eof = startEofCountingPeer();
     const udp = await startUdpPeer();
@@ -277,7 +277,7 @@ secret_file = "${cert.dir}/secret"
       assertEquals(result.autoWithinBound, true, "auto fell back within its bound");
       assertEquals(result.autoEcho, "fallback echo", "echo over the fallback");
       // The same metrics as the WebSocket: sessions counted under their front end, refusals by kind.
-      const metrics = await fetch(`http://127.0.0.1:${admin.port}/metrics`).then((r) => r.text());
+      const metrics = await fetch(`http://127.0.0.1:${adminPort}/metrics`).then((r) => r.text());
       const opened = /wasmnet_sessions_total\{[^}]*frontend="webtransport"[^}]*\} (\d+)/.exec(metrics);
       assert(
         opened && Number(opened[1]) >= 1,
