@@ -473,7 +473,7 @@ export class Server {
 
 /** What an HTTP status the accept loop answered with says about the refusal (a head too large: 431). */
 function refusalForStatus(status: number): RefusalKind {
-  return status === 431 ? "size" : status === 429 || status === 503 ? "caps" : "malformed";
+  return status === 431 || status === 414 ? "size" : status === 429 || status === 503 ? "caps" : "malformed";
 }
 
 /** Builds a {@link Server}, in the shape of the original's Rust builder. */

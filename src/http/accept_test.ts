@@ -126,3 +126,24 @@ Deno.test("accept: a method a Request cannot carry (CONNECT, TRACE) gets a 400, 
     await server.stop();
   }
 });
+
+Deno.test("accept: the 101 is Deno's (RFC 6455 sample accept, the chosen protocol), no extension accepted", async () => {
+  const server = serve((request) =>
+    upgradeToPort(request, () => ({ message() {}, close() {} }), { protocol: "binary" })
+  );
+  try {
+    const answer = await exchange(server.port, [
+      ...UPGRADE,
+      "Sec-WebSocket-Protocol: binary",
+      "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
+    ]);
+    // What Deno.serve + Deno.upgradeWebSocket answer to the same request, less its Date header.
+    assert.equal(
+      answer,
+      "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
+        "sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nsec-websocket-protocol: binary\r\n\r\n",
+    );
+  } finally {
+    await server.stop();
+  }
+});

@@ -9,6 +9,8 @@
 
 /** Largest request head accepted (request line and headers); a larger one gets 431. */
 export const MAX_HEAD_BYTES = 16 * 1024;
+/** Longest request target accepted; a longer one gets 414 (RFC 9112 §3). */
+export const MAX_TARGET = 8192;
 /** Most header lines accepted. */
 export const MAX_HEADER_COUNT = 100;
 
@@ -21,7 +23,7 @@ export interface RequestHead {
 
 /** Why a head was refused: the HTTP status to answer with. */
 export interface HeadError {
-  status: 400 | 431 | 505;
+  status: 400 | 414 | 431 | 505;
   reason: string;
 }
 
@@ -32,8 +34,9 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 export function parseRequestHead(text: string): RequestHead | HeadError {
   const lines = text.split("\r\n");
   // The target is visible ASCII (RFC 3986 characters; Deno.serve refuses controls and bytes over 0x7e too).
-  const requestLine = /^([A-Z]{1,16}) ([\x21-\x7e]{1,8192}) HTTP\/(\d)\.(\d)$/.exec(lines[0]);
+  const requestLine = /^([A-Z]{1,16}) ([\x21-\x7e]+) HTTP\/(\d)\.(\d)$/.exec(lines[0]);
   if (!requestLine) return { status: 400, reason: "bad request line" };
+  if (requestLine[2].length > MAX_TARGET) return { status: 414, reason: "request target too long" };
   if (requestLine[3] !== "1") return { status: 505, reason: "HTTP/1.x only" };
   if (lines.length - 1 > MAX_HEADER_COUNT) return { status: 431, reason: "too many headers" };
   const headers = new Headers();
@@ -114,7 +117,11 @@ export function toRequest(head: RequestHead, localHost: string): Request {
   const host = head.headers.get("host") ?? localHost;
   // The target as sent (as Deno.serve has it): resolving it against the host instead would read
   // `//evil/tcp/x` as host `evil`, path `/tcp/x`, routing past a proxy that matched on the path it saw.
-  const path = head.target.startsWith("/") ? head.target : "/";
+  // An absolute-form target (RFC 9112 §3.2.2, from forward proxies) is routed by its path; the host stays
+  // the Host header's (only the path and query are read). Anything else that is not origin-form: "/".
+  const absolute = /^(?:https?|wss?):\/\/[^/?#]*(.*)$/i.exec(head.target);
+  const rest = absolute ? absolute[1] : head.target;
+  const path = rest.startsWith("/") ? rest : absolute && rest.startsWith("?") ? `/${rest}` : "/";
   return new Request(new URL(`http://${hostForUrl(host, localHost)}${path}`), {
     method: head.method,
     headers: head.headers,
@@ -138,6 +145,7 @@ const STATUS_TEXT: Record<number, string> = {
   403: "Forbidden",
   404: "Not Found",
   408: "Request Timeout",
+  414: "URI Too Long",
   426: "Upgrade Required",
   429: "Too Many Requests",
   431: "Request Header Fields Too Large",

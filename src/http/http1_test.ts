@@ -124,3 +124,24 @@ Deno.test("request heads: the target is visible ASCII (a raw control or non-ASCI
   const ok = parseRequestHead("GET /tcp/%00?x=%e9&y=~!$&'()*+,;=:@ HTTP/1.1\r\nHost: a");
   assert.ok(!isHeadError(ok));
 });
+
+Deno.test("request heads: a target over 8 KiB is 414 URI Too Long (RFC 9112 §3), not a plain 400", () => {
+  const head = parseRequestHead(`GET /${"a".repeat(8192)} HTTP/1.1\r\nHost: a`);
+  assert.ok(isHeadError(head) && head.status === 414);
+  assert.ok(!isHeadError(parseRequestHead(`GET /${"a".repeat(8191)} HTTP/1.1\r\nHost: a`)));
+});
+
+Deno.test("toRequest: an absolute-form target is routed by its path, as Deno.serve routes it (RFC 9112 §3.2.2)", () => {
+  const cases: [string, string][] = [
+    ["http://other:5/wisp/?q=1", "/wisp/?q=1"],
+    ["HTTP://other/tcp/a:1", "/tcp/a:1"],
+    ["ws://other?x", "/?x"],
+    ["http://other", "/"],
+  ];
+  for (const [target, path] of cases) {
+    const head = parseRequestHead(`GET ${target} HTTP/1.1\r\nHost: h:1`);
+    assert.ok(!isHeadError(head));
+    const url = new URL(toRequest(head, "127.0.0.1:1").url);
+    assert.equal(url.pathname + url.search, path, target);
+  }
+});

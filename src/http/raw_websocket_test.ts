@@ -150,3 +150,11 @@ Deno.test("RawWebSocket: a text message keeps a leading BOM (U+FEFF is content, 
   client.close();
   await closed;
 });
+
+Deno.test("RawWebSocket: a client silent in the middle of a frame is dropped after twice the keepalive (no slowloris mid-frame)", async () => {
+  const { client, closed } = await pair({ keepaliveMs: 300 });
+  const whole = frame(0x82, new Uint8Array(1000));
+  await writeAll(client, whole.subarray(0, 20)); // the header and a few payload bytes, then nothing
+  assert.equal(await closed, 1006, "dropped without a close handshake");
+  client.close();
+});
