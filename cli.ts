@@ -291,7 +291,7 @@ export async function main(
         if (place === undefined) { for (const line of banner) console.log(line); }
         else toSupervisor({ type: "listening", url, port: addr.port, banner });
         // One line on stderr when `ulimit -n` is below what the caps can use (src/http/bounds.ts).
-        const warning = fdLimitWarning(policy);
+        const warning = fdLimitWarning(policy, flags.policy);
         if (warning) console.error(`wasmnet-server: ${warning}`);
       },
       onAdminListen: (addr) => {

@@ -330,7 +330,7 @@ function closeQuietly(conn: Deno.Conn): void {
 export interface OpenFileRoom {
   /** The soft limit, when /proc could be read (it needs --allow-all). */
   limit?: number;
-  /** How many more descriptors could be opened right now (probed with listeners), up to the probe's cap. */
+  /** How many more descriptors could be opened right now (probed by opening a file), up to the probe's cap. */
   room: number;
   /** True when the probe stopped at its cap, not at the limit. */
   capped: boolean;
@@ -338,10 +338,12 @@ export interface OpenFileRoom {
 
 /**
  * How many file descriptors this process can still open: the soft `RLIMIT_NOFILE` from /proc/self/limits
- * when readable, else found by opening loopback listeners until one fails with EMFILE (at most `cap`,
- * closed at once; Deno has no getrlimit and reads /proc only with --allow-all). Null without --allow-net.
+ * when readable, else found by opening `probePath` (a file the process may read: the policy file, or
+ * /dev/null) until that fails with EMFILE, at most `cap` times, all closed at once. Deno has no getrlimit
+ * and reads /proc only with --allow-all; files, unlike listeners, take no ports another process might be
+ * about to bind. Null when neither works.
  */
-export function probeOpenFiles(cap = 4096): OpenFileRoom | null {
+export function probeOpenFiles(probePath = "/dev/null", cap = 4096): OpenFileRoom | null {
   try {
     const text = Deno.readTextFileSync("/proc/self/limits");
     const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
@@ -352,13 +354,13 @@ export function probeOpenFiles(cap = 4096): OpenFileRoom | null {
   } catch {
     // no permission, or not Linux: probe instead
   }
-  const held: Deno.Listener[] = [];
+  const held: Deno.FsFile[] = [];
   try {
-    while (held.length < cap) held.push(Deno.listen({ hostname: "127.0.0.1", port: 0 }));
+    while (held.length < cap) held.push(Deno.openSync(probePath, { read: true }));
     return { room: cap, capped: true };
   } catch (err) {
     return isFdExhaustion(err) ? { room: held.length, capped: false } : null;
   } finally {
-    for (const l of held) l.close();
+    for (const f of held) f.close();
   }
 }

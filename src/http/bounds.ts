@@ -41,10 +41,11 @@ export function fdsNeeded(policy: Policy): number {
 
 /**
  * The start-up warning when the open-file limit (`ulimit -n`) is below {@link fdsNeeded}, or undefined when
- * it is enough (or cannot be found). The CLI prints it; probing costs a moment, so `serve` does not.
+ * it is enough (or cannot be found). `probePath`: a file the process may read (see {@link probeOpenFiles}).
+ * The CLI prints it; probing costs a moment, so `serve` does not.
  */
-export function fdLimitWarning(policy: Policy): string | undefined {
-  const found = probeOpenFiles();
+export function fdLimitWarning(policy: Policy, probePath?: string): string | undefined {
+  const found = probeOpenFiles(probePath);
   const needed = fdsNeeded(policy);
   if (found === null || found.capped || found.room >= needed) return undefined;
   const what = found.limit !== undefined

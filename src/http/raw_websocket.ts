@@ -64,11 +64,17 @@ const READ_CHUNK = 256 * 1024;
 const TURN_MS = 2;
 /** Most bytes read and dropped after a refused frame, waiting for the peer's close. */
 const DISCARD_BYTES = 1024 * 1024;
+/** Written send chunks kept per socket for reuse, while it is sending (dropped when its queue is idle). */
+const SPARE_CHUNKS = 2;
+/** Largest chunk a burst of replies grows to. */
+const REPLY_CHUNK = 64 * 1024;
+/** Frames from this size on (a socket's data, not a reply) are written into a full CHUNK. */
+const DATA_FRAME = 16 * 1024;
+/** Smallest read buffer and send chunk (an idle session holds this much, not the largest). */
+const MIN_BUFFER = 4 * 1024;
 /** Frames up to this size are copied into a shared chunk; larger ones are queued as they are. */
 const SMALL_FRAME = 128 * 1024;
-/** Smallest shared chunk (what a lone small frame gets). */
-const MIN_CHUNK = 4 * 1024;
-/** Largest shared chunk of small frames (also the most small-frame bytes handed to one `write`). */
+/** Size of a shared chunk of small frames (also the most small-frame bytes handed to one `write`). */
 const CHUNK = 256 * 1024;
 
 /** One buffer waiting to be written: a large frame, or a chunk of small ones (`len` bytes used). */
@@ -76,6 +82,8 @@ interface Pending {
   buf: Uint8Array;
   len: number;
   charged: number;
+  /** A data chunk of CHUNK bytes, kept for reuse once written. */
+  reusable?: boolean;
 }
 // ignoreBOM: a leading U+FEFF is part of the message (Deno's WebSocket keeps it too), not stripped.
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -100,6 +108,10 @@ export class RawWebSocket {
   #queue: Pending[] = [];
   /** The last entry of the queue still takes small frames (not yet handed to the writer). */
   #tailOpen = false;
+  /** Size of the next send chunk (adapts between MIN_BUFFER and CHUNK). */
+  #chunkSize = MIN_BUFFER;
+  /** Written chunks of CHUNK bytes kept for reuse (at most SPARE_CHUNKS). */
+  #spare: Uint8Array[] = [];
   #queued = 0;
   #writing = false;
   #writeStarted = 0;
@@ -165,6 +177,15 @@ export class RawWebSocket {
     this.#closeAt = performance.now();
   }
 
+  /**
+   * A send chunk of at least `size` bytes: a written one reused when there is one (a steady download
+   * writes into the same few buffers instead of fresh pages), else a new one.
+   */
+  #takeChunk(size: number): Uint8Array {
+    if (size === CHUNK && this.#spare.length > 0) return this.#spare.pop()!;
+    return new Uint8Array(size);
+  }
+
   /** Queues one frame (a copy of `payload`: callers may reuse their buffers). */
   #enqueue(opcode: number, payload: Uint8Array): void {
     const size = serverFrameSize(payload.length);
@@ -172,11 +193,14 @@ export class RawWebSocket {
     if (size <= SMALL_FRAME) {
       let tail = this.#tailOpen ? this.#queue[this.#queue.length - 1] : undefined;
       if (tail === undefined || tail.buf.length - tail.len < size) {
-        // Sized to what is waiting, up to CHUNK: a lone reply to an idle writer takes 4 KiB, not 256 (a
-        // 256 KiB allocation costs ~20 µs, paid per reply in a request/response exchange); a burst
-        // grows its chunks as the queue grows.
-        const room = Math.min(CHUNK, Math.max(size, MIN_CHUNK, this.#queued));
-        tail = { buf: new Uint8Array(room), len: 0, charged: 0 };
+        // Chunks grow while a burst keeps filling them, from MIN_BUFFER to CHUNK (an idle session that
+        // sends one reply allocates a small one).
+        if (tail !== undefined) this.#chunkSize = Math.min(REPLY_CHUNK, this.#chunkSize * 2);
+        // Data-sized frames go straight to a full chunk (reused while a transfer runs); replies get a
+        // chunk that grows with their burst, up to REPLY_CHUNK, and is never kept.
+        const data = size >= DATA_FRAME;
+        const want = data ? CHUNK : Math.max(this.#chunkSize, size);
+        tail = { buf: this.#takeChunk(want), len: 0, charged: 0, reusable: data };
         this.#queue.push(tail);
         this.#tailOpen = true;
       }
@@ -196,6 +220,7 @@ export class RawWebSocket {
       while (this.#queue.length > 0 && !this.#done) {
         const entry = this.#queue.shift()!;
         if (this.#queue.length === 0) this.#tailOpen = false; // the writer has it: new frames go elsewhere
+        if (entry.len < entry.buf.length / 2) this.#chunkSize = Math.max(MIN_BUFFER, this.#chunkSize / 2);
         this.#writeStarted = performance.now();
         let rest = entry.buf.subarray(0, entry.len);
         while (rest.length > 0) {
@@ -203,6 +228,7 @@ export class RawWebSocket {
           this.#writeStarted = performance.now();
         }
         this.#queued -= entry.charged;
+        if (entry.reusable && this.#spare.length < SPARE_CHUNKS) this.#spare.push(entry.buf);
         if (this.#drained && this.#queued <= this.#options.readPauseBytes / 2) {
           const resume = this.#drained;
           this.#drained = undefined;
@@ -231,7 +257,10 @@ export class RawWebSocket {
     let filled = 0;
     let buffer = this.#pending;
     this.#pending = EMPTY;
-    const chunk = new Uint8Array(READ_CHUNK);
+    // The read buffer adapts: it doubles when a read fills it (up to READ_CHUNK) and shrinks to fit when a
+    // read uses under a quarter of it, so a session idle after a burst holds little, not READ_CHUNK.
+    let chunk = new Uint8Array(MIN_BUFFER);
+    let pendingSize = 0;
     let turnStart = performance.now();
     let delivered = 0;
     for (;;) {
@@ -313,6 +342,10 @@ export class RawWebSocket {
         }
       }
       if (this.#done) return;
+      if (pendingSize > 0) {
+        chunk = new Uint8Array(pendingSize); // `buffer` is fully parsed: nothing views the old one now
+        pendingSize = 0;
+      }
       // Unparsed bytes left are a partial header (at most 13): copied out before `chunk` is reused.
       const carry = buffer.length > 0 ? buffer.slice() : undefined;
       const n = await this.#conn.read(chunk);
@@ -324,6 +357,13 @@ export class RawWebSocket {
         buffer.set(carry);
         buffer.set(chunk.subarray(0, n), carry.length);
       }
+      // Resized only after `buffer` (which may view `chunk`) has been taken apart: a fresh one is allocated.
+      const resize = n === chunk.length && chunk.length < READ_CHUNK
+        ? chunk.length * 2
+        : n < chunk.length / 4 && chunk.length > MIN_BUFFER
+        ? Math.max(MIN_BUFFER, 2 ** Math.ceil(Math.log2(2 * n + 1))) // back to what the last read needed
+        : 0;
+      if (resize > 0) pendingSize = resize;
     }
   }
 
@@ -390,6 +430,7 @@ export class RawWebSocket {
 
   #watch(): void {
     const now = performance.now();
+    if (!this.#writing && this.#queue.length === 0) this.#spare = []; // idle: hold no spare chunks
     const { sendTimeoutMs, floodCloseMs } = this.#options;
     if (this.#writeStarted > 0 && now - this.#writeStarted > sendTimeoutMs) return this.#abort();
     if (this.#pausedSince > 0 && now - this.#pausedSince > floodCloseMs && !this.#closeSent) {
@@ -438,6 +479,7 @@ export class RawWebSocket {
     this.#abort();
     clearInterval(this.#timer);
     this.#queue = [];
+    this.#spare = [];
     this.#queued = 0;
     const onclose = this.onclose;
     this.onclose = undefined;
