@@ -32,6 +32,31 @@ export function prng(seed: number): () => number {
   };
 }
 
+/** A random integer in [0, n) from `r`. */
+export function randomInt(r: () => number, n: number): number {
+  return Math.floor(r() * n);
+}
+
+/** A random element of `xs`. */
+export function pickOne<T>(r: () => number, xs: readonly T[]): T {
+  return xs[randomInt(r, xs.length)];
+}
+
+/** `WASMNET_FUZZ_ITERATIONS` and `WASMNET_FUZZ_SEED`, or 4000 and `seed` when unset (or without --allow-env). */
+export function fuzzSettings(seed: number): { iterations: number; seed: number } {
+  const env = (name: string) => {
+    try {
+      return Deno.env.get(name);
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    iterations: Number(env("WASMNET_FUZZ_ITERATIONS") ?? 4000),
+    seed: Number(env("WASMNET_FUZZ_SEED") ?? seed),
+  };
+}
+
 /** What a run did. */
 export interface FuzzReport {
   seed: number;

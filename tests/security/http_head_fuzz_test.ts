@@ -12,21 +12,14 @@
 import assert from "node:assert/strict";
 import { upgradeToPort } from "../../src/core/websocket.ts";
 import { AcceptLoop } from "../../src/http/accept.ts";
-import { prng } from "./fuzz.ts";
+import { fuzzSettings, pickOne, prng, randomInt } from "./fuzz.ts";
 
-const env = (name: string) => {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-};
-const CASES = Math.max(50, Math.round(Number(env("WASMNET_FUZZ_ITERATIONS") ?? 4000) / 20));
-const SEED = Number(env("WASMNET_FUZZ_SEED") ?? 13);
+const { iterations, seed: SEED } = fuzzSettings(13);
+const CASES = Math.max(50, Math.round(iterations / 20));
 
 type Rand = () => number;
-const int = (r: Rand, n: number) => Math.floor(r() * n);
-const pick = <T>(r: Rand, xs: readonly T[]): T => xs[int(r, xs.length)];
+const int = randomInt;
+const pick = pickOne;
 const recase = (r: Rand, s: string) =>
   [...s].map((c) => (r() < 0.5 ? c.toLowerCase() : c.toUpperCase())).join("");
 const ows = (r: Rand) => pick(r, ["", " ", "  ", "\t", " \t "]);

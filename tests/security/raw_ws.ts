@@ -79,3 +79,27 @@ export async function write(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let rest = bytes;
   while (rest.length > 0) rest = rest.subarray(await conn.write(rest));
 }
+
+/** One frame from the server (opcode and payload). */
+export interface ServerFrame {
+  opcode: number;
+  payload: Uint8Array;
+}
+
+/** The whole server frames at the start of `bytes` (unmasked, lengths up to 16 bits here), and the rest. */
+export function serverFrames(bytes: Uint8Array): { frames: ServerFrame[]; rest: Uint8Array } {
+  const frames: ServerFrame[] = [];
+  let at = 0;
+  while (bytes.length - at >= 2) {
+    let len = bytes[at + 1] & 0x7f, head = 2;
+    if (len === 126) {
+      if (bytes.length - at < 4) break;
+      len = (bytes[at + 2] << 8) | bytes[at + 3];
+      head = 4;
+    }
+    if (bytes.length - at < head + len) break;
+    frames.push({ opcode: bytes[at] & 0x0f, payload: bytes.slice(at + head, at + head + len) });
+    at += head + len;
+  }
+  return { frames, rest: bytes.slice(at) };
+}

@@ -12,22 +12,16 @@
 
 import assert from "node:assert/strict";
 import { RawWebSocket } from "../../src/http/raw_websocket.ts";
-import { prng } from "./fuzz.ts";
+import { fuzzSettings, pickOne, prng, randomInt } from "./fuzz.ts";
+import { serverFrames } from "./raw_ws.ts";
 
-const env = (name: string) => {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-};
-const CASES = Math.max(50, Math.round(Number(env("WASMNET_FUZZ_ITERATIONS") ?? 4000) / 20));
-const SEED = Number(env("WASMNET_FUZZ_SEED") ?? 11);
+const { iterations, seed: SEED } = fuzzSettings(11);
+const CASES = Math.max(50, Math.round(iterations / 20));
 const MAX_MESSAGE = 4096;
 
 type Rand = () => number;
-const int = (r: Rand, n: number) => Math.floor(r() * n);
-const pick = <T>(r: Rand, xs: readonly T[]): T => xs[int(r, xs.length)];
+const int = randomInt;
+const pick = pickOne;
 const bytes = (r: Rand, n: number) => Uint8Array.from({ length: n }, () => int(r, 256));
 const utf8 = (r: Rand, n: number) =>
   new TextEncoder().encode(
@@ -203,33 +197,22 @@ function faultFrames(r: Rand, fault: Fault, pings: Uint8Array[]): Frame[] {
 
 /** What the server sent back: the pongs' payloads and the first close frame's code (0: none). */
 async function serverOutput(conn: Deno.Conn): Promise<{ pongs: Uint8Array[]; closeCode: number }> {
-  let got = new Uint8Array(0);
+  let got: Uint8Array = new Uint8Array(0);
   const buf = new Uint8Array(65536);
   const pongs: Uint8Array[] = [];
   let closeCode = 0;
   for (;;) {
-    let at = 0;
-    while (got.length - at >= 2) {
-      let len = got[at + 1] & 0x7f, head = 2;
-      if (len === 126) {
-        if (got.length - at < 4) break;
-        len = (got[at + 2] << 8) | got[at + 3];
-        head = 4;
-      }
-      if (got.length - at < head + len) break;
-      const op = got[at] & 0x0f;
-      const payload = got.slice(at + head, at + head + len);
-      if (op === 0xa) pongs.push(payload);
-      if (op === 0x8 && closeCode === 0) {
+    const { frames, rest } = serverFrames(got);
+    for (const { opcode, payload } of frames) {
+      if (opcode === 0xa) pongs.push(payload);
+      if (opcode === 0x8 && closeCode === 0) {
         closeCode = (payload[0] << 8) | payload[1];
         await conn.closeWrite().catch(() => {}); // our half of the handshake done: the server may close
       }
-      at += head + len;
     }
-    got = got.slice(at);
     const n = await conn.read(buf).catch(() => null);
     if (n === null) return { pongs, closeCode };
-    got = new Uint8Array([...got, ...buf.subarray(0, n)]);
+    got = new Uint8Array([...rest, ...buf.subarray(0, n)]);
   }
 }
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Policy } from "../../src/policy/mod.ts";
 import { spawnCli, startServer } from "../helpers.ts";
 import { rss } from "./proc.ts";
-import { handshakeStatus, rawHandshake, write } from "./raw_ws.ts";
+import { handshakeStatus, rawHandshake, serverFrames, write } from "./raw_ws.ts";
 
 const MiB = 1024 * 1024;
 
@@ -20,25 +20,12 @@ async function readFrame(
   let got: Uint8Array = rest;
   const buf = new Uint8Array(65536);
   for (;;) {
-    // Walk the whole frames received so far (server frames: unmasked, lengths up to 16 bits here).
-    let at = 0;
-    while (got.length - at >= 2) {
-      let len = got[at + 1] & 0x7f, head = 2;
-      if (len === 126) {
-        if (got.length - at < 4) break;
-        len = (got[at + 2] << 8) | got[at + 3];
-        head = 4;
-      }
-      if (got.length - at < head + len) break;
-      if ((got[at] & 0x0f) === opcode) return got.slice(at + head, at + head + len);
-      at += head + len;
-    }
+    const parsed = serverFrames(got);
+    const found = parsed.frames.find((f) => f.opcode === opcode);
+    if (found) return found.payload;
     const n = await conn.read(buf).catch(() => null);
     if (n === null) return null;
-    const next = new Uint8Array(got.length - at + n);
-    next.set(got.subarray(at));
-    next.set(buf.subarray(0, n), got.length - at);
-    got = next;
+    got = new Uint8Array([...parsed.rest, ...buf.subarray(0, n)]);
   }
 }
 
