@@ -36,6 +36,9 @@ const SCRAPED = "wasmnet v2 metrics on, scraped every 1 s";
 /** The three contenders, on `policyPath`. */
 export function metricsContenders(policyPath: string): Contender[] {
   const v2 = (port: number) => wasmnet(`ws://127.0.0.1:${port}/`, "binary", true);
+  // Round trips with a TCP_NODELAY client, as every other contender's: Deno's WebSocket client leaves Nagle on,
+  // so each 1 KiB echo would wait ~40 ms for a delayed ACK (the rows showed 44 ms, and took minutes).
+  const v2Latency = (port: number) => wasmnet(`ws://127.0.0.1:${port}/`, "binary", true, { nodelay: true });
   const withAdmin = (name: string, scrapeMs: number): Contender => ({
     name,
     noIdle: true,
@@ -51,7 +54,7 @@ export function metricsContenders(policyPath: string): Contender[] {
         if (timer !== undefined && scrapes === 0) console.error(`${name}: /metrics was never scraped`);
         await proc.stop();
       };
-      return { port, transport: v2(port), proc: { ...proc, stop } };
+      return { port, transport: v2(port), latency: v2Latency(port), proc: { ...proc, stop } };
     },
   });
   return [
@@ -60,7 +63,7 @@ export function metricsContenders(policyPath: string): Contender[] {
       noIdle: true,
       async start() {
         const { proc, port } = await startWasmnet(policyPath, ["--log-level", "warn"]);
-        return { proc, port, transport: v2(port) };
+        return { proc, port, transport: v2(port), latency: v2Latency(port) };
       },
     },
     withAdmin(ON, 0),
