@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { Decision } from "../policy/decision.ts";
+
 /** One decision, as logged. */
 export interface DecisionRecord {
   /** Which session (a short random id). */
@@ -25,6 +27,15 @@ export interface DecisionRecord {
   reason?: string;
   /** Which replica decided (`[cluster] name`; host name and worker index by default), when it has one. */
   replica?: string;
+}
+
+/** A policy decision's part of a record: the outcome, the rule, and the reason when it refused. */
+export function outcomeOf(decision: Decision): Pick<DecisionRecord, "decision" | "rule" | "reason"> {
+  return {
+    decision: decision.allowed ? "allow" : "deny",
+    rule: decision.rule,
+    reason: decision.allowed ? undefined : decision.reason,
+  };
 }
 
 /** Receives decisions; the server's default writes JSON lines to stdout. */

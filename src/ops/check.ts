@@ -12,6 +12,7 @@ import { defaultResolver } from "../core/sockets/dns.ts";
 import type { Resolver } from "../core/sockets/resolver.ts";
 import { caCertsFor } from "../core/sockets/tls.ts";
 import { loadAdminToken } from "./admin.ts";
+import { outcomeOf } from "../core/log.ts";
 
 /** What the policy would do with one target. */
 export interface Explanation {
@@ -57,9 +58,7 @@ export async function explainTarget(
   }
   const { decision } = decideResolved(policy, verdict.name, port, addresses);
   return {
-    decision: decision.allowed ? "allow" : "deny",
-    rule: decision.rule,
-    reason: decision.allowed ? undefined : decision.reason,
+    ...outcomeOf(decision),
     resolved: addresses,
   };
 }

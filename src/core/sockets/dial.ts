@@ -7,7 +7,7 @@
  */
 
 import { toWasmnetError, WasmnetError } from "../errors.ts";
-import type { DecisionLog } from "../log.ts";
+import { type DecisionLog, outcomeOf } from "../log.ts";
 import { clientReasonOf, decideResolved, decideTarget, type Policy } from "../../policy/mod.ts";
 import { DeadlineExceeded, raceDeadline, type Resolver } from "./resolver.ts";
 import { observeClose, type SocketObserver } from "../observer.ts";
@@ -70,9 +70,7 @@ export async function vetTarget(ctx: DialContext, op: string, host: string, port
     op,
     target,
     resolved: addresses,
-    decision: decision.allowed ? "allow" : "deny",
-    rule: decision.rule,
-    reason: decision.allowed ? undefined : decision.reason,
+    ...outcomeOf(decision),
   });
   // The client hears the reason without the resolved address or its range (the log above has them).
   if (!decision.allowed) throw new WasmnetError("POLICY_DENIED", clientReasonOf(decision));

@@ -19,6 +19,7 @@ import {
   type Policy,
 } from "../../policy/mod.ts";
 import type { DialContext } from "./dial.ts";
+import { outcomeOf } from "../log.ts";
 
 /** The ports a port-less question is asked with: one no rule mentions, then every port some rule is limited to. */
 export function probePorts(policy: Policy): number[] {
@@ -133,9 +134,7 @@ export async function resolveForClient(ctx: DialContext, name: string): Promise<
   ctx.log({
     ...who,
     resolved: addresses,
-    decision: decision.allowed ? "allow" : "deny",
-    rule: decision.rule,
-    reason: decision.allowed ? undefined : decision.reason,
+    ...outcomeOf(decision),
   });
   if (!decision.allowed) throw new WasmnetError("POLICY_DENIED", clientReasonOf(decision));
   return allowed;
