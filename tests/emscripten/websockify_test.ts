@@ -195,6 +195,22 @@ Deno.test("websockify mode: socket_idle_timeout_secs closes a silent connection 
   }
 });
 
+Deno.test("wsproxy (/wisp/HOST:PORT): socket_idle_timeout_secs closes a silent connection with 1011", async () => {
+  const echo = startTcpEchoServer();
+  const policy = Policy.fromConfig({ network: { allow: ["*"], deny: [], socket_idle_timeout_secs: 1 } });
+  const srv = await startServer(policy);
+  try {
+    const c = open(`${srv.url}wisp/127.0.0.1:${echo.port}`, []);
+    assert.equal(await c.opened, true);
+    const event = await c.closed;
+    assert.equal(event.code, 1011);
+    assert.match(event.reason, /no traffic/);
+  } finally {
+    await srv.close();
+    await echo.close();
+  }
+});
+
 Deno.test("both Emscripten endpoints: [auth] required is enforced before the upgrade; ?token= lets a build in", async () => {
   const SECRET_ENV = "WASMNET_EMSCRIPTEN_TEST_SECRET";
   const secret = "an-emscripten-test-secret-of-more-than-32-bytes";

@@ -170,7 +170,9 @@ class WsproxyRelay {
   start(): void {
     const target = this.#target;
     this.#core.connect("wisp_wsproxy", target.host, target.port).then(
-      (conn) => this.#stream.attach(conn),
+      // max_bandwidth_mbps and socket_idle_timeout_secs, as for any other socket.
+      (conn) =>
+        this.#stream.attach(this.#core.limit(conn, (e) => this.shutdown(WSPROXY_CLOSE.FAILED, e.message))),
       (err) => {
         const e = toWasmnetError(err, "CONNECT_FAILED");
         const denied = e.code === "POLICY_DENIED" || e.code === "PERMISSION_DENIED";
