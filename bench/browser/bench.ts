@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import { type ContenderSpec, type PageHost, startPage, type TaskValue } from "./page_host.ts";
 import { POLICY, wispJsCli } from "../peers.ts";
 import { freePort, type Proc, spawn, waitForPort } from "../procs.ts";
-import { renderBrowserReport, writeBrowserSection } from "./report.ts";
+import { renderBrowserReport, type Results, writeBrowserSection } from "./report.ts";
 import { freeUdpPort, makeWebTransportCert, webTransportFlags } from "../../tests/webtransport/helpers.ts";
 
 const args = parseArgs({
@@ -194,9 +194,6 @@ async function startLink(rttMs: number, servers: Servers, procs: Proc[]): Promis
   child.stdout.cancel().catch(() => {});
   return Object.fromEntries(Object.entries(servers.ports).map(([name, p]) => [name, ports[String(p)]]));
 }
-
-/** One contender's figures: per workload, one value per round (or why not). */
-export type Results = Record<string, Record<string, TaskValue[] | string>>;
 
 const WORK = args.work?.split(",").map((s) => s.trim().toLowerCase());
 const selected = (what: string) => !WORK || WORK.some((w) => what.toLowerCase().includes(w));
