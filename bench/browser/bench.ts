@@ -14,7 +14,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { type ContenderSpec, type PageHost, startPage, type TaskValue } from "./page_host.ts";
+import { type ContenderSpec, type PageHost, startPage } from "./page_host.ts";
 import { POLICY, wispJsCli } from "../peers.ts";
 import { freePort, type Proc, spawn, waitForPort } from "../procs.ts";
 import { renderBrowserReport, type Results, writeBrowserSection } from "./report.ts";
