@@ -14,6 +14,17 @@ export interface RawHandshake {
   rest: Uint8Array;
 }
 
+/**
+ * A session the server answered with 101, after 300 ms for the server's own start-up work to settle, so an
+ * RSS baseline taken next is the session's, not the start-up's. Throws if the upgrade was refused.
+ */
+export async function settledSession(port: number, path = "/"): Promise<RawHandshake> {
+  const h = await rawHandshake(port, path);
+  if (h.status !== 101) throw new Error(`upgrade to ${path} answered ${h.status}, not 101`);
+  await new Promise((r) => setTimeout(r, 300));
+  return h;
+}
+
 /** Sends a WebSocket upgrade with `headers` and reads the status line and headers. The caller closes `conn`. */
 export async function rawHandshake(
   port: number,

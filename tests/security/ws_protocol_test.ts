@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Policy } from "../../src/policy/mod.ts";
 import { spawnCli, startServer } from "../helpers.ts";
 import { rss } from "./proc.ts";
-import { handshakeStatus, rawHandshake, serverFrames, write } from "./raw_ws.ts";
+import { handshakeStatus, rawHandshake, serverFrames, settledSession, write } from "./raw_ws.ts";
 
 const MiB = 1024 * 1024;
 
@@ -36,9 +36,7 @@ Deno.test({
   fn: async () => {
     const server = await spawnCli(["--no-policy", "--quiet"]);
     try {
-      const h = await rawHandshake(server.port);
-      assert.equal(h.status, 101);
-      await new Promise((r) => setTimeout(r, 300));
+      const h = await settledSession(server.port);
       const before = await rss(server.pid);
       // A text frame without FIN, then empty continuations (2 header bytes + a zero mask each), none with FIN:
       // the message stays at 0 bytes, far inside max_message_bytes, while its fragments pile up.
